@@ -1,0 +1,46 @@
+# daskseg: every target sets up its own virtual environment first.
+#
+# Interpreter: Python 3.12 (pyenv's 3.12.x where present). jax 0.12 needs >= 3.12, and its CPU
+# convolutions are much faster than jax 0.10's (the newest on 3.11); gunpowder 1.5, the benchmark
+# anchor, needs >= 3.12 too. Override with `make PYTHON=/path/to/python3.12 test`.
+PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(wildcard /usr/bin/python3.12 /usr/local/bin/python3.12) python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: all venv test test-fast demo bench bench-anchors clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## make test: install and run the whole suite (slow end-to-end tests included)
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## make test-fast: skip the slow end-to-end tests
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not integration"
+
+## make demo: synthesise data, train a small U-Net on the CPU, predict blockwise on a LocalCluster, report
+demo: $(STAMP)
+	$(VENV)/bin/daskseg demo --out demo_output
+
+## make bench: the benchmarks (gunpowder/daisy anchors side by side when `make bench-anchors` installed them)
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+## make bench-anchors: gunpowder 1.5 and daisy 2.0 in their own venv (.venv-anchors), for side-by-side runs
+bench-anchors:
+	$(PYTHON) -m venv .venv-anchors
+	.venv-anchors/bin/python -m pip install --quiet --upgrade pip
+	.venv-anchors/bin/python -m pip install --quiet 'gunpowder==1.5.*' 'daisy==2.0.*' -e .
+
+clean:
+	rm -rf $(VENV) .venv-anchors demo_output bench_output .pytest_cache

@@ -1,0 +1,158 @@
+"""Named arrays with their world-unit specs: ``ArrayKey``, ``ArraySpec`` and ``Array``.
+
+As in gunpowder, the spatial dimensions of ``Array.data`` are its last ``roi.dims`` axes; any
+leading axes are channels (or a batch dimension) and are kept whole by cropping.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from .errors import GeometryError, SpecError
+from .geometry import Coordinate, Roi
+
+
+class ArrayKey:
+    """A name for an array in a batch; the same name always gives the same key."""
+
+    _registry: dict[str, "ArrayKey"] = {}
+
+    def __new__(cls, identifier: str):
+        key = cls._registry.get(identifier)
+        if key is None:
+            key = super().__new__(cls)
+            key.identifier = identifier
+            cls._registry[identifier] = key
+        return key
+
+    def __init__(self, identifier: str):
+        pass
+
+    def __getnewargs__(self):
+        return (self.identifier,)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ArrayKey) and other.identifier == self.identifier
+
+    def __hash__(self) -> int:
+        return hash(("ArrayKey", self.identifier))
+
+    def __lt__(self, other: "ArrayKey") -> bool:
+        return self.identifier < other.identifier
+
+    def __repr__(self) -> str:
+        return self.identifier
+
+
+@dataclass
+class ArraySpec:
+    """What is known about an array: ROI and voxel size in world units, dtype, interpolatability.
+
+    ``nonspatial`` arrays (e.g. a loss value) have no ROI or voxel size.
+    """
+
+    roi: Roi | None = None
+    voxel_size: Coordinate | None = None
+    interpolatable: bool | None = None
+    nonspatial: bool = False
+    dtype: Any = None
+    placeholder: bool = False
+
+    def __post_init__(self):
+        if self.voxel_size is not None:
+            self.voxel_size = Coordinate(self.voxel_size)
+        if self.dtype is not None:
+            self.dtype = np.dtype(self.dtype)
+        if self.nonspatial and (self.roi is not None or self.voxel_size is not None):
+            raise SpecError("a nonspatial ArraySpec has neither a ROI nor a voxel size")
+
+    def copy(self) -> "ArraySpec":
+        return copy.copy(self)
+
+    def update_with(self, other: "ArraySpec") -> "ArraySpec":
+        """A copy with every field that ``other`` sets (not None) taken from ``other``."""
+        out = self.copy()
+        for f in fields(other):
+            value = getattr(other, f.name)
+            if value is not None and f.name not in ("nonspatial", "placeholder"):
+                setattr(out, f.name, value)
+        return out
+
+    def __repr__(self) -> str:
+        parts = [f"ROI: {self.roi}", f"voxel size: {self.voxel_size}", f"interpolatable: {self.interpolatable}"]
+        parts += [f"dtype: {self.dtype}"] if self.dtype is not None else []
+        parts += ["nonspatial"] if self.nonspatial else []
+        return ", ".join(parts)
+
+
+class Array:
+    """A numpy array together with its ``ArraySpec``; shape and spec are checked to agree."""
+
+    def __init__(self, data: np.ndarray, spec: ArraySpec | None = None, attrs: dict | None = None):
+        self.data = data
+        self.spec = spec.copy() if spec is not None else ArraySpec()
+        self.attrs = attrs or {}
+        if self.spec.dtype is None:
+            self.spec.dtype = np.dtype(getattr(data, "dtype", np.float32))
+        self._check()
+
+    def _check(self) -> None:
+        spec = self.spec
+        if spec.nonspatial or spec.roi is None:
+            return
+        if spec.voxel_size is None:
+            raise SpecError(f"array with ROI {spec.roi} has no voxel size")
+        if not spec.roi.is_aligned(spec.voxel_size):
+            raise GeometryError(f"array ROI {spec.roi} is not a multiple of its voxel size {spec.voxel_size}")
+        dims = spec.roi.dims
+        expected = tuple(spec.roi.shape / spec.voxel_size)
+        if self.data.ndim < dims or tuple(self.data.shape[-dims:]) != expected:
+            raise SpecError(
+                f"data of shape {self.data.shape} does not match ROI {spec.roi} at voxel size "
+                f"{spec.voxel_size} (expected spatial shape {expected})"
+            )
+
+    def crop(self, roi: Roi, copy: bool = True) -> "Array":
+        """The part of this array inside ``roi``, which must be contained and on its voxel grid."""
+        if self.spec.nonspatial:
+            return Array(self.data, self.spec, self.attrs)
+        vs = self.spec.voxel_size
+        if not self.spec.roi.contains(roi):
+            raise GeometryError(f"cannot crop to {roi}: it is not contained in the array's ROI {self.spec.roi}")
+        if not roi.is_aligned(vs) or not (roi.offset - self.spec.roi.offset).is_multiple_of(vs):
+            raise GeometryError(
+                f"cannot crop to {roi}: not on the voxel grid of the array (ROI {self.spec.roi}, voxel size {vs})"
+            )
+        begin = (roi.begin - self.spec.roi.begin) // vs
+        end = begin + roi.shape // vs
+        channel_dims = self.data.ndim - roi.dims
+        slices = (slice(None),) * channel_dims + tuple(slice(b, e) for b, e in zip(begin, end))
+        data = self.data[slices]
+        spec = self.spec.copy()
+        spec.roi = roi
+        return Array(np.array(data) if copy else data, spec, self.attrs)
+
+    def merge(self, other: "Array", copy_from_self: bool = False, copy: bool = False) -> "Array":
+        """Paste ``other`` into (a copy of) this array where their ROIs overlap; ``other`` wins."""
+        merged = Array(np.array(self.data) if copy else self.data, self.spec, self.attrs)
+        if self.spec.nonspatial:
+            return other
+        if not self.spec.roi.contains(other.spec.roi):
+            return other
+        vs = self.spec.voxel_size
+        begin = (other.spec.roi.begin - self.spec.roi.begin) // vs
+        end = begin + other.spec.roi.shape // vs
+        channel_dims = self.data.ndim - self.spec.roi.dims
+        slices = (slice(None),) * channel_dims + tuple(slice(b, e) for b, e in zip(begin, end))
+        merged.data[slices] = other.data
+        return merged
+
+    def copy(self) -> "Array":
+        return Array(np.array(self.data), self.spec, dict(self.attrs))
+
+    def __repr__(self) -> str:
+        return f"Array(shape={getattr(self.data, 'shape', None)}, dtype={getattr(self.data, 'dtype', None)}, {self.spec})"

@@ -1,0 +1,251 @@
+"""What nodes provide and what is asked of them: ``ProviderSpec``, ``BatchRequest`` and ``Batch``."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Iterator, MutableMapping
+
+from .array import Array, ArrayKey, ArraySpec
+from .errors import RequestError, SpecError
+from .geometry import Coordinate, Roi
+from .profiling import ProfilingStats
+
+
+class ProviderSpec(MutableMapping):
+    """A mapping of ``ArrayKey`` to ``ArraySpec``: what a node (or pipeline) can deliver."""
+
+    def __init__(self, array_specs: dict | None = None):
+        self.array_specs: dict[ArrayKey, ArraySpec] = {}
+        for key, spec in (array_specs or {}).items():
+            self[key] = spec
+
+    def __setitem__(self, key: ArrayKey, spec: ArraySpec) -> None:
+        if not isinstance(key, ArrayKey):
+            raise SpecError(f"keys must be ArrayKeys, got {key!r}")
+        if not isinstance(spec, ArraySpec):
+            raise SpecError(f"spec for {key} must be an ArraySpec, got {spec!r}")
+        self.array_specs[key] = spec.copy()
+
+    def __getitem__(self, key: ArrayKey) -> ArraySpec:
+        try:
+            return self.array_specs[key]
+        except KeyError:
+            raise KeyError(f"{key} is not in this spec (it has {sorted(self.array_specs)})") from None
+
+    def __delitem__(self, key: ArrayKey) -> None:
+        del self.array_specs[key]
+
+    def __iter__(self) -> Iterator[ArrayKey]:
+        return iter(self.array_specs)
+
+    def __len__(self) -> int:
+        return len(self.array_specs)
+
+    def copy(self):
+        out = copy.copy(self)
+        out.array_specs = {k: v.copy() for k, v in self.array_specs.items()}
+        return out
+
+    def get_total_roi(self) -> Roi | None:
+        """The union of all spatial ROIs (None if there are none)."""
+        total = None
+        for spec in self.array_specs.values():
+            if spec.roi is None:
+                continue
+            total = spec.roi if total is None else total.union(spec.roi)
+        return total
+
+    def get_common_roi(self) -> Roi | None:
+        """The intersection of all spatial ROIs (None if there are none)."""
+        common = None
+        for spec in self.array_specs.values():
+            if spec.roi is None:
+                continue
+            common = spec.roi if common is None else common.intersect(spec.roi)
+        return common
+
+    def get_lcm_voxel_size(self, keys=None) -> Coordinate | None:
+        from .geometry import lcm_voxel_size
+
+        keys = self.array_specs.keys() if keys is None else keys
+        sizes = [self[k].voxel_size for k in keys if self[k].voxel_size is not None]
+        return lcm_voxel_size(sizes) if sizes else None
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ProviderSpec) and self.array_specs == other.array_specs
+
+    def __repr__(self) -> str:
+        lines = [f"\t{k}: {v}" for k, v in self.array_specs.items()]
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+
+class BatchRequest(ProviderSpec):
+    """What a downstream node asks for: a spec per key, plus the random seed of this request.
+
+    ``add(key, size)`` centres all requested ROIs on a common centre, as in gunpowder, so that
+    ``request.add(raw, input_size); request.add(affs, output_size)`` asks for the output inside
+    the input's context. Requests with the same ``random_seed`` produce identical batches.
+    """
+
+    _seeds = itertools.count()
+
+    def __init__(self, array_specs: dict | None = None, random_seed: int | None = None):
+        super().__init__(array_specs)
+        self.random_seed = random_seed
+
+    def add(self, key: ArrayKey, size, voxel_size=None, placeholder: bool = False) -> None:
+        """Request ``key`` with a ROI of ``size`` (world units), centred with the other requests."""
+        size = Coordinate(size)
+        spec = ArraySpec(roi=Roi((0,) * len(size), size), placeholder=placeholder)
+        if voxel_size is not None:
+            spec.voxel_size = Coordinate(voxel_size)
+        self[key] = spec
+        self._center_rois()
+
+    def _center_rois(self) -> None:
+        total = self.get_total_roi()
+        if total is None:
+            return
+        center = total.center
+        for spec in self.array_specs.values():
+            if spec.roi is not None:
+                spec.roi = spec.roi.shift(center - spec.roi.center)
+
+    def update_with(self, other: "BatchRequest") -> "BatchRequest":
+        """A copy where the specs of ``other`` replace those of the same keys."""
+        out = self.copy()
+        for key, spec in other.items():
+            out[key] = spec
+        return out
+
+    def merge(self, other: "BatchRequest") -> "BatchRequest":
+        """A copy asking for the union of both requests' ROIs for keys requested by both."""
+        out = self.copy()
+        for key, spec in other.items():
+            if key in out and out[key].roi is not None and spec.roi is not None:
+                merged = out[key].copy()
+                merged.roi = out[key].roi.union(spec.roi)
+                out[key] = merged
+            else:
+                out[key] = spec
+        return out
+
+    def remove_placeholders(self) -> None:
+        for key in [k for k, s in self.array_specs.items() if s.placeholder]:
+            del self.array_specs[key]
+
+    def with_seed(self) -> "BatchRequest":
+        """This request if it has a seed, else a copy with a fresh one from this process's sequence."""
+        if self.random_seed is not None:
+            return self
+        out = self.copy()
+        out.random_seed = _next_seed()
+        return out
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, BatchRequest) and self.array_specs == other.array_specs
+
+
+_seed_base: int | None = None
+
+
+def set_seed(seed: int) -> None:
+    """Make the seeds given to requests without one reproducible from ``seed`` in this process."""
+    global _seed_base
+    _seed_base = int(seed)
+    BatchRequest._seeds = itertools.count()
+
+
+def _next_seed() -> int:
+    global _seed_base
+    if _seed_base is None:
+        import secrets
+
+        _seed_base = secrets.randbits(32)
+    return (_seed_base * 1_000_003 + next(BatchRequest._seeds)) % (2**32)
+
+
+class Batch(MutableMapping):
+    """Arrays produced for one request, keyed by ``ArrayKey``, with their profiling stats."""
+
+    _ids = itertools.count()
+
+    def __init__(self):
+        self.id = next(Batch._ids)
+        self.arrays: dict[ArrayKey, Array] = {}
+        self.profiling_stats = ProfilingStats()
+        self.iteration: int | None = None
+        self.loss: float | None = None
+        self.affinity_neighborhood = None
+
+    def __setitem__(self, key: ArrayKey, value: Array) -> None:
+        if not isinstance(value, Array):
+            raise SpecError(f"batch entries must be Arrays, got {type(value).__name__} for {key}")
+        self.arrays[key] = value
+
+    def __getitem__(self, key: ArrayKey) -> Array:
+        try:
+            return self.arrays[key]
+        except KeyError:
+            raise KeyError(f"{key} is not in this batch (it has {sorted(self.arrays)})") from None
+
+    def __delitem__(self, key: ArrayKey) -> None:
+        del self.arrays[key]
+
+    def __iter__(self) -> Iterator[ArrayKey]:
+        return iter(self.arrays)
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def get_total_roi(self) -> Roi | None:
+        total = None
+        for array in self.arrays.values():
+            roi = array.spec.roi
+            if roi is not None:
+                total = roi if total is None else total.union(roi)
+        return total
+
+    @property
+    def spec(self) -> ProviderSpec:
+        return ProviderSpec({k: a.spec for k, a in self.arrays.items()})
+
+    def crop(self, request: ProviderSpec, copy: bool = False) -> "Batch":
+        """A batch with only the requested keys, each cropped to its requested ROI."""
+        out = self._empty_like()
+        for key, spec in request.items():
+            if key not in self.arrays:
+                raise RequestError(f"{key} was requested but is not in the batch (it has {sorted(self.arrays)})")
+            array = self.arrays[key]
+            if spec.roi is None or array.spec.nonspatial or array.spec.roi == spec.roi:
+                out.arrays[key] = array
+            else:
+                out.arrays[key] = array.crop(spec.roi, copy=copy)
+        return out
+
+    def merge(self, other: "Batch", merge_profiling_stats: bool = True) -> "Batch":
+        """A batch with the arrays of both; ``other``'s arrays replace this batch's of the same key."""
+        out = self._empty_like()
+        out.arrays = dict(self.arrays)
+        out.arrays.update(other.arrays)
+        if merge_profiling_stats:
+            out.profiling_stats.merge_with(other.profiling_stats)
+        for attr in ("iteration", "loss", "affinity_neighborhood"):
+            if getattr(other, attr) is not None:
+                setattr(out, attr, getattr(other, attr))
+        return out
+
+    def _empty_like(self) -> "Batch":
+        out = Batch.__new__(Batch)
+        out.id = self.id
+        out.arrays = {}
+        out.profiling_stats = self.profiling_stats
+        out.iteration = self.iteration
+        out.loss = self.loss
+        out.affinity_neighborhood = self.affinity_neighborhood
+        return out
+
+    def __repr__(self) -> str:
+        lines = [f"\t{k}: {a.spec}" for k, a in self.arrays.items()]
+        return f"Batch(id={self.id}, iteration={self.iteration},\n" + "\n".join(lines) + "\n)"

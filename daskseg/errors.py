@@ -1,0 +1,25 @@
+"""Errors raised by daskseg: one small hierarchy so callers can catch daskseg's own failures."""
+
+
+class DaskSegError(Exception):
+    """Base class of every error daskseg raises on purpose."""
+
+
+class GeometryError(DaskSegError, ValueError):
+    """A ROI or coordinate does not fit the voxel grid or the dimensions it is used with."""
+
+
+class RequestError(DaskSegError, ValueError):
+    """A request asks for something upstream does not provide (key, ROI, voxel size)."""
+
+
+class SpecError(DaskSegError, ValueError):
+    """A node declared or received an inconsistent spec (dtype, voxel size, ROI)."""
+
+
+class DatasetError(DaskSegError, ValueError):
+    """A Zarr or HDF5 dataset is missing, unreadable, or lacks the metadata daskseg needs."""
+
+
+class PipelineError(DaskSegError, RuntimeError):
+    """A pipeline is wired or used wrongly (no upstream, used outside build(), ...)."""

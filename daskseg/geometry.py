@@ -1,0 +1,362 @@
+"""World-unit geometry: integer ``Coordinate`` tuples and axis-aligned ``Roi`` boxes.
+
+Both are small immutable values with exact integer arithmetic, as in funlib.geometry. ``None`` in a
+coordinate means "unbounded" in that dimension; arithmetic with ``None`` yields ``None``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Union
+
+from .errors import GeometryError
+
+Number = Union[int, None]
+
+
+def _op(a: Number, b: Number, fn) -> Number:
+    if a is None or b is None:
+        return None
+    return fn(a, b)
+
+
+class Coordinate(tuple):
+    """An n-dimensional integer point or extent with element-wise arithmetic.
+
+    ``Coordinate((40, 4, 4)) * 2 == Coordinate((80, 8, 8))``; scalars broadcast, ``None`` entries
+    stay ``None`` (unbounded).
+    """
+
+    def __new__(cls, *values) -> "Coordinate":
+        if len(values) == 1 and isinstance(values[0], Iterable) and not isinstance(values[0], (str, bytes)):
+            values = tuple(values[0])
+        out = []
+        for v in values:
+            if v is None:
+                out.append(None)
+            else:
+                iv = int(v)
+                if iv != v:
+                    raise GeometryError(f"Coordinate entries must be integers, got {v!r} in {values!r}")
+                out.append(iv)
+        return super().__new__(cls, out)
+
+    @property
+    def dims(self) -> int:
+        return len(self)
+
+    def is_multiple_of(self, other: "Coordinate") -> bool:
+        other = self._as_coord(other)
+        return all(a is None or b is None or a % b == 0 for a, b in zip(self, other))
+
+    def round_division(self, other: "Coordinate") -> "Coordinate":
+        other = self._as_coord(other)
+        return Coordinate(_op(a, b, lambda x, y: int(round(x / y))) for a, b in zip(self, other))
+
+    def ceil_division(self, other: "Coordinate") -> "Coordinate":
+        other = self._as_coord(other)
+        return Coordinate(_op(a, b, lambda x, y: -(-x // y)) for a, b in zip(self, other))
+
+    def _as_coord(self, other) -> "Coordinate":
+        if isinstance(other, (int, float)) and not isinstance(other, bool) or other is None:
+            return Coordinate((other,) * len(self))
+        other = Coordinate(other)
+        if len(other) != len(self):
+            raise GeometryError(f"dimension mismatch: {self} ({len(self)}D) and {other} ({len(other)}D)")
+        return other
+
+    def _binary(self, other, fn) -> "Coordinate":
+        other = self._as_coord(other)
+        return Coordinate(_op(a, b, fn) for a, b in zip(self, other))
+
+    def __add__(self, other):  # type: ignore[override]
+        if isinstance(other, tuple) and not isinstance(other, Coordinate) and len(other) != len(self):
+            return NotImplemented
+        return self._binary(other, lambda a, b: a + b)
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return self._binary(other, lambda a, b: a - b)
+
+    def __rsub__(self, other):
+        return self._as_coord(other)._binary(self, lambda a, b: a - b)
+
+    def __mul__(self, other):  # type: ignore[override]
+        return self._binary(other, lambda a, b: a * b)
+
+    __rmul__ = __mul__
+
+    def __floordiv__(self, other):
+        return self._binary(other, lambda a, b: a // b)
+
+    def __truediv__(self, other):
+        """Division that must be exact (as with world units / voxel size); raises otherwise."""
+        other = self._as_coord(other)
+        if not self.is_multiple_of(other):
+            raise GeometryError(f"{self} is not divisible by {other}; use // to floor-divide")
+        return self // other
+
+    def __mod__(self, other):
+        return self._binary(other, lambda a, b: a % b)
+
+    def __neg__(self):
+        return Coordinate(None if a is None else -a for a in self)
+
+    def __abs__(self):
+        return Coordinate(None if a is None else abs(a) for a in self)
+
+    def __repr__(self) -> str:
+        return "(" + ", ".join(str(v) for v in self) + ("," if len(self) == 1 else "") + ")"
+
+
+def _lcm(values: Iterable[int]) -> int:
+    return math.lcm(*values)
+
+
+class Roi:
+    """An axis-aligned box ``[offset, offset + shape)`` in world units.
+
+    A ``None`` in ``shape`` makes the ROI unbounded in that dimension (its offset is then ``None``
+    too). All operations return new ROIs.
+    """
+
+    __slots__ = ("_offset", "_shape")
+
+    def __init__(self, offset: Iterable[Number], shape: Iterable[Number]):
+        offset = Coordinate(offset)
+        shape = Coordinate(shape)
+        if len(offset) != len(shape):
+            raise GeometryError(f"ROI offset {offset} and shape {shape} have different dimensions")
+        offset = Coordinate(None if s is None else o for o, s in zip(offset, shape))
+        if any(s is not None and s < 0 for s in shape):
+            raise GeometryError(f"ROI shape must be non-negative, got {shape}")
+        self._offset = offset
+        self._shape = shape
+
+    # --- accessors -------------------------------------------------------------------------
+    @property
+    def offset(self) -> Coordinate:
+        return self._offset
+
+    @property
+    def shape(self) -> Coordinate:
+        return self._shape
+
+    @property
+    def begin(self) -> Coordinate:
+        return self._offset
+
+    @property
+    def end(self) -> Coordinate:
+        return self._offset + self._shape
+
+    @property
+    def dims(self) -> int:
+        return len(self._shape)
+
+    @property
+    def center(self) -> Coordinate:
+        return self._offset + self._shape // 2
+
+    @property
+    def size(self) -> int | None:
+        if self.unbounded:
+            return None
+        return math.prod(self._shape)
+
+    @property
+    def empty(self) -> bool:
+        return any(s == 0 for s in self._shape)
+
+    @property
+    def unbounded(self) -> bool:
+        return any(s is None for s in self._shape)
+
+    def get_begin(self) -> Coordinate:
+        return self.begin
+
+    def get_end(self) -> Coordinate:
+        return self.end
+
+    def get_shape(self) -> Coordinate:
+        return self.shape
+
+    def get_offset(self) -> Coordinate:
+        return self.offset
+
+    # --- operations ------------------------------------------------------------------------
+    def _check_dims(self, other: "Roi | Coordinate") -> None:
+        d = other.dims if isinstance(other, Roi) else len(other)
+        if d != self.dims:
+            raise GeometryError(f"dimension mismatch between {self} and {other}")
+
+    def contains(self, other: "Roi | Iterable[int]") -> bool:
+        """Whether ``other`` (a ROI or a point) lies completely inside this ROI."""
+        if isinstance(other, Roi):
+            self._check_dims(other)
+            if other.empty:
+                return self.contains(other.begin) if not other.unbounded else False
+            return all(
+                _lo_le(sb, ob) and _hi_ge(se, oe)
+                for sb, ob, se, oe in zip(self.begin, other.begin, self.end, other.end)
+            )
+        point = Coordinate(other)
+        self._check_dims(point)
+        return all(
+            (b is None or (p is not None and b <= p)) and (e is None or (p is not None and p < e))
+            for b, p, e in zip(self.begin, point, self.end)
+        )
+
+    def intersects(self, other: "Roi") -> bool:
+        self._check_dims(other)
+        return not self.intersect(other).empty
+
+    def intersect(self, other: "Roi") -> "Roi":
+        """The largest ROI contained in both (empty with shape 0 where they do not overlap)."""
+        self._check_dims(other)
+        begin, end = [], []
+        for sb, ob, se, oe in zip(self.begin, other.begin, self.end, other.end):
+            b = ob if sb is None else sb if ob is None else max(sb, ob)
+            e = oe if se is None else se if oe is None else min(se, oe)
+            if b is not None and e is not None and e < b:
+                e = b
+            begin.append(b)
+            end.append(e)
+        return _from_bounds(begin, end)
+
+    def union(self, other: "Roi") -> "Roi":
+        """The smallest ROI containing both."""
+        self._check_dims(other)
+        if self.empty:
+            return other
+        if other.empty:
+            return self
+        begin = [None if a is None or b is None else min(a, b) for a, b in zip(self.begin, other.begin)]
+        end = [None if a is None or b is None else max(a, b) for a, b in zip(self.end, other.end)]
+        return _from_bounds(begin, end)
+
+    def shift(self, by: "Iterable[int] | int") -> "Roi":
+        return Roi(self._offset + by, self._shape)
+
+    def grow(self, amount_neg: "Iterable[int] | int | None" = 0, amount_pos: "Iterable[int] | int | None" = 0) -> "Roi":
+        """Grow by ``amount_neg`` towards lower and ``amount_pos`` towards higher coordinates
+        (negative amounts shrink)."""
+        amount_neg = Coordinate((0,) * self.dims) + (0 if amount_neg is None else amount_neg)
+        amount_pos = Coordinate((0,) * self.dims) + (0 if amount_pos is None else amount_pos)
+        offset = self._offset - amount_neg
+        shape = self._shape + amount_neg + amount_pos
+        if any(s is not None and s < 0 for s in shape):
+            raise GeometryError(f"cannot shrink {self} by {amount_neg}/{amount_pos}: shape would be negative")
+        return Roi(offset, shape)
+
+    def snap_to_grid(self, voxel_size: Iterable[int], mode: str = "grow") -> "Roi":
+        """Align begin and end to multiples of ``voxel_size``.
+
+        ``grow`` snaps outwards, ``shrink`` inwards, ``closest`` to the nearest grid lines.
+        """
+        vs = Coordinate(voxel_size)
+        self._check_dims(vs)
+        if mode not in ("grow", "shrink", "closest"):
+            raise GeometryError(f"snap_to_grid mode must be 'grow', 'shrink' or 'closest', not {mode!r}")
+
+        def lo(v, s):
+            if v is None:
+                return None
+            if mode == "grow":
+                return (v // s) * s
+            if mode == "shrink":
+                return -(-v // s) * s
+            return int(round(v / s)) * s
+
+        def hi(v, s):
+            if v is None:
+                return None
+            if mode == "grow":
+                return -(-v // s) * s
+            if mode == "shrink":
+                return (v // s) * s
+            return int(round(v / s)) * s
+
+        begin = [lo(b, s) for b, s in zip(self.begin, vs)]
+        end = [hi(e, s) for e, s in zip(self.end, vs)]
+        end = [e if b is None or e is None or e >= b else b for b, e in zip(begin, end)]
+        return _from_bounds(begin, end)
+
+    def is_aligned(self, voxel_size: Iterable[int]) -> bool:
+        """Whether offset and shape are multiples of ``voxel_size``."""
+        vs = Coordinate(voxel_size)
+        return self._offset.is_multiple_of(vs) and self._shape.is_multiple_of(vs)
+
+    def to_slices(self) -> tuple[slice, ...]:
+        return tuple(
+            slice(None) if b is None else slice(b, e) for b, e in zip(self.begin, self.end)
+        )
+
+    def copy(self) -> "Roi":
+        return self
+
+    def __add__(self, other) -> "Roi":
+        return self.shift(other)
+
+    def __sub__(self, other) -> "Roi":
+        return self.shift(-Coordinate(other))
+
+    def __mul__(self, other) -> "Roi":
+        return Roi(self._offset * other, self._shape * other)
+
+    def __floordiv__(self, other) -> "Roi":
+        return Roi(self._offset // other, self._shape // other)
+
+    def __truediv__(self, other) -> "Roi":
+        return Roi(self._offset / other, self._shape / other)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Roi) and self._offset == other._offset and self._shape == other._shape
+
+    def __hash__(self) -> int:
+        return hash((self._offset, self._shape))
+
+    def __repr__(self) -> str:
+        if self.empty:
+            return f"[empty ROI at {self.begin}]"
+        parts = []
+        for b, e, s in zip(self.begin, self.end, self.shape):
+            parts.append(":" if s is None else f"{b}:{e}")
+        return "[" + ", ".join(parts) + "] (" + ", ".join("inf" if s is None else str(s) for s in self.shape) + ")"
+
+    def __getstate__(self):
+        return (self._offset, self._shape)
+
+    def __setstate__(self, state):
+        self._offset, self._shape = state
+
+
+def _lo_le(a, b) -> bool:
+    return a is None or (b is not None and a <= b)
+
+
+def _hi_ge(a, b) -> bool:
+    return a is None or (b is not None and a >= b)
+
+
+def _from_bounds(begin, end) -> Roi:
+    offset = []
+    shape = []
+    for b, e in zip(begin, end):
+        if b is None or e is None:
+            offset.append(None)
+            shape.append(None)
+        else:
+            offset.append(b)
+            shape.append(e - b)
+    return Roi(offset, shape)
+
+
+def lcm_voxel_size(voxel_sizes: Iterable[Iterable[int]]) -> Coordinate:
+    """The element-wise least common multiple of several voxel sizes."""
+    sizes = [Coordinate(v) for v in voxel_sizes]
+    if not sizes:
+        raise GeometryError("lcm_voxel_size needs at least one voxel size")
+    return Coordinate(_lcm(vals) for vals in zip(*sizes))

@@ -1,0 +1,384 @@
+"""Zarr and HDF5 datasets addressed in world units: ``open_dataset``, ``create_dataset``, ``Dataset``.
+
+A ``Dataset`` knows its ROI and voxel size and reads or writes any voxel-aligned sub-ROI, touching
+only the chunks that ROI covers. The format follows the container's extension (``.zarr``/``.n5`` →
+Zarr, ``.hdf``/``.h5``/``.hdf5`` → HDF5). Datasets pickle by path, so Dask workers reopen them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DatasetError, GeometryError
+from ..geometry import Coordinate, Roi
+from .metadata import (
+    SpatialMetadata,
+    add_ome_multiscale,
+    funlib_attrs,
+    ome_multiscale_entry,
+    read_attrs_metadata,
+    read_ome_metadata,
+)
+
+logger = logging.getLogger(__name__)
+
+HDF5_SUFFIXES = (".hdf", ".h5", ".hdf5")
+ZARR_SUFFIXES = (".zarr", ".n5", ".zarr/")
+
+
+def container_format(path: str | os.PathLike) -> str:
+    """``'zarr'`` or ``'hdf5'`` from the container's extension."""
+    p = str(path).rstrip("/").lower()
+    if p.endswith(HDF5_SUFFIXES):
+        return "hdf5"
+    if p.endswith((".zarr", ".n5")):
+        return "zarr"
+    raise DatasetError(
+        f"cannot tell the format of {path!r}: use a .zarr (or .n5) directory or a .hdf/.h5/.hdf5 file"
+    )
+
+
+def split_dataset_path(path: str) -> tuple[str, str]:
+    """Split ``'sample.zarr/volumes/raw'`` into container ``'sample.zarr'`` and dataset ``'volumes/raw'``."""
+    parts = Path(path).parts
+    for i, part in enumerate(parts):
+        if part.lower().endswith((".zarr", ".n5") + HDF5_SUFFIXES):
+            container = str(Path(*parts[: i + 1]))
+            name = "/".join(parts[i + 1 :])
+            if not name:
+                raise DatasetError(f"{path!r} names a container but no dataset inside it (e.g. {path}/volumes/raw)")
+            return container, name
+    raise DatasetError(f"{path!r} contains no .zarr, .n5 or .hdf/.h5 container")
+
+
+class Dataset:
+    """A spatial array in a Zarr or HDF5 container, with its ROI and voxel size in world units."""
+
+    def __init__(self, container: str | os.PathLike, name: str, metadata: SpatialMetadata, mode: str = "r"):
+        self.container = str(container)
+        self.name = name.strip("/")
+        self.mode = mode
+        self.format = container_format(container)
+        self._handle: Any = None
+        self._pid: int | None = None
+        array = self._array()
+        self.shape = tuple(array.shape)
+        self.dtype = np.dtype(array.dtype)
+        self.chunk_shape = tuple(array.chunks) if array.chunks is not None else self.shape
+        vs = metadata.voxel_size
+        dims = len(vs)
+        if dims > len(self.shape):
+            raise DatasetError(
+                f"{self}: voxel size {vs} has {dims} dimensions but the data has shape {self.shape}"
+            )
+        self.voxel_size = Coordinate(vs)
+        self.num_channel_dims = len(self.shape) - dims
+        offset = metadata.offset if metadata.offset is not None else Coordinate((0,) * dims)
+        if not Coordinate(offset).is_multiple_of(self.voxel_size):
+            raise DatasetError(f"{self}: offset {offset} is not a multiple of the voxel size {self.voxel_size}")
+        self.roi = Roi(offset, Coordinate(self.shape[self.num_channel_dims :]) * self.voxel_size)
+        self.axis_names = metadata.axis_names
+        self.units = metadata.units
+
+    # --- backend access ---------------------------------------------------------------------
+    def _array(self):
+        """The open zarr array / h5py dataset, reopened after a fork or unpickling."""
+        if self._handle is None or self._pid != os.getpid():
+            self._handle = _open_backend(self.container, self.name, self.mode)
+            self._pid = os.getpid()
+        return self._handle[1]
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_handle"] = None
+        state["_pid"] = None
+        return state
+
+    def close(self) -> None:
+        if self._handle is not None and self._handle[0] is not None:
+            self._handle[0].close()
+        self._handle = None
+
+    # --- world-unit access ------------------------------------------------------------------
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return self.shape
+
+    @property
+    def channel_shape(self) -> tuple[int, ...]:
+        return self.shape[: self.num_channel_dims]
+
+    def _slices(self, roi: Roi) -> tuple[slice, ...]:
+        if not roi.is_aligned(self.voxel_size) or not (roi.offset - self.roi.offset).is_multiple_of(self.voxel_size):
+            raise GeometryError(
+                f"{self}: ROI {roi} is not aligned with the voxel grid (voxel size {self.voxel_size}, "
+                f"dataset offset {self.roi.offset})"
+            )
+        if not self.roi.contains(roi):
+            raise DatasetError(f"{self}: ROI {roi} lies outside the dataset's ROI {self.roi}")
+        begin = (roi.begin - self.roi.begin) // self.voxel_size
+        end = (roi.end - self.roi.begin) // self.voxel_size
+        return (slice(None),) * self.num_channel_dims + tuple(slice(b, e) for b, e in zip(begin, end))
+
+    def read(self, roi: Roi | None = None) -> np.ndarray:
+        """Read the voxels in ``roi`` (the whole dataset if None) as a numpy array."""
+        roi = self.roi if roi is None else roi
+        return np.asarray(self._array()[self._slices(roi)])
+
+    def write(self, roi: Roi, data: np.ndarray) -> None:
+        """Write ``data`` into ``roi``; its shape must be the ROI's in voxels (plus channel dims)."""
+        slices = self._slices(roi)
+        expected = self.channel_shape + tuple((roi.shape / self.voxel_size))
+        if tuple(data.shape) != expected:
+            raise DatasetError(f"{self}: data of shape {data.shape} does not fit ROI {roi} (expected {expected})")
+        self._array()[slices] = data.astype(self.dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.container}/{self.name})"
+
+
+def _open_backend(container: str, name: str, mode: str):
+    fmt = container_format(container)
+    if fmt == "hdf5":
+        import h5py
+
+        if not os.path.exists(container):
+            raise DatasetError(f"HDF5 file {container!r} does not exist")
+        f = h5py.File(container, "r" if mode == "r" else "r+")
+        if name not in f:
+            available = _list_hdf5(f)
+            f.close()
+            raise DatasetError(f"no dataset {name!r} in {container!r}; datasets there: {available}")
+        return f, f[name]
+    import zarr
+
+    if not os.path.exists(container):
+        raise DatasetError(f"Zarr container {container!r} does not exist")
+    try:
+        array = zarr.open_array(os.path.join(container, name), mode="r" if mode == "r" else "r+")
+    except (FileNotFoundError, KeyError, zarr.errors.NodeTypeValidationError, zarr.errors.ArrayNotFoundError) as e:
+        raise DatasetError(
+            f"no array {name!r} in {container!r}; arrays there: {list_datasets(container)}"
+        ) from e
+    return None, array
+
+
+def _list_hdf5(f) -> list[str]:
+    import h5py
+
+    names: list[str] = []
+    f.visititems(lambda n, obj: names.append(n) if isinstance(obj, h5py.Dataset) else None)
+    return names
+
+
+def list_datasets(container: str | os.PathLike) -> list[str]:
+    """Names of all arrays in a Zarr or HDF5 container."""
+    container = str(container)
+    if container_format(container) == "hdf5":
+        import h5py
+
+        with h5py.File(container, "r") as f:
+            return _list_hdf5(f)
+    import zarr
+
+    group = zarr.open_group(container, mode="r")
+    return sorted(name for name, _ in group.arrays()) + sorted(
+        f"{gname}/{n}" for gname, g in group.groups() for n in _zarr_array_names(g)
+    )
+
+
+def _zarr_array_names(group) -> list[str]:
+    names = [name for name, _ in group.arrays()]
+    for gname, g in group.groups():
+        names += [f"{gname}/{n}" for n in _zarr_array_names(g)]
+    return names
+
+
+def read_metadata(container: str, name: str) -> SpatialMetadata:
+    """Voxel size and offset of a dataset from funlib attrs, else from OME-Zarr multiscales."""
+    fmt = container_format(container)
+    _, array = _open_backend(container, name, "r")
+    try:
+        meta = read_attrs_metadata(dict(array.attrs))
+        if meta.voxel_size is None and fmt == "zarr":
+            import zarr
+
+            parent, _, base = name.strip("/").rpartition("/")
+            group = zarr.open_group(os.path.join(container, parent) if parent else container, mode="r")
+            ome = read_ome_metadata(dict(group.attrs), base)
+            meta = SpatialMetadata(
+                voxel_size=ome.voxel_size,
+                offset=meta.offset if meta.offset is not None else ome.offset,
+                axis_names=meta.axis_names or ome.axis_names,
+                units=meta.units or ome.units,
+            )
+        return meta
+    finally:
+        if fmt == "hdf5":
+            array.file.close()
+
+
+def open_dataset(
+    container: str | os.PathLike,
+    name: str,
+    mode: str = "r",
+    voxel_size: Sequence[int] | None = None,
+    offset: Sequence[int] | None = None,
+) -> Dataset:
+    """Open an existing dataset; ``voxel_size``/``offset`` override (or stand in for) its metadata."""
+    container = str(container)
+    meta = read_metadata(container, name)
+    vs = Coordinate(voxel_size) if voxel_size is not None else meta.voxel_size
+    off = Coordinate(offset) if offset is not None else meta.offset
+    if vs is None:
+        raise DatasetError(
+            f"{container}/{name} has no voxel size: neither 'resolution'/'voxel_size' attributes nor "
+            f"OME-Zarr multiscales metadata were found; pass voxel_size (e.g. array_specs=ArraySpec(voxel_size=...))"
+        )
+    if voxel_size is not None and meta.voxel_size is not None and Coordinate(voxel_size) != meta.voxel_size:
+        logger.warning(
+            "%s/%s: given voxel size %s overrides the stored %s", container, name, voxel_size, meta.voxel_size
+        )
+    return Dataset(container, name, SpatialMetadata(vs, off, meta.axis_names, meta.units), mode=mode)
+
+
+def create_dataset(
+    container: str | os.PathLike,
+    name: str,
+    roi: Roi,
+    voxel_size: Sequence[int],
+    dtype: Any,
+    channel_shape: Sequence[int] = (),
+    chunk_shape: Sequence[int] | None = None,
+    compression: str | None = "default",
+    fill_value: Any = 0,
+    overwrite: bool = False,
+) -> Dataset:
+    """Create (or reopen, if it already matches) a dataset covering ``roi`` at ``voxel_size``.
+
+    ``chunk_shape`` counts spatial voxels (channel dims are stored whole in each chunk).
+    ``compression`` is ``'gzip'``, ``'zstd'``, ``'default'`` or None. An existing dataset with a
+    different shape, dtype or voxel size raises rather than being silently replaced.
+    """
+    container = str(container)
+    voxel_size = Coordinate(voxel_size)
+    if not roi.is_aligned(voxel_size):
+        raise GeometryError(f"cannot create {container}/{name}: ROI {roi} is not a multiple of voxel size {voxel_size}")
+    channel_shape = tuple(int(c) for c in channel_shape)
+    spatial_shape = tuple(roi.shape / voxel_size)
+    shape = channel_shape + spatial_shape
+    dtype = np.dtype(dtype)
+    if chunk_shape is None:
+        chunk_shape = tuple(min(s, c) for s, c in zip(spatial_shape, _default_chunks(len(spatial_shape))))
+    chunks = channel_shape + tuple(min(int(c), max(s, 1)) for c, s in zip(chunk_shape, spatial_shape))
+    attrs = funlib_attrs(voxel_size, roi.offset, len(channel_shape))
+    fmt = container_format(container)
+
+    if not overwrite and _exists(container, name):
+        existing = open_dataset(container, name, mode="r+")
+        if existing.shape != shape or existing.dtype != dtype or existing.voxel_size != voxel_size or existing.roi != roi:
+            raise DatasetError(
+                f"{container}/{name} exists with shape {existing.shape}, dtype {existing.dtype}, voxel size "
+                f"{existing.voxel_size}, ROI {existing.roi}; wanted shape {shape}, dtype {dtype}, voxel size "
+                f"{voxel_size}, ROI {roi}. Remove it or choose another dataset name."
+            )
+        return existing
+
+    if fmt == "hdf5":
+        import h5py
+
+        Path(container).parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(container, "a") as f:
+            if name in f:
+                del f[name]
+            kwargs = {}
+            if compression in ("gzip", "default"):
+                kwargs["compression"] = "gzip"
+            elif compression not in (None, "none"):
+                kwargs["compression"] = compression
+            ds = f.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, fillvalue=fill_value, **kwargs)
+            ds.attrs.update(attrs)
+    else:
+        import zarr
+
+        group = zarr.open_group(container, mode="a")
+        array = group.create_array(
+            name.strip("/"),
+            shape=shape,
+            chunks=chunks,
+            dtype=dtype,
+            fill_value=fill_value,
+            compressors=_zarr_compressors(compression),
+            overwrite=True,
+        )
+        array.attrs.update(attrs)
+        parent, _, base = name.strip("/").rpartition("/")
+        pgroup = zarr.open_group(os.path.join(container, parent) if parent else container, mode="a")
+        entry = ome_multiscale_entry(base, voxel_size, roi.offset, len(channel_shape))
+        pgroup.attrs.put(add_ome_multiscale(dict(pgroup.attrs), entry))
+    logger.debug("created %s/%s: shape %s, chunks %s, dtype %s", container, name, shape, chunks, dtype)
+    return open_dataset(container, name, mode="r+")
+
+
+def _exists(container: str, name: str) -> bool:
+    if not os.path.exists(container):
+        return False
+    if container_format(container) == "hdf5":
+        import h5py
+
+        with h5py.File(container, "r") as f:
+            return name in f
+    return os.path.exists(os.path.join(container, name.strip("/"), "zarr.json")) or os.path.exists(
+        os.path.join(container, name.strip("/"), ".zarray")
+    )
+
+
+def _default_chunks(dims: int) -> tuple[int, ...]:
+    return (64,) * dims
+
+
+def _zarr_compressors(compression: str | None):
+    import zarr
+
+    if compression in (None, "none"):
+        return None
+    if compression == "gzip":
+        return zarr.codecs.GzipCodec(level=5)
+    if compression in ("default", "zstd", "blosc"):
+        return zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")
+    raise DatasetError(f"unknown compression {compression!r}: use 'gzip', 'zstd', 'default' or None")
+
+
+def write_array(
+    container: str | os.PathLike,
+    name: str,
+    data: np.ndarray,
+    voxel_size: Sequence[int],
+    offset: Sequence[int] | None = None,
+    chunk_shape: Sequence[int] | None = None,
+    compression: str | None = "default",
+) -> Dataset:
+    """Write a whole numpy array as a new dataset (replacing one of the same name)."""
+    voxel_size = Coordinate(voxel_size)
+    dims = len(voxel_size)
+    offset = Coordinate(offset) if offset is not None else Coordinate((0,) * dims)
+    roi = Roi(offset, Coordinate(data.shape[-dims:]) * voxel_size)
+    ds = create_dataset(
+        container,
+        name,
+        roi,
+        voxel_size,
+        data.dtype,
+        channel_shape=data.shape[:-dims],
+        chunk_shape=chunk_shape,
+        compression=compression,
+        overwrite=True,
+    )
+    ds.write(roi, data)
+    return ds

@@ -1,0 +1,16 @@
+"""``Hdf5Source``: arrays from an HDF5 file (e.g. the CREMI samples)."""
+
+from .dataset_source import DatasetSource
+
+
+class Hdf5Source(DatasetSource):
+    """Provide arrays from datasets of an HDF5 file, reading only the requested ROIs.
+
+    Args:
+        filename (str): the ``.hdf``/``.h5`` file.
+        datasets (dict[ArrayKey, str]): which dataset provides which array, e.g.
+            ``{raw: 'volumes/raw', labels: 'volumes/labels/neuron_ids'}``.
+        array_specs (dict[ArrayKey, ArraySpec], optional): override what is read from the file's
+            ``resolution``/``offset`` attributes (a voxel size must be given here when absent).
+        channels_first (bool): channel axes lead the spatial axes (the only supported layout).
+    """
