@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 
 from .array import Array, ArrayKey, ArraySpec
+from . import config
 from .batch import Batch, BatchRequest, ProviderSpec, set_seed
 from .errors import DaskSegError
 from .geometry import Coordinate, Roi

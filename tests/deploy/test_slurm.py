@@ -1,0 +1,38 @@
+"""The SLURM launcher generates the job script offline (nothing is submitted)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAUNCH = os.path.join(ROOT, "deploy", "slurm", "launch.py")
+
+pytest.importorskip("dask_jobqueue", reason="dask-jobqueue is part of the dev extra")
+
+
+def job_script(*args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, LAUNCH, "--print-job-script", *args], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_cpu_job_script_has_partition_and_single_threaded_workers():
+    script = job_script("--queue", "cpu", "--account", "lab42")
+    assert "#SBATCH -p cpu" in script
+    assert "#SBATCH -A lab42" in script
+    assert "--nworkers 4" in script and "--nthreads 1" in script
+    assert "--gres" not in script and "GPU=" not in script
+    assert "export XLA_PYTHON_CLIENT_PREALLOCATE=false" in script
+
+
+def test_gpu_job_script_requests_gpu_and_declares_resource():
+    script = job_script("--queue", "gpu", "--gpus", "1")
+    assert "#SBATCH --gres=gpu:1" in script
+    assert "--resources GPU=1" in script
+    assert "--nworkers" not in script  # one worker process holds the GPU
