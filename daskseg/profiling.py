@@ -10,7 +10,7 @@ class Timing:
     """Wall-clock time one node spent in one method (``prepare``, ``process``, ``provide``) for one batch."""
 
     def __init__(self, node: object, method_name: str):
-        self.node_name = node if isinstance(node, str) else type(node).__name__
+        self.node_name = node if isinstance(node, str) else getattr(node, "name", lambda: type(node).__name__)()
         self.method_name = method_name
         self.elapsed = 0.0
         self._start: float | None = None

@@ -144,6 +144,7 @@ class Dataset:
 
 
 def _open_backend(container: str, name: str, mode: str):
+    name = name.strip("/")
     fmt = container_format(container)
     if fmt == "hdf5":
         import h5py
@@ -202,6 +203,7 @@ def _zarr_array_names(group) -> list[str]:
 
 def read_metadata(container: str, name: str) -> SpatialMetadata:
     """Voxel size and offset of a dataset from funlib attrs, else from OME-Zarr multiscales."""
+    name = name.strip("/")
     fmt = container_format(container)
     _, array = _open_backend(container, name, "r")
     try:
@@ -267,6 +269,7 @@ def create_dataset(
     different shape, dtype or voxel size raises rather than being silently replaced.
     """
     container = str(container)
+    name = name.strip("/")
     voxel_size = Coordinate(voxel_size)
     if not roi.is_aligned(voxel_size):
         raise GeometryError(f"cannot create {container}/{name}: ROI {roi} is not a multiple of voxel size {voxel_size}")

@@ -1,0 +1,47 @@
+"""``ZarrWrite``: assemble the arrays of passing batches in one Zarr container."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ..array import ArrayKey
+from .dataset_write import DatasetWrite
+
+
+class ZarrWrite(DatasetWrite):
+    """Assemble arrays of passing batches in arrays of one Zarr (v3) container.
+
+    Useful below a :class:`Scan` to store the chunks it drives through the pipeline without holding
+    the whole volume in memory. On the first batch that contains an array, its Zarr array is created
+    covering the ROI that upstream provides for that array (``self.spec[key].roi``), with the
+    array's voxel size, dtype and channel axes, funlib attributes (``voxel_size``/``resolution``,
+    ``offset``, ``axis_names``, ``units``) and an OME-Zarr ``multiscales`` entry on the parent group
+    (so napari and neuroglancer place it in nanometres), and chunks that tile the passing blocks.
+    Every passing array is then written at its ROI (the part inside the dataset). An existing array
+    with the same shape, dtype, voxel size and ROI is written into; one that differs raises.
+    Requests and batches pass through unchanged.
+
+    Args:
+        dataset_names (dict[ArrayKey, str]): which array goes into which dataset, e.g.
+            ``{raw: 'volumes/raw', pred_affs: 'volumes/pred_affs'}`` (a leading ``/`` is allowed).
+        output_dir (str): directory of the container; created if missing.
+        output_filename (str): name of the ``.zarr`` container; created if missing.
+        compression_type (str or int, optional): ``'zstd'`` (Blosc), ``'gzip'`` (an int also
+            means gzip), ``'default'``, or None for no compression.
+        dataset_dtypes (dict[ArrayKey, dtype], optional): store these arrays with this dtype; the
+            arrays in the pipeline keep theirs.
+    """
+
+    _format = "zarr"
+
+    def __init__(
+        self,
+        dataset_names: Mapping[ArrayKey, str],
+        output_dir: str | os.PathLike = ".",
+        output_filename: str = "output.zarr",
+        compression_type: Any = None,
+        dataset_dtypes: Mapping[ArrayKey, Any] | None = None,
+    ):
+        super().__init__(dataset_names, output_dir, output_filename, compression_type, dataset_dtypes)
