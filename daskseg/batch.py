@@ -113,10 +113,23 @@ class BatchRequest(ProviderSpec):
                 spec.roi = spec.roi.shift(center - spec.roi.center)
 
     def update_with(self, other: "BatchRequest") -> "BatchRequest":
-        """A copy where the specs of ``other`` replace those of the same keys."""
+        """A copy with the specs of ``other`` added, as in gunpowder: for keys in both, the ROIs
+        are united and the other fields ``other`` sets (voxel size, dtype, ...) replace ours.
+
+        This is how a filter's dependencies join the downstream request: a key requested
+        downstream and needed with context by the filter is read once, in the union.
+        """
         out = self.copy()
         for key, spec in other.items():
-            out[key] = spec
+            mine = out.array_specs.get(key)
+            if mine is None or mine.nonspatial or spec.nonspatial:
+                out[key] = spec
+                continue
+            merged = mine.update_with(spec)
+            if mine.roi is not None and spec.roi is not None:
+                merged.roi = mine.roi.union(spec.roi)
+            merged.placeholder = spec.placeholder
+            out[key] = merged
         return out
 
     def merge(self, other: "BatchRequest") -> "BatchRequest":

@@ -2,5 +2,31 @@
 
 from .hdf5_source import Hdf5Source
 from .zarr_source import ZarrSource
+from .crop import Crop
+from .merge_provider import MergeProvider
+from .normalize import Normalize
+from .pad import Pad
+from .random_location import RandomLocation
+from .random_provider import RandomProvider
+from .hdf5_write import Hdf5Write
+from .print_profiling_stats import PrintProfilingStats
+from .scan import Scan
+from .snapshot import Snapshot
+from .zarr_write import ZarrWrite
+from .grow_boundary import GrowBoundary
+from .add_affinities import AddAffinities
+from .balance_labels import BalanceLabels
+from .intensity_augment import IntensityAugment
+from .intensity_scale_shift import IntensityScaleShift
+from .noise_augment import NoiseAugment
+from .unsqueeze import Unsqueeze
+from .squeeze import Squeeze
+from .stack import Stack
+from .as_type import AsType
+from .pre_cache import PreCache
+from .elastic_augment import ElasticAugment
+from .simple_augment import SimpleAugment
+from .shift_augment import ShiftAugment
+from .defect_augment import DefectAugment
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]

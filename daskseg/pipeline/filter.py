@@ -24,6 +24,7 @@ class BatchFilter(BatchProvider):
     """Base class of nodes with exactly one upstream provider."""
 
     _times_itself = True
+    _accepts_placeholders = True
 
     def _init_spec(self) -> None:
         upstream = self.get_upstream_provider()
@@ -87,7 +88,8 @@ class BatchFilter(BatchProvider):
                 upstream_request = request.copy()
                 dependencies = self.prepare(upstream_request)
                 if isinstance(dependencies, BatchRequest):
-                    upstream_request = request.update_with(dependencies)
+                    # in-place changes prepare() made to the request count too, as in gunpowder
+                    upstream_request = upstream_request.update_with(dependencies)
                 elif dependencies is not None:
                     raise PipelineError(
                         f"{self.name()}.prepare() must return a BatchRequest or None, not {type(dependencies).__name__}"

@@ -26,6 +26,8 @@ class BatchProvider:
 
     # filters time their own prepare/process; sources are timed around provide()
     _times_itself = False
+    # whether provide() gets placeholder specs (filters and joins do; sources never read them)
+    _accepts_placeholders = False
 
     # --- wiring ------------------------------------------------------------------------------
     def add_upstream_provider(self, provider: "BatchProvider") -> "BatchProvider":
@@ -114,7 +116,10 @@ class BatchProvider:
         timing = None if self._times_itself else Timing(self, "provide")
         if timing is not None:
             timing.start()
-        batch = self.provide(request.copy())
+        upstream_request = request.copy()
+        if not self._accepts_placeholders:
+            upstream_request.remove_placeholders()
+        batch = self.provide(upstream_request)
         if timing is not None:
             timing.stop()
             batch.profiling_stats.add(timing)
@@ -127,17 +132,21 @@ class BatchProvider:
                 continue
             if key not in self.spec:
                 raise RequestError(
-                    f"{self.name()}: {key} was requested but is not provided here; provided keys: {sorted(self.spec)}"
+                    f"{self.name()}: {key} was requested (ROI {req.roi}) but is not provided here; provided keys: "
+                    f"{sorted(self.spec)}"
                 )
             provided = self.spec[key]
             if provided.nonspatial or req.roi is None:
                 continue
             if req.voxel_size is not None and provided.voxel_size is not None and req.voxel_size != provided.voxel_size:
                 raise RequestError(
-                    f"{self.name()}: {key} requested at voxel size {req.voxel_size}, but provided at {provided.voxel_size}"
+                    f"{self.name()}: {key} requested at voxel size {req.voxel_size} (ROI {req.roi}), but provided at "
+                    f"{provided.voxel_size} (ROI {provided.roi})"
                 )
             if req.dtype is not None and provided.dtype is not None and req.dtype != provided.dtype:
-                raise RequestError(f"{self.name()}: {key} requested as {req.dtype}, but provided as {provided.dtype}")
+                raise RequestError(
+                    f"{self.name()}: {key} requested as {req.dtype} (ROI {req.roi}), but provided as {provided.dtype}"
+                )
             vs = provided.voxel_size
             if vs is not None and not req.roi.is_aligned(vs):
                 raise RequestError(

@@ -1,0 +1,318 @@
+"""Throughput and memory of ``daskseg predict``, side by side with the compute limit and map_overlap.
+
+    python benchmarks/predict_throughput.py            # defaults: a few minutes on 2 cores
+    python benchmarks/predict_throughput.py --quick    # a smaller run, for a fast check
+    python benchmarks/predict_throughput.py --network  # the U-Net (daskseg.jax.inference) instead of
+                                                       # the numpy stand-in
+
+Part 1, throughput (voxels/s) on a synthetic volume, all with the same processor and blocks:
+
+- bare: the processor's forward over every block in one loop in this process, inputs already in
+  memory (the compute limit; its compile/warm-up is not counted);
+- daskseg: ``daskseg.blockwise.predict`` on a LocalCluster (workers warmed up first), reading from and
+  writing to Zarr, done records and all;
+- map_overlap: ``dask.array.map_overlap`` + ``to_zarr`` doing the same computation on the same cluster.
+
+Part 2, memory flat in the number of blocks: ``submit_bounded`` over a simulated grid of >= 1,000,000
+blocks that do no work (with the done record), against a real ``dask scheduler`` process and
+``dask worker`` processes, sampling client and scheduler RSS while it runs for ``--sim-seconds``;
+and, for contrast, the time and memory of merely building a ``map_overlap`` graph of ``--graph-blocks``
+blocks (extrapolated per million blocks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from daskseg.blockwise.processor import TiledProcessor  # noqa: E402
+
+
+# --- the numpy stand-in for a network ---------------------------------------------------------
+def stand_in_forward(batch: np.ndarray) -> np.ndarray:
+    """Three valid 3x3x3 box filters, then 3 'affinity' channels: about the work of a tiny U-Net."""
+    from scipy import ndimage as ndi
+
+    out = []
+    for tile in batch:
+        x = tile
+        for _ in range(3):
+            x = ndi.uniform_filter(x, size=3, mode="constant")[1:-1, 1:-1, 1:-1]
+        out.append(np.stack([x, x * 0.5, 1 - x]))
+    return np.asarray(out, dtype=np.float32)
+
+
+class StandIn(TiledProcessor):
+    """Tiles of input (30, 70, 70) -> output (24, 64, 64) voxels, 3 channels."""
+
+    def __init__(self):
+        super().__init__((30, 70, 70), (24, 64, 64), output_channels=(3,))
+
+    def cache_key(self):
+        return ("benchmark-stand-in",)
+
+    def identity(self):
+        return {"type": "benchmark-stand-in"}
+
+    def prepare(self, raw):
+        return raw.astype(np.float32) * np.float32(1 / 255)
+
+    def setup(self):
+        return stand_in_forward
+
+
+def network_processor(workdir: str):
+    """A small U-Net with random weights, via daskseg.jax.inference (when it exists)."""
+    from daskseg.blockwise.network import make_test_network
+
+    return make_test_network(workdir)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def rss(pid: int | None = None) -> int:
+    import psutil
+
+    return psutil.Process(pid or os.getpid()).memory_info().rss
+
+
+def mb(n: float) -> str:
+    return f"{n / 2**20:,.0f} MB"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def warm(client, processor) -> None:
+    """Build the processor state (load/compile) on every worker, so timings exclude it."""
+    shape = tuple(processor.input_shape)
+    client.run(lambda: processor(np.zeros(shape, np.uint8)).shape)
+
+
+# --- part 1 -----------------------------------------------------------------------------------
+def throughput(args, workdir: str) -> None:
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    import daskseg as gp
+    from daskseg.blockwise import BlockGrid, predict
+    from daskseg.io import open_dataset, write_array
+
+    processor = network_processor(workdir) if args.network else StandIn()
+    step = processor.block_step
+    block = tuple(args.block_multiple * s for s in step)
+    grid_blocks = tuple(args.blocks)
+    ctx_neg, ctx_pos = processor.context_neg, processor.context_pos
+    out_shape = tuple(b * g for b, g in zip(block, grid_blocks))
+    raw_shape = tuple(o + n + p for o, n, p in zip(out_shape, ctx_neg, ctx_pos))
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 255, raw_shape, dtype=np.uint8)
+    read_shape = tuple(b + n + p for b, n, p in zip(block, ctx_neg, ctx_pos))
+    raw_path = os.path.join(workdir, "raw.zarr")
+    write_array(raw_path, "raw", raw, (1, 1, 1), chunk_shape=read_shape)
+    vs = gp.Coordinate((1, 1, 1))
+    roi = gp.Roi(ctx_neg, out_shape)
+    grid = BlockGrid(roi, block, vs, ctx_neg, ctx_pos, min_block_shape=processor.min_block_shape)
+    voxels = math.prod(out_shape)
+    print(f"volume: raw {raw_shape}, output {out_shape}, {len(grid)} blocks of {block} voxels, processor "
+          f"{type(processor).__name__} (tile {tuple(processor.input_shape)} -> {tuple(processor.output_shape_tile)})")
+
+    # bare forward over the same blocks, inputs in memory
+    inputs = [raw[tuple(slice(b, e) for b, e in zip(blk.read_roi.begin, blk.read_roi.end))] for blk in grid]
+    processor(inputs[0])  # compile / warm up
+    t = time.perf_counter()
+    for x in inputs:
+        processor(x)
+    bare = time.perf_counter() - t
+    del inputs
+    print(f"bare forward, one loop:        {bare:7.2f} s  {voxels / bare:12,.0f} voxels/s")
+
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        warm(client, processor)
+        t = time.perf_counter()
+        result = predict(raw=f"{raw_path}/raw", out=f"{workdir}/pred.zarr/affs", processor=processor, roi=roi,
+                         block_shape=block, client=client, resume=False, overwrite=True, progress=False)
+        ours = time.perf_counter() - t
+        ts = result.task_seconds
+        print(f"daskseg predict, {args.workers} worker(s):   {ours:7.2f} s  {voxels / ours:12,.0f} voxels/s   "
+              f"(in tasks: read {ts['read']:.2f} s, process {ts['process']:.2f} s, write {ts['write']:.2f} s)")
+
+        # map_overlap + to_zarr over the same region and blocks
+        lo = [0] * 3
+        arr = da.from_zarr(f"{raw_path}/raw")
+        chunks = tuple(
+            (n + block[d],) + (block[d],) * (grid_blocks[d] - 2) + (block[d] + p,) if grid_blocks[d] > 1
+            else (n + block[d] + p,)
+            for d, (n, p) in enumerate(zip(ctx_neg, ctx_pos))
+        )
+        arr = arr.rechunk(chunks)
+        out_chunks = ((3,),) + tuple((block[d],) * grid_blocks[d] for d in range(3))
+        depth = {d: (int(ctx_neg[d]), int(ctx_pos[d])) for d in range(3)}
+
+        def run_block(x):
+            return processor(x)
+
+        lazy = da.map_overlap(run_block, arr, depth=depth, boundary="none", trim=False, chunks=out_chunks,
+                              new_axis=0, dtype=np.float32, meta=np.empty((0, 0, 0, 0), np.float32))
+        t = time.perf_counter()
+        tasks = len(lazy.__dask_graph__())
+        lazy.to_zarr(f"{workdir}/overlap.zarr", component="affs", overwrite=True)
+        overlap = time.perf_counter() - t
+        del lo
+        print(f"map_overlap + to_zarr:         {overlap:7.2f} s  {voxels / overlap:12,.0f} voxels/s   "
+              f"({tasks} tasks in its graph for {len(grid)} blocks)")
+    ours_out = open_dataset(f"{workdir}/pred.zarr", "affs").read()
+    import zarr
+
+    theirs = zarr.open_array(f"{workdir}/overlap.zarr", path="affs")[:]
+    same = np.array_equal(ours_out, theirs)
+    print(f"ratios: daskseg / bare = {ours / bare:.3f} (overhead {100 * (ours / bare - 1):+.1f}% with "
+          f"{args.workers} worker(s)); map_overlap / daskseg = {overlap / ours:.2f}; outputs equal: {same}")
+
+
+# --- part 2 -----------------------------------------------------------------------------------
+def noop_block(item, grid):
+    """A simulated block: compute its ROIs, do nothing."""
+    for flat in item:
+        grid.block(flat)
+    return None
+
+
+class Enough(Exception):
+    pass
+
+
+def flat_memory(args, workdir: str) -> None:
+    from distributed import Client
+
+    import daskseg as gp
+    from daskseg.blockwise import BlockGrid, DoneRecord
+    from daskseg.blockwise.submit import submit_bounded
+
+    side = round(args.sim_blocks ** (1 / 3))
+    while side**3 < args.sim_blocks:
+        side += 1
+    grid = BlockGrid(gp.Roi((0, 0, 0), (side * 64,) * 3), (64, 64, 64), (1, 1, 1), 8)
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(args.workers):
+            procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker",
+                                           f"tcp://127.0.0.1:{port}", "--nthreads", "1", "--no-dashboard",
+                                           "--host", "127.0.0.1"], env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+        client = Client(f"tcp://127.0.0.1:{port}", timeout=60)
+        client.wait_for_workers(args.workers, timeout=120)
+        sched_pid = procs[0].pid
+        samples = []
+        record = DoneRecord(os.path.join(workdir, "sim-record"), grid.layout(), len(grid), resume=False)
+        start = time.perf_counter()
+        count = 0
+        next_sample = 0
+
+        def on_done(item, result):
+            nonlocal count, next_sample
+            for flat in item:
+                record.mark_done(flat)
+            count += len(item)
+            if count >= next_sample:
+                samples.append((count, time.perf_counter() - start, rss(), rss(sched_pid)))
+                next_sample += args.sample_every
+            if time.perf_counter() - start > args.sim_seconds:
+                raise Enough
+
+        items = ((i,) for i in record.pending())
+        token = "0badc0de"
+        try:
+            submit_bounded(client, noop_block, items, key=lambda it: grid.block(it[0]).key("predict-block", token),
+                           args=(grid,), max_in_flight="4x", retries=0, on_done=on_done)
+        except Enough:
+            pass
+        elapsed = time.perf_counter() - start
+        record.close()
+        client.close()
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+    first, last = samples[min(1, len(samples) - 1)], samples[-1]
+    print(f"simulated volume: {len(grid):,} blocks; {count:,} no-op blocks ran in {elapsed:.1f} s "
+          f"({count / elapsed:,.0f} blocks/s, {1000 * elapsed / max(count, 1):.2f} ms/block; "
+          f"{args.workers} worker(s), at most {4 * args.workers} in flight)")
+    print("  blocks done   client RSS   scheduler RSS")
+    for c, _, cr, sr in samples[:: max(1, len(samples) // 6)] + [samples[-1]]:
+        print(f"  {c:11,}   {mb(cr):>10}   {mb(sr):>13}")
+    dblocks = max(last[0] - first[0], 1)
+    print(f"growth per 100k blocks: client {mb((last[2] - first[2]) * 1e5 / dblocks)}, scheduler "
+          f"{mb((last[3] - first[3]) * 1e5 / dblocks)} (flat = about 0)")
+
+    # contrast: the graph map_overlap would build for blocks of the same volume
+    import dask.array as da
+
+    n = args.graph_blocks
+    gside = round(n ** (1 / 3))
+    gc.collect()
+    before = rss()
+    t = time.perf_counter()
+    x = da.zeros((gside * 8,) * 3, chunks=8, dtype=np.uint8)
+    y = x.map_overlap(lambda b: b, depth=1, boundary="none")
+    graph = dict(y.__dask_graph__())
+    build = time.perf_counter() - t
+    grown = rss() - before
+    nblocks = gside**3
+    print(f"map_overlap graph of {nblocks:,} blocks: {len(graph):,} tasks ({len(graph) / nblocks:.1f} per block), "
+          f"built in {build:.1f} s using {mb(grown)}; per 1,000,000 blocks: about {build * 1e6 / nblocks:,.0f} s "
+          f"and {mb(grown * 1e6 / nblocks)} before the first block runs")
+    del graph, y, x
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a fast check")
+    parser.add_argument("--network", action="store_true", help="use a small U-Net instead of the numpy stand-in")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (1 compares with the bare loop)")
+    parser.add_argument("--blocks", type=int, nargs=3, default=[2, 3, 3], help="blocks per dimension")
+    parser.add_argument("--block-multiple", type=int, default=1, help="tiles per block per dimension")
+    parser.add_argument("--sim-blocks", type=int, default=1_000_000, help="blocks of the simulated volume")
+    parser.add_argument("--sim-seconds", type=float, default=60, help="how long to run the simulated volume")
+    parser.add_argument("--sample-every", type=int, default=2000, help="blocks between memory samples")
+    parser.add_argument("--graph-blocks", type=int, default=8000, help="blocks of the map_overlap graph contrast")
+    parser.add_argument("--skip", choices=["throughput", "memory"], action="append", default=[])
+    args = parser.parse_args()
+    if args.quick:
+        args.blocks = [1, 2, 2]
+        args.sim_seconds = min(args.sim_seconds, 10)
+        args.sample_every = 500
+        args.graph_blocks = 1000
+    with tempfile.TemporaryDirectory(prefix="daskseg-bench-") as workdir:
+        if "throughput" not in args.skip:
+            print("== throughput ==", flush=True)
+            throughput(args, workdir)
+        if "memory" not in args.skip:
+            print("== memory while submitting a simulated volume ==", flush=True)
+            flat_memory(args, workdir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Blockwise processing of large volumes on Dask: the block grid, done records, the bounded
+submission loop, and ``predict`` (``daskseg predict`` on the command line).
+
+Nothing here imports JAX: ``NetworkProcessor`` loads it inside the workers, on first use.
+"""
+
+from .done import DoneRecord, LayoutMismatchError, RecordLockedError
+from .grid import AlignmentError, Block, BlockGrid, BlockwiseError, check_alignment
+from .predict import PredictResult, predict
+from .processor import BlockProcessor, FunctionProcessor
+from .submit import BlockFailure, BlocksFailedError, BlockTimeoutError, submit_bounded
+
+
+def __getattr__(name: str):
+    if name == "NetworkProcessor":
+        from .network import NetworkProcessor
+
+        return NetworkProcessor
+    raise AttributeError(f"module 'daskseg.blockwise' has no attribute {name!r}")
+
+
+__all__ = [
+    "AlignmentError",
+    "Block",
+    "BlockFailure",
+    "BlockGrid",
+    "BlockProcessor",
+    "BlockTimeoutError",
+    "BlocksFailedError",
+    "BlockwiseError",
+    "DoneRecord",
+    "FunctionProcessor",
+    "LayoutMismatchError",
+    "NetworkProcessor",
+    "PredictResult",
+    "RecordLockedError",
+    "check_alignment",
+    "predict",
+    "submit_bounded",
+]

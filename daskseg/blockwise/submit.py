@@ -1,0 +1,246 @@
+"""The bounded Dask submission loop: at most N tasks in flight, never a graph of every block.
+
+Dask costs about 2 ms of scheduler time and some memory per task, and a graph of every block of a
+large volume (as ``map_overlap`` builds, with ~30 tasks a block) costs seconds and gigabytes before
+the first block runs. ``submit_bounded`` instead submits one task per item (a block, or a small
+group of blocks) from a lazy iterator, keeps at most ``max_in_flight`` of them on the cluster, and
+submits the next as soon as one finishes. Client and scheduler memory stay flat however many blocks
+there are.
+
+Failed tasks are retried (``retries``), each try limited in time (``time_limit``); items that still
+fail are collected and reported at the end (``BlocksFailedError``), after all other items ran.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback as tb_module
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .grid import BlockwiseError
+
+logger = logging.getLogger(__name__)
+
+
+class BlockTimeoutError(BlockwiseError, TimeoutError):
+    """A block ran longer than its time limit."""
+
+
+class BlockCancelledError(BlockwiseError):
+    """A block was told to stop (its time limit passed) before it wrote anything."""
+
+
+@dataclass
+class BlockFailure:
+    """A task that failed on all its tries: its key, the items it held and the last error."""
+
+    key: str
+    item: Any
+    error: str
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.error}"
+
+
+class BlocksFailedError(BlockwiseError):
+    """Some blocks failed after all retries; ``failures`` lists them (the others were written)."""
+
+    def __init__(self, failures: Sequence[BlockFailure], total: int, stopped_early: bool = False, hint: str = ""):
+        self.failures = list(failures)
+        shown = "; ".join(str(f) for f in self.failures[:10])
+        more = f" (and {len(self.failures) - 10} more)" if len(self.failures) > 10 else ""
+        stop = " Stopped submitting after too many failures." if stopped_early else ""
+        first_tb = f"\nTraceback of the first failure:\n{self.failures[0].traceback}" if self.failures[0].traceback else ""
+        super().__init__(
+            f"{len(self.failures)} of {total} tasks failed after all retries: {shown}{more}.{stop}{hint}{first_tb}"
+        )
+
+
+@dataclass
+class SubmitStats:
+    """What ``submit_bounded`` did."""
+
+    submitted: int = 0
+    finished: int = 0
+    failures: list[BlockFailure] = field(default_factory=list)
+    max_in_flight: int = 0
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+
+def call_with_time_limit(function: Callable, time_limit: float | None, *args, **kwargs) -> Any:
+    """Run ``function(*args, cancel=event, **kwargs)``, raising ``BlockTimeoutError`` after ``time_limit`` s.
+
+    Python cannot stop a running thread, so the function runs in a helper thread; on timeout the
+    ``cancel`` event is set (the function checks it before writing, so a timed-out block never writes
+    late) and the error is raised at once, letting Dask retry the block.
+    """
+    cancel = threading.Event()
+    if time_limit is None:
+        return function(*args, cancel=cancel, **kwargs)
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = function(*args, cancel=cancel, **kwargs)
+        except BaseException as e:  # handed to the waiting thread below
+            outcome["error"] = e
+
+    thread = threading.Thread(target=target, name="daskseg-block", daemon=True)
+    thread.start()
+    thread.join(time_limit)
+    if thread.is_alive():
+        cancel.set()
+        raise BlockTimeoutError(f"block did not finish within its time limit of {time_limit:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def worker_threads(client) -> int:
+    """The number of worker threads on the cluster (0 while it has no workers)."""
+    return int(sum(client.nthreads().values()))
+
+
+def gpu_resources(client) -> dict[str, float] | None:
+    """``{'GPU': 1}`` if some worker declares a ``GPU`` resource, else None."""
+    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    if any(w.get("resources", {}).get("GPU", 0) > 0 for w in workers.values()):
+        return {"GPU": 1}
+    return None
+
+
+def parse_max_in_flight(value: int | str | None, threads: int) -> int:
+    """``max_in_flight`` as a number: an int, or ``'Nx'`` = N times the worker threads (at least 2)."""
+    if value is None:
+        value = "2x"
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v.endswith("x"):
+            return max(2, int(round(float(v[:-1]) * max(threads, 1))))
+        value = int(v)
+    if int(value) < 1:
+        raise ValueError(f"max_in_flight must be at least 1, got {value!r}")
+    return int(value)
+
+
+def submit_bounded(
+    client,
+    function: Callable,
+    items: Iterable[Any],
+    key: Callable[[Any], str],
+    args: Sequence[Any] = (),
+    kwargs: dict | None = None,
+    max_in_flight: int | str | None = "2x",
+    retries: int = 2,
+    resources: dict | None = None,
+    on_done: Callable[[Any, Any], None] | None = None,
+    on_failed: Callable[[BlockFailure], None] | None = None,
+    max_failures: int | None = None,
+    refresh_seconds: float = 5.0,
+) -> SubmitStats:
+    """Run ``function(item, *args, **kwargs)`` on the cluster for every item, at most N at a time.
+
+    Args:
+        client (distributed.Client): where to run.
+        function (callable): the task; its return value is handed to ``on_done``.
+        items (iterable): consumed lazily, one item per task.
+        key (callable): ``key(item)`` gives the task's unique Dask key.
+        args, kwargs: further arguments of every task (small and picklable: they travel with each).
+        max_in_flight (int | str): tasks on the cluster at once; ``'2x'`` means twice the number of
+            worker threads (re-read every ``refresh_seconds``, so workers that join are used).
+        retries (int): extra tries of a failed task (errors and lost workers).
+        resources (dict, optional): Dask worker resources each task needs, e.g. ``{'GPU': 1}``.
+        on_done (callable, optional): ``on_done(item, result)`` in the client, after a task
+            succeeded. An exception raised there (e.g. KeyboardInterrupt) stops the run: the tasks in
+            flight are cancelled and the exception propagates.
+        on_failed (callable, optional): ``on_failed(failure)`` after a task failed on all tries.
+        max_failures (int, optional): stop submitting after this many failed tasks.
+
+    Returns:
+        SubmitStats: counts and the failures (the caller decides whether to raise).
+    """
+    from distributed import as_completed
+
+    kwargs = kwargs or {}
+    stats = SubmitStats()
+    start = time.perf_counter()
+    iterator: Iterator[Any] = iter(items)
+    in_flight: dict[str, tuple[Any, Any]] = {}
+    completed = as_completed(loop=client.loop, with_results=True, raise_errors=False)
+    dynamic = isinstance(max_in_flight, str) or max_in_flight is None
+    limit = parse_max_in_flight(max_in_flight, worker_threads(client))
+    last_refresh = time.monotonic()
+    exhausted = False
+
+    def fill() -> None:
+        nonlocal exhausted
+        while not exhausted and len(in_flight) < limit:
+            try:
+                item = next(iterator)
+            except StopIteration:
+                exhausted = True
+                return
+            k = key(item)
+            future = client.submit(
+                function, item, *args, key=k, retries=retries, resources=resources, pure=False, **kwargs
+            )
+            in_flight[k] = (item, future)
+            completed.add(future)
+            stats.submitted += 1
+        stats.max_in_flight = max(stats.max_in_flight, len(in_flight))
+
+    try:
+        fill()
+        while in_flight:
+            batch = completed.next_batch(block=True)
+            for future, result in batch:
+                item, _ = in_flight.pop(future.key)
+                if future.status == "finished":
+                    stats.finished += 1
+                    if on_done is not None:
+                        on_done(item, result)
+                else:
+                    failure = _failure(future, item, result)
+                    logger.error("task %s failed: %s", failure.key, failure.error)
+                    stats.failures.append(failure)
+                    if on_failed is not None:
+                        on_failed(failure)
+                del future
+            if max_failures is not None and len(stats.failures) >= max_failures and not exhausted:
+                logger.error("%d tasks failed: submitting no more", len(stats.failures))
+                stats.stopped_early = True
+                exhausted = True
+            if dynamic and time.monotonic() - last_refresh > refresh_seconds:
+                limit = parse_max_in_flight(max_in_flight, worker_threads(client))
+                last_refresh = time.monotonic()
+            fill()
+    except BaseException:
+        pending = [f for _, f in in_flight.values()]
+        if pending:
+            logger.warning("stopping: cancelling %d tasks in flight", len(pending))
+            try:
+                client.cancel(pending)
+            except Exception:  # the original exception matters more than a failed cancel
+                logger.warning("could not cancel the tasks in flight", exc_info=True)
+        raise
+    finally:
+        completed.clear()
+        stats.seconds = time.perf_counter() - start
+    return stats
+
+
+def _failure(future, item, result) -> BlockFailure:
+    """A BlockFailure from an errored (or cancelled) future and what as_completed gave for it."""
+    if isinstance(result, tuple) and len(result) == 3 and isinstance(result[1], BaseException):
+        _, exc, tb = result
+        text = "".join(tb_module.format_exception(type(exc), exc, tb))
+        return BlockFailure(future.key, item, f"{type(exc).__name__}: {exc}", text)
+    if isinstance(result, BaseException):
+        return BlockFailure(future.key, item, f"{type(result).__name__}: {result}")
+    return BlockFailure(future.key, item, f"task ended with status {future.status!r}")

@@ -1,0 +1,120 @@
+"""``daskseg predict``: blockwise prediction of a large volume on a Dask cluster, resumable."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from ..errors import DaskSegError
+
+
+def _shape(value: str | None, what: str) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        return tuple(int(v) for v in value.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"{what} must be integers separated by commas, e.g. 92,110,110; got {value!r}")
+
+
+def _load_processor(spec: str):
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise click.BadParameter(f"--processor must be MODULE:NAME, got {spec!r}")
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise click.BadParameter(f"cannot load processor {spec!r}: {e}")
+    return obj() if isinstance(obj, type) else obj
+
+
+@click.command()
+@click.option("--network", "network", type=click.Path(exists=True, dir_okay=False), help="Network config JSON (daskseg net create).")
+@click.option("--checkpoint", type=click.Path(exists=True), help="Trained weights of the network.")
+@click.option("--raw", required=True, help="Input dataset, e.g. IN.zarr/volumes/raw or IN.hdf/volumes/raw.")
+@click.option("--out", required=True, help="Output dataset (Zarr), e.g. OUT.zarr/volumes/pred_affs.")
+@click.option("--roi", default=None, help="Output ROI in world units, begin:end per axis, e.g. 400:4400,40:1240,40:1240. "
+              "Default: the raw ROI shrunk by the network context on each side.")
+@click.option("--block-shape", default=None, help="Output voxels per block, e.g. 92,220,220 (a multiple of the "
+              "network output and of the output chunks). Default: about 2M voxels.")
+@click.option("--scheduler", default=None, help="Address of a running Dask scheduler (tcp://host:8786).")
+@click.option("--workers", "n_workers", type=int, default=None, help="Workers of a new LocalCluster (when no scheduler).")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Skip blocks a previous run of the same layout finished; --no-resume recomputes every block.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output that does not fit this prediction.")
+@click.option("--dtype", type=click.Choice(["float32", "uint8"]), default="float32", show_default=True,
+              help="Output dtype; uint8 stores round(255 * value).")
+@click.option("--voxel-size", default=None, help="Voxel size of an input without metadata, e.g. 40,4,4.")
+@click.option("--max-in-flight", default=None, help="Blocks on the cluster at once: a number or Nx worker threads (default 2x).")
+@click.option("--retries", type=int, default=None, help="Extra tries of a failed block (default 2).")
+@click.option("--block-timeout", default="config", help="Time limit of one try of a block, e.g. '30 minutes' (0: none).")
+@click.option("--blocks-per-task", type=int, default=1, show_default=True, help="Blocks per Dask task (for cheap blocks).")
+@click.option("--processor", "processor_spec", default=None, help="MODULE:NAME of a BlockProcessor to run instead of a network.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+def predict(
+    network, checkpoint, raw, out, roi, block_shape, scheduler, n_workers, resume, overwrite, dtype, voxel_size,
+    max_in_flight, retries, block_timeout, blocks_per_task, processor_spec, progress,
+) -> None:
+    """Predict OUT from RAW block by block on a Dask cluster.
+
+    Blocks are aligned with the output's chunks; each reads its input grown by the network context
+    and writes only its valid output. Finished blocks are recorded, so a run that was interrupted
+    (or had failed blocks) continues where it stopped when started again.
+
+    Example: daskseg predict --network nets/test_net_config.json --checkpoint train/checkpoint_10000
+    --raw sample_A.zarr/volumes/raw --out pred.zarr/volumes/pred_affs --workers 2
+    """
+    from ..blockwise import BlocksFailedError
+    from ..blockwise import predict as predict_blockwise
+    from ..blockwise.predict import open_input
+    from ..cluster import close_client, dashboard_link, get_client
+
+    processor = _load_processor(processor_spec) if processor_spec else None
+    if processor is None and (network is None or checkpoint is None):
+        raise click.UsageError("give --network and --checkpoint (or --processor)")
+    if max_in_flight is not None and not max_in_flight.lower().endswith("x"):
+        max_in_flight = int(max_in_flight)
+    timeout = None if block_timeout in ("0", "none", "None") else block_timeout
+    try:
+        open_input(raw, _shape(voxel_size, "--voxel-size"))  # a wrong input fails before a cluster starts
+        client, owns = get_client(scheduler_address=scheduler, n_workers=n_workers)
+    except DaskSegError as e:
+        raise click.ClickException(str(e)) from e
+    try:
+        link = dashboard_link(client)
+        click.echo(f"dashboard: {link}" if link else "dashboard: (none)", err=True)
+        result = predict_blockwise(
+            network,
+            checkpoint,
+            raw=raw,
+            out=out,
+            roi=roi,
+            block_shape=_shape(block_shape, "--block-shape"),
+            processor=processor,
+            client=client,
+            resume=resume,
+            overwrite=overwrite,
+            dtype=dtype,
+            raw_voxel_size=_shape(voxel_size, "--voxel-size"),
+            max_in_flight=max_in_flight,
+            retries=retries,
+            block_timeout=timeout,
+            blocks_per_task=blocks_per_task,
+            progress=progress,
+        )
+    except BlocksFailedError as e:
+        raise click.ClickException(str(e)) from e
+    except DaskSegError as e:
+        raise click.ClickException(f"{type(e).__name__}: {e}") from e
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished blocks are recorded; run the same command again to continue", err=True)
+        raise SystemExit(130)
+    finally:
+        if owns:
+            close_client(client)
+    click.echo(
+        f"wrote {result.output} over {result.roi}: {result.processed} blocks of {tuple(result.block_shape)} voxels "
+        f"in {result.seconds:.1f} s ({result.voxels_per_second:,.0f} voxels/s)"
+        + (f", {result.skipped} done before" if result.skipped else "")
+    )

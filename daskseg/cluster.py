@@ -1,0 +1,164 @@
+"""How daskseg finds or starts a Dask cluster: ``get_client`` and ``dashboard_link``.
+
+Every part of daskseg that runs work on Dask (``PreCache``, blockwise prediction) asks
+``get_client`` for its client, which looks in this order:
+
+1. an explicit ``distributed.Client`` (or a scheduler address string) passed by the caller;
+2. the client of the current context (``with Client(...):`` or the global default client);
+3. the scheduler at ``$DASK_SCHEDULER_ADDRESS``, if that variable is set;
+4. else a new ``LocalCluster`` on this machine: single-threaded worker processes, scheduler and
+   dashboard bound to 127.0.0.1 only.
+
+The caller owns (and must close) what ``get_client`` started: the second value it returns says
+whether that is the case. ``close_client`` closes a client and, if it owns one, its cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from .errors import DaskSegError
+
+logger = logging.getLogger(__name__)
+
+SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+class ClusterError(DaskSegError, ConnectionError):
+    """A Dask scheduler could not be reached or a cluster could not be started."""
+
+
+def get_client(
+    client=None,
+    scheduler_address: str | None = None,
+    n_workers: int | None = None,
+    threads_per_worker: int = 1,
+    processes: bool = True,
+    timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    dashboard_address: str = "127.0.0.1:8787",
+    **kwargs,
+):
+    """Find or start the Dask cluster to run on; returns ``(client, owns_cluster)``.
+
+    Args:
+        client (distributed.Client | str, optional): use this client, or connect to this scheduler
+            address (``'tcp://10.0.0.1:8786'``).
+        scheduler_address (str, optional): connect to this scheduler (same as passing a string as
+            ``client``).
+        n_workers (int, optional): number of workers of a new ``LocalCluster`` (default: one per
+            core). Ignored when an existing cluster is used.
+        threads_per_worker (int): threads of each worker of a new ``LocalCluster``. Pipeline nodes
+            are numpy/scipy code that mostly holds the GIL, so one thread per process is best.
+        processes (bool): whether a new ``LocalCluster`` runs its workers in processes.
+        timeout (float): seconds to wait for a scheduler to answer before raising ``ClusterError``.
+        dashboard_address (str): where a new ``LocalCluster`` serves its dashboard (``':0'`` style
+            addresses pick a free port).
+        **kwargs: passed on to ``distributed.LocalCluster``.
+
+    Returns:
+        tuple[distributed.Client, bool]: the client, and whether the caller started (and must close)
+        it and its cluster, e.g. with ``close_client(client)``.
+
+    Raises:
+        ClusterError: the scheduler at the given (or ``$DASK_SCHEDULER_ADDRESS``) address does not
+            answer within ``timeout`` seconds, or a ``LocalCluster`` could not be started.
+    """
+    from distributed import Client
+
+    if isinstance(client, str):
+        if scheduler_address is not None and scheduler_address != client:
+            raise ValueError(f"got two scheduler addresses: client={client!r}, scheduler_address={scheduler_address!r}")
+        scheduler_address, client = client, None
+    if client is not None:
+        if not isinstance(client, Client):
+            raise TypeError(f"client must be a distributed.Client or a scheduler address, not {type(client).__name__}")
+        return client, False
+    if scheduler_address is not None:
+        return _connect(scheduler_address, timeout, from_env=False), True
+
+    current = current_client()
+    if current is not None:
+        logger.debug("using the Dask client of the current context: %s", current)
+        return current, False
+
+    env_address = os.environ.get(SCHEDULER_ADDRESS_ENV)
+    if env_address:
+        return _connect(env_address, timeout, from_env=True), True
+
+    return _start_local_cluster(n_workers, threads_per_worker, processes, dashboard_address, **kwargs), True
+
+
+def current_client():
+    """The client of the current context (``with Client():`` or the default client), or None."""
+    from distributed import Client
+
+    try:
+        return Client.current(allow_global=True)
+    except ValueError:
+        return None
+
+
+def _connect(address: str, timeout: float, from_env: bool):
+    from distributed import Client
+
+    origin = f"from ${SCHEDULER_ADDRESS_ENV}" if from_env else "as given"
+
+    logger.info("connecting to the Dask scheduler at %s (%s)", address, origin)
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as e:
+        hint = f"; or unset ${SCHEDULER_ADDRESS_ENV} to run on a LocalCluster" if from_env else ""
+        raise ClusterError(
+            f"could not reach a Dask scheduler at {address!r} ({origin}) within {timeout:g} s: {e}. "
+            f"Start one (`dask scheduler`) or fix the address{hint}"
+        ) from e
+
+
+def _start_local_cluster(n_workers, threads_per_worker, processes, dashboard_address, **kwargs):
+    from distributed import Client, LocalCluster
+
+    kwargs.setdefault("host", "127.0.0.1")
+    logger.info(
+        "starting a LocalCluster: %s workers x %d threads (%s)",
+        "default" if n_workers is None else n_workers,
+        threads_per_worker,
+        "processes" if processes else "threads",
+    )
+    try:
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=processes,
+            dashboard_address=dashboard_address,
+            **kwargs,
+        )
+    except Exception as e:
+        raise ClusterError(f"could not start a LocalCluster with {n_workers} workers: {e}") from e
+    try:
+        client = Client(cluster, set_as_default=False)
+    except BaseException:
+        cluster.close()
+        raise
+    logger.info("Dask dashboard: %s", dashboard_link(client))
+    return client
+
+
+def close_client(client) -> None:
+    """Close ``client`` and, if it was started together with a ``LocalCluster``, that cluster too."""
+    cluster = getattr(client, "cluster", None)
+    try:
+        client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def dashboard_link(client) -> str | None:
+    """The URL of the dashboard of ``client``'s scheduler (None if the client cannot tell)."""
+    try:
+        return client.dashboard_link or None
+    except (KeyError, AttributeError):  # no HTTP service known to the client
+        logger.debug("no dashboard address for %s", client, exc_info=True)
+        return None

@@ -1,0 +1,76 @@
+"""`daskseg predict` on the command line: runs, resumes, and fails with clear messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from click.testing import CliRunner
+
+from daskseg.blockwise import FunctionProcessor
+from daskseg.blockwise.done import read_done
+from daskseg.cli.predict import predict
+from daskseg.io import open_dataset, write_array
+from dask_fixtures import local_client
+
+
+def mean3(x: np.ndarray) -> np.ndarray:
+    return ndi.correlate(x.astype(np.float64), np.full((3, 3, 3), 1 / 27), mode="constant")
+
+
+def fails_everywhere(x: np.ndarray) -> np.ndarray:
+    raise RuntimeError("this processor always fails")
+
+
+MEAN3 = FunctionProcessor(mean3, context=1, name="mean3")
+BROKEN = FunctionProcessor(fails_everywhere, context=1, name="broken")
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    with local_client(n_workers=2) as c:
+        yield c.scheduler.address
+
+
+@pytest.fixture
+def raw(tmp_path):
+    data = np.random.default_rng(0).random((8, 12, 14)).astype(np.float32)
+    write_array(tmp_path / "in.zarr", "volumes/raw", data, (4, 2, 2), offset=(40, 0, 0))
+    return f"{tmp_path}/in.zarr/volumes/raw", data
+
+
+def test_predict_writes_and_resumes(scheduler, raw, tmp_path):
+    path, data = raw
+    out = f"{tmp_path}/out.zarr/volumes/pred"
+    args = ["--raw", path, "--out", out, "--processor", f"{__name__}:MEAN3", "--scheduler", scheduler,
+            "--block-shape", "2,4,4", "--roi", "44:68,2:22,2:26", "--no-progress"]
+    result = CliRunner().invoke(predict, args)
+    assert result.exit_code == 0, result.output
+    assert "dashboard:" in result.output and "wrote" in result.output
+    expected = mean3(data)[1:-1, 1:-1, 1:-1].astype(np.float32)
+    np.testing.assert_array_equal(open_dataset(f"{tmp_path}/out.zarr", "volumes/pred").read(), expected)
+    assert read_done(f"{tmp_path}/out.zarr/volumes/pred")[1].all()
+    again = CliRunner().invoke(predict, args)
+    assert again.exit_code == 0 and "done before" in again.output
+
+
+def test_failed_blocks_exit_non_zero_naming_them(scheduler, raw, tmp_path):
+    path, _ = raw
+    result = CliRunner().invoke(predict, [
+        "--raw", path, "--out", f"{tmp_path}/o.zarr/pred", "--processor", f"{__name__}:BROKEN",
+        "--scheduler", scheduler, "--retries", "0", "--block-shape", "4,8,10",
+    ])
+    assert result.exit_code == 1
+    assert "predict-block-0-0-0" in result.output and "always fails" in result.output
+
+
+def test_clear_errors(raw, tmp_path):
+    path, _ = raw
+    container = path.rsplit("/volumes", 1)[0]
+    result = CliRunner().invoke(predict, ["--raw", f"{container}/volumes/nope", "--out", f"{tmp_path}/o.zarr/p",
+                                          "--processor", f"{__name__}:MEAN3", "--workers", "1"])
+    assert result.exit_code == 1 and "volumes/raw" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(predict, ["--raw", path, "--out", f"{tmp_path}/o.zarr/p"])
+    assert result.exit_code == 2 and "--network and --checkpoint" in result.output
+    result = CliRunner().invoke(predict, ["--raw", path, "--out", f"{tmp_path}/o.zarr/p", "--processor", "nowhere:X"])
+    assert result.exit_code == 2 and "cannot load processor" in result.output

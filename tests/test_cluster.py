@@ -1,0 +1,102 @@
+"""get_client: explicit client, current context, $DASK_SCHEDULER_ADDRESS, LocalCluster; clear errors."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from distributed import Client
+
+from daskseg.cluster import ClusterError, close_client, dashboard_link, get_client
+from dask_fixtures import free_port, local_client
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A small cluster of worker threads reachable over TCP on 127.0.0.1."""
+    with local_client(n_workers=1, processes=False) as c:
+        yield c
+
+
+@pytest.fixture(autouse=True)
+def no_env_scheduler(monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+
+
+def test_an_explicit_client_is_used_and_not_owned(client):
+    assert get_client(client) == (client, False)
+
+
+def test_the_current_context_client_comes_next(client, monkeypatch):
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", f"tcp://127.0.0.1:{free_port()}")  # not consulted
+    with client.as_current():
+        found, owned = get_client()
+    assert found is client and owned is False
+
+
+def test_scheduler_address_from_the_environment(client, monkeypatch):
+    address = client.scheduler.address
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+    found, owned = get_client()
+    try:
+        assert owned is True and found is not client
+        assert found.scheduler.address == address
+        assert found.submit(sum, [1, 2, 3], key="daskseg-smoke-1").result(timeout=30) == 6
+    finally:
+        close_client(found)
+    assert client.status == "running"  # closing the connection leaves the cluster alone
+
+
+@pytest.mark.parametrize("how", ["client", "scheduler_address"])
+def test_a_scheduler_address_string_connects(client, how):
+    found, owned = get_client(**{how: client.scheduler.address})
+    try:
+        assert owned is True and found.scheduler.address == client.scheduler.address
+    finally:
+        close_client(found)
+
+
+@pytest.mark.parametrize("from_env", [False, True])
+def test_an_unreachable_scheduler_raises_a_clear_error_quickly(monkeypatch, from_env):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    if from_env:
+        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match=address) as excinfo:
+        get_client(None if from_env else address, timeout=1)
+    assert time.monotonic() - t0 < 30  # a bounded wait, not a hang
+    assert isinstance(excinfo.value, ConnectionError)
+    assert ("from $DASK_SCHEDULER_ADDRESS" in str(excinfo.value)) == from_env
+
+
+def test_a_local_cluster_is_started_on_localhost_when_nothing_else_is_found():
+    found, owned = get_client(n_workers=1, processes=False, protocol="tcp", dashboard_address="127.0.0.1:0")
+    try:
+        assert owned is True
+        assert found.scheduler.address.startswith("tcp://127.0.0.1:")
+        info = found.scheduler_info()
+        assert len(info["workers"]) == 1
+        assert all(w["nthreads"] == 1 for w in info["workers"].values())
+        assert dashboard_link(found).startswith("http://127.0.0.1:")
+    finally:
+        close_client(found)
+    assert found.status == "closed" and found.cluster.status.name == "closed"
+
+
+def test_dashboard_link_names_the_scheduler_host_and_http_port(client):
+    port = client.scheduler_info()["services"]["dashboard"]
+    assert dashboard_link(client) == f"http://127.0.0.1:{port}/status"
+
+
+def test_wrong_client_types_are_rejected():
+    with pytest.raises(TypeError, match="distributed.Client"):
+        get_client(client=42)
+    with pytest.raises(ValueError, match="two scheduler addresses"):
+        get_client("tcp://127.0.0.1:1", scheduler_address="tcp://127.0.0.1:2")
+
+
+def test_a_client_can_be_closed_twice_safely(client):
+    other = Client(client.scheduler.address, set_as_default=False, timeout=30)
+    close_client(other)
+    close_client(other)
+    assert other.status == "closed"
