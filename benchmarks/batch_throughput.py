@@ -144,6 +144,11 @@ def _node_name(name: str) -> str:
     return re.sub(r"\[.*\]$", "", name)
 
 
+# daskseg times providers that join upstreams (RandomProvider) including their upstreams' time;
+# gunpowder does not time them: subtract what the upstream nodes report to get the node's own share
+INCLUSIVE = {"RandomProvider": ("Hdf5Source", "Normalize", "RandomLocation")}
+
+
 def _node_seconds(engine: str, batch) -> dict[str, float]:
     out: dict[str, float] = {}
     if engine == "daskseg":
@@ -155,6 +160,9 @@ def _node_seconds(engine: str, batch) -> dict[str, float]:
         ]
     for node, seconds in items:
         out[_node_name(node)] = out.get(_node_name(node), 0.0) + seconds
+    for node, upstream in INCLUSIVE.items():
+        if node in out:
+            out[node] -= sum(out.get(u, 0.0) for u in upstream)
     return out
 
 

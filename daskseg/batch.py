@@ -114,7 +114,8 @@ class BatchRequest(ProviderSpec):
 
     def update_with(self, other: "BatchRequest") -> "BatchRequest":
         """A copy with the specs of ``other`` added, as in gunpowder: for keys in both, the ROIs
-        are united and the other fields ``other`` sets (voxel size, dtype, ...) replace ours.
+        are united, the other fields ``other`` sets (voxel size, ...) replace ours, and the dtype
+        is always ``other``'s.
 
         This is how a filter's dependencies join the downstream request: a key requested
         downstream and needed with context by the filter is read once, in the union.
@@ -126,6 +127,9 @@ class BatchRequest(ProviderSpec):
                 out[key] = spec
                 continue
             merged = mine.update_with(spec)
+            # the dependency says which dtype the node needs from upstream (None: whatever is there),
+            # so nodes that convert dtypes (Normalize, AsType) are not handed the downstream dtype
+            merged.dtype = spec.dtype
             if mine.roi is not None and spec.roi is not None:
                 merged.roi = mine.roi.union(spec.roi)
             merged.placeholder = spec.placeholder

@@ -497,6 +497,11 @@ class GridMap:
         n = Ny * Nx
         kernel = _Kernel(n, work if interpolate else np.float32)
         two_d = self._section_constant(0)
+        # clip coordinates only along axes where they may leave the data (by float error)
+        clip = [
+            lo - off < TOLERANCE or hi - off > size - 1 - TOLERANCE
+            for (lo, hi), off, size in zip(self.bounds(), offset, (D, H, W))
+        ]
         for z in range(Nz):
             if two_d:
                 arr0, off0 = self._plane(0, z)
@@ -526,7 +531,10 @@ class GridMap:
             strides.reverse()
             planes = [self._plane(d, z) for d, _ in axes]
             if interpolate:
-                kernel.linear(flat, planes, [offset[d] for d, _ in axes], [s for _, s in axes], strides, out_sections[:, z])
+                kernel.linear(
+                    flat, planes, [offset[d] for d, _ in axes], [s for _, s in axes], strides,
+                    [clip[d] for d, _ in axes], out_sections[:, z],
+                )
             else:
                 kernel.nearest(flat, planes, [offset[d] for d, _ in axes], [s for _, s in axes], strides, out_sections[:, z])
         return out
@@ -547,73 +555,79 @@ class _Kernel:
         self.n = n
         self.work = np.dtype(work)
         self.frac = [np.empty(n, np.float32) for _ in range(3)]
-        self.floor = np.empty(n, np.float32)
+        self.floors = [np.empty(n, np.float32) for _ in range(3)]
         self.index = np.empty(n, np.intp)
         self.tmp_index = np.empty(n, np.intp)
-        self.taps = [np.empty(n, self.work) for _ in range(2)]
-        self.acc = [np.empty(n, self.work) for _ in range(4)]
+        self._free = [np.empty(n, self.work) for _ in range(4)]
 
-    def _coordinate(self, plane, lo: int, size: int, out: np.ndarray) -> None:
+    @staticmethod
+    def _coordinate(plane, shift: float, out: np.ndarray) -> None:
+        """``out = u + shift`` for a plane ``(array or scalar, offset)`` of u."""
         arr, off = plane
-        np.add(arr, off - lo, out=out) if not np.isscalar(arr) else out.fill(arr + off - lo)
-        np.clip(out, 0, size - 1, out=out)
+        if np.isscalar(arr):
+            out.fill(arr + off + shift)
+        else:
+            np.add(arr, off + shift, out=out)
+
+    def _flat_index(self, floors, strides, total: int) -> np.ndarray:
+        """``sum(floors[k] * strides[k])`` as an index array (floors are whole numbers)."""
+        if total < 2**24:  # exact in float32
+            acc = floors[0]
+            if strides[0] != 1:
+                np.multiply(acc, strides[0], out=acc)
+            for fl, stride in zip(floors[1:], strides[1:]):
+                if stride != 1:
+                    np.multiply(fl, stride, out=fl)
+                np.add(acc, fl, out=acc)
+            np.copyto(self.index, acc, casting="unsafe")
+        else:
+            np.copyto(self.index, floors[0], casting="unsafe")
+            np.multiply(self.index, strides[0], out=self.index)
+            for fl, stride in zip(floors[1:], strides[1:]):
+                np.copyto(self.tmp_index, fl, casting="unsafe")
+                if stride != 1:
+                    np.multiply(self.tmp_index, stride, out=self.tmp_index)
+                np.add(self.index, self.tmp_index, out=self.index)
+        return self.index
 
     def nearest(self, flat, planes, offsets, sizes, strides, out) -> None:
-        index, tmp = self.index, self.tmp_index
-        for k, (plane, lo, size, stride) in enumerate(zip(planes, offsets, sizes, strides)):
-            f = self.frac[k]
-            self._coordinate(plane, lo - 0.5, size, f)  # u - lo + 0.5, clipped below
-            np.floor(f, out=f)
-            np.minimum(f, size - 1, out=f)
-            if k == 0:
-                np.copyto(index, f, casting="unsafe")
-                if stride != 1:
-                    np.multiply(index, stride, out=index)
-            else:
-                np.copyto(tmp, f, casting="unsafe")
-                if stride != 1:
-                    np.multiply(tmp, stride, out=tmp)
-                np.add(index, tmp, out=index)
+        floors = self.floors[: len(planes)]
+        for plane, lo, size, fl in zip(planes, offsets, sizes, floors):
+            self._coordinate(plane, 0.5 - lo, fl)
+            np.floor(fl, out=fl)
+            np.clip(fl, 0, size - 1, out=fl)
+        index = self._flat_index(floors, strides, flat.shape[1])
         for c in range(flat.shape[0]):
             np.take(flat[c], index, out=out[c], mode="clip")
 
-    def linear(self, flat, planes, offsets, sizes, strides, out) -> None:
-        index, tmp = self.index, self.tmp_index
-        steps = []
-        for k, (plane, lo, size, stride) in enumerate(zip(planes, offsets, sizes, strides)):
-            f = self.frac[k]
-            self._coordinate(plane, lo, size, f)
-            np.floor(f, out=self.floor)
-            np.minimum(self.floor, max(size - 2, 0), out=self.floor)
-            np.subtract(f, self.floor, out=f)
-            if k == 0:
-                np.copyto(index, self.floor, casting="unsafe")
-                if stride != 1:
-                    np.multiply(index, stride, out=index)
-            else:
-                np.copyto(tmp, self.floor, casting="unsafe")
-                if stride != 1:
-                    np.multiply(tmp, stride, out=tmp)
-                np.add(index, tmp, out=index)
-            steps.append(stride if size > 1 else 0)
+    def linear(self, flat, planes, offsets, sizes, strides, clip, out) -> None:
         dims = len(planes)
+        floors = self.floors[:dims]
+        for k, (plane, lo, size) in enumerate(zip(planes, offsets, sizes)):
+            f, fl = self.frac[k], floors[k]
+            self._coordinate(plane, -lo, f)
+            if clip[k]:
+                np.clip(f, 0, size - 1, out=f)
+            np.floor(f, out=fl)
+            np.minimum(fl, max(size - 2, 0), out=fl)
+            np.subtract(f, fl, out=f)  # the weight of the upper neighbour
+        steps = [stride if size > 1 else 0 for stride, size in zip(strides, sizes)]
+        index = self._flat_index(floors, strides, flat.shape[1])
         for c in range(flat.shape[0]):
-            values = flat[c]
-            result = self._lerp(values, index, steps, dims, 0, 0)
+            result = self._lerp(flat[c], index, steps, dims, 0, 0)
             if out.dtype.kind in "iub":
-                info = np.iinfo(out.dtype) if out.dtype.kind != "b" else None
                 np.rint(result, out=result)
-                if info is not None:
+                if out.dtype.kind != "b":
+                    info = np.iinfo(out.dtype)
                     np.clip(result, info.min, info.max, out=result)
             out[c] = result
-            self._release(result)
+            self._free.append(result)
 
     def _lerp(self, values, index, steps, dims, axis, base):
         """Interpolate along axes ``axis..dims-1`` at corner offset ``base``; returns a buffer."""
         if axis == dims:
-            buf = self._take_buffer()
-            view = values[base:] if base else values
-            np.take(view, index, out=buf, mode="clip")
+            buf = self._free.pop() if self._free else np.empty(self.n, self.work)
+            np.take(values[base:] if base else values, index, out=buf, mode="clip")
             return buf
         low = self._lerp(values, index, steps, dims, axis + 1, base)
         if steps[axis] == 0:
@@ -622,15 +636,5 @@ class _Kernel:
         np.subtract(high, low, out=high)
         np.multiply(high, self.frac[axis], out=high)
         np.add(low, high, out=low)
-        self._release(high)
+        self._free.append(high)
         return low
-
-    def _take_buffer(self) -> np.ndarray:
-        if not hasattr(self, "_free"):
-            self._free = list(self.acc) + list(self.taps)
-        if not self._free:
-            self._free.append(np.empty(self.n, self.work))
-        return self._free.pop()
-
-    def _release(self, buf: np.ndarray) -> None:
-        self._free.append(buf)

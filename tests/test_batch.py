@@ -111,7 +111,9 @@ def test_update_with_unites_rois_and_takes_other_fields_as_in_gunpowder():
     updated = a.update_with(b)
     assert updated.random_seed == 9
     assert updated[RAW].roi == Roi((0, 0), (15, 15))
-    assert updated[RAW].voxel_size == (1, 1) and updated[RAW].dtype == np.float32
+    # the dependency's dtype (None: whatever upstream has) replaces the downstream one, so that
+    # dtype-converting nodes are not handed the dtype they produce
+    assert updated[RAW].voxel_size == (1, 1) and updated[RAW].dtype is None
     # a dependency on a placeholder key makes it a real request
     assert updated[LABELS].roi == Roi((2, 2), (4, 4)) and not updated[LABELS].placeholder
     assert updated[AFFS].roi == Roi((0, 0), (1, 1))

@@ -1,12 +1,15 @@
-"""Seeded watershed by flooding, vectorised with numpy: a bucket queue over integer levels.
+"""Seeded watershed on an edge-weighted voxel grid, vectorised with numpy over a bucket queue.
 
 ``scipy.ndimage.watershed_ift`` lets the last marker in raster order take over plateaus and even
-cross walls (scipy issues #10069, #19575), so daskseg floods with this instead: voxels are
-labelled in order of their level (lowest first) and, within a level, breadth-first from the
-labelled voxels, so fronts meet halfway across plateaus, as in Meyer's flooding algorithm.
+cross walls (scipy issues #10069, #19575), so daskseg floods with this instead. Levels sit on the
+edges between face neighbours, which is where affinities live: a front crosses an edge at the
+larger of the edge's level and the level already flooded, lowest first, and within a level
+breadth-first, so fronts meet halfway across plateaus (Meyer's flooding on a graph).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -16,65 +19,82 @@ _WALL = -1
 
 
 def seeded_watershed(
-    levels: np.ndarray, seeds: np.ndarray, mask: np.ndarray | None = None
+    seeds: np.ndarray,
+    edge_levels: Sequence[np.ndarray | None],
+    max_level: int | None = None,
 ) -> np.ndarray:
-    """Grow ``seeds`` (> 0, same shape) over ``levels`` (non-negative integers), face-connected.
+    """Grow ``seeds`` (> 0; 0 = unlabelled) along face edges in order of their levels.
 
-    A voxel takes the label of the front that reaches it first, where a front enters a voxel at
-    the larger of its own level and the level the front has reached. Voxels outside ``mask``, or
-    not connected to any seed, stay 0. Returns int64 labels.
+    Args:
+        seeds: integer array; every voxel > 0 starts labelled and keeps its label.
+        edge_levels: one array per axis, shaped like ``seeds``: entry ``p`` is the (non-negative
+            integer) level of the edge from ``p`` to its successor along that axis; the last slice
+            is unused. ``None`` for an axis means no growth along it (e.g. z, for 2D fragments).
+        max_level: edges above this level are never crossed (voxels behind them stay 0).
+
+    Returns int64 labels; voxels no seed can reach stay 0.
     """
-    levels = np.asarray(levels)
     seeds = np.asarray(seeds)
-    if levels.shape != seeds.shape or (mask is not None and np.shape(mask) != levels.shape):
-        raise SegmentError(
-            f"levels {levels.shape}, seeds {seeds.shape} and mask {np.shape(mask) if mask is not None else None} "
-            "must have the same shape"
-        )
-    if not np.issubdtype(levels.dtype, np.integer) or (levels.size and levels.min() < 0):
-        raise SegmentError(f"levels must be non-negative integers, got dtype {levels.dtype}")
-    if np.any(seeds < 0):
-        raise SegmentError("seeds must be non-negative (0 = not a seed)")
+    shape = seeds.shape
+    if len(edge_levels) != len(shape):
+        raise SegmentError(f"need one edge-level array (or None) per axis of {shape}, got {len(edge_levels)}")
+    for axis, lv in enumerate(edge_levels):
+        if lv is None:
+            continue
+        if np.shape(lv) != shape:
+            raise SegmentError(f"edge levels for axis {axis} have shape {np.shape(lv)}, seeds have {shape}")
+        if not np.issubdtype(np.asarray(lv).dtype, np.integer) or (np.size(lv) and np.min(lv) < 0):
+            raise SegmentError(f"edge levels for axis {axis} must be non-negative integers")
+    if not np.issubdtype(seeds.dtype, np.integer) or (seeds.size and seeds.min() < 0):
+        raise SegmentError(f"seeds must be non-negative integers, got dtype {seeds.dtype}")
 
-    shape = levels.shape
-    # pad by one voxel of wall, so flat neighbours never wrap around an edge
+    # pad by one voxel of wall, so flat neighbours never wrap around an edge of the volume
     label = np.pad(seeds.astype(np.int64), 1, constant_values=_WALL)
-    if mask is not None:
-        label[tuple(slice(1, -1) for _ in shape)][~np.asarray(mask, bool)] = _WALL
-    level = np.pad(levels.astype(np.int32 if levels.max(initial=0) < 2**31 else np.int64), 1).ravel()
     flat = label.ravel()
     index_dtype = np.int32 if flat.size < 2**31 else np.int64
-    strides = np.cumprod((1,) + label.shape[:0:-1])[::-1]
-    steps = np.concatenate([strides, -strides]).astype(index_dtype)
-    n_levels = int(level.max()) + 1 if level.size else 1
+    strides = np.cumprod((1,) + label.shape[:0:-1])[::-1].astype(index_dtype)
+    axes = [a for a, lv in enumerate(edge_levels) if lv is not None]
+    top = max([int(np.max(edge_levels[a], initial=0)) for a in axes], default=0)
+    n_levels = top + 1 if max_level is None else min(top, int(max_level)) + 1
+    level_dtype = np.int32 if top < 2**31 else np.int64
+    # per axis, the padded flat level of the edge from p to p + stride (walls beyond any level)
+    edge_flat = {}
+    for a in axes:
+        padded = np.full(label.shape, np.iinfo(level_dtype).max, level_dtype)
+        padded[tuple(slice(1, -1) for _ in shape)] = edge_levels[a]
+        last = [slice(None)] * len(shape)
+        last[a] = slice(-2, None)
+        padded[tuple(last)] = np.iinfo(level_dtype).max
+        edge_flat[a] = padded.ravel()
 
-    entry_dtype = np.uint8 if n_levels <= 256 else np.uint16 if n_levels <= 65536 else np.int64
     buckets: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n_levels)]
     # scratch for de-duplicating a wave without sorting: the first queued entry of a voxel wins
     slot = np.zeros(flat.size, index_dtype)
 
     def expand(idx: np.ndarray, lab: np.ndarray, current: int) -> None:
         """Queue the free face neighbours of the voxels ``idx`` (labelled ``lab``) by entry level."""
-        nb = (idx[None, :] + steps[:, None]).ravel()
-        nb_lab = np.broadcast_to(lab, (len(steps), len(lab))).ravel()
-        free = flat[nb] == 0
-        nb, nb_lab = nb[free], nb_lab[free]
-        entry = np.maximum(level[nb], current)
+        nbs, labs, entries = [], [], []
+        for a in axes:
+            s = strides[a]
+            for nb, edge in ((idx + s, idx), (idx - s, idx - s)):
+                free = flat[nb] == 0
+                nbs.append(nb[free])
+                labs.append(lab[free])
+                entries.append(edge_flat[a][edge[free]])
+        nb, nb_lab, entry = np.concatenate(nbs), np.concatenate(labs), np.concatenate(entries)
+        keep = entry < n_levels
+        nb, nb_lab, entry = nb[keep], nb_lab[keep], np.maximum(entry[keep], current)
         now = entry == current
-        if now.all():
-            if len(nb):
-                buckets[current].append((nb, nb_lab))
-            return
         if now.any():
             buckets[current].append((nb[now], nb_lab[now]))
+        if now.all():
+            return
         later = ~now
         entry, nb, nb_lab = entry[later], nb[later], nb_lab[later]
-        order = np.argsort(entry.astype(entry_dtype), kind="stable")  # a radix sort for small ints
+        order = np.argsort(entry, kind="stable")
         entry, nb, nb_lab = entry[order], nb[order], nb_lab[order]
         bounds = np.flatnonzero(np.diff(entry)) + 1
-        starts = [0, *bounds.tolist()]
-        ends = [*bounds.tolist(), len(entry)]
-        for a, b in zip(starts, ends):
+        for a, b in zip([0, *bounds.tolist()], [*bounds.tolist(), len(entry)]):
             buckets[int(entry[a])].append((nb[a:b], nb_lab[a:b]))
 
     seed_idx = np.flatnonzero(flat > 0).astype(index_dtype)

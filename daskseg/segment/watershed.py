@@ -18,7 +18,7 @@ from scipy.sparse import csgraph
 
 from .errors import SegmentError
 from .flood import seeded_watershed
-from .graph import NEAREST_NEIGHBORHOOD, check_affinities, incident_mean, incident_min, iter_edges
+from .graph import NEAREST_NEIGHBORHOOD, check_affinities, iter_edges
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,47 @@ def connected_components(
     return (components.astype(np.uint64) + 1).reshape(shape)
 
 
-def _seed_footprint(voxel_size: Sequence[float], seed_radius: float) -> tuple[int, ...]:
-    return tuple(2 * int(round(seed_radius / v)) + 1 for v in voxel_size)
+def _axis_affinities(affs: np.ndarray, offsets: Sequence[tuple[int, ...]], axes: Sequence[int]) -> list:
+    """Per spatial axis (None where not in ``axes``): ``w[p]`` = affinity between ``p`` and its
+    successor along the axis, NaN on the last slice. Needs a ±1 offset along each of ``axes``."""
+    dims = affs.ndim - 1
+    out: list[np.ndarray | None] = [None] * dims
+    for axis in axes:
+        unit = tuple(1 if a == axis else 0 for a in range(dims))
+        back = tuple(-u for u in unit)
+        w = np.full(affs.shape[1:], np.nan, np.float32)
+        head = tuple(slice(0, -1) if a == axis else slice(None) for a in range(dims))
+        tail = tuple(slice(1, None) if a == axis else slice(None) for a in range(dims))
+        if back in offsets:  # gunpowder's convention: stored at the successor
+            w[head] = affs[offsets.index(back)][tail]
+        elif unit in offsets:
+            w[head] = affs[offsets.index(unit)][head]
+        else:
+            raise SegmentError(
+                f"the watershed needs a nearest-neighbour affinity along axis {axis} (offset {back} or {unit}); "
+                f"the neighbourhood is {list(offsets)}"
+            )
+        out[axis] = w
+    return out
+
+
+def _edge_components(weights: Sequence[np.ndarray | None], threshold: float) -> np.ndarray:
+    """Components (0..k-1 per voxel) of the face graph linked by weights above ``threshold``."""
+    shape = next(w for w in weights if w is not None).shape
+    n = int(np.prod(shape))
+    index = np.arange(n, dtype=np.int64 if n >= 2**31 else np.int32).reshape(shape)
+    rows, cols = [np.zeros(0, index.dtype)], [np.zeros(0, index.dtype)]
+    for axis, w in enumerate(weights):
+        if w is None:
+            continue
+        head = tuple(slice(0, -1) if a == axis else slice(None) for a in range(len(shape)))
+        tail = tuple(slice(1, None) if a == axis else slice(None) for a in range(len(shape)))
+        linked = w[head] > threshold
+        rows.append(index[head][linked])
+        cols.append(index[tail][linked])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = sparse.coo_matrix((np.ones(len(r), np.int8), (r, c)), shape=(n, n))
+    return csgraph.connected_components(graph, directed=False)[1].reshape(shape)
 
 
 def watershed_fragments(
@@ -67,21 +106,28 @@ def watershed_fragments(
     neighborhood: Sequence[Sequence[int]] = NEAREST_NEIGHBORHOOD,
     voxel_size: Sequence[float] | None = None,
     seed_radius: float | None = None,
+    fragments_in_xy: bool | None = None,
+    min_seed_size: int = 8,
     fill: bool = True,
 ) -> np.ndarray:
-    """Over-segment into fragments: seeded watershed on the distance to boundaries.
+    """Over-segment into fragments: a seeded watershed on the affinity graph.
 
-    A voxel is inside an object when every affinity touching it exceeds ``threshold``; the other
-    voxels are boundary. Seeds are the local maxima (within ``seed_radius``) of the distance to the
-    nearest boundary voxel, at least one per connected inside region; they flood the negated
-    distance, so fragments meet at the necks of objects, then (``fill=True``) the boundary
-    voxels in order of decreasing mean affinity. With ``fill=False`` boundary voxels stay 0.
+    Edges with affinity above ``threshold`` link a voxel into its object; voxels all of whose
+    edges do are its inside. Seeds are the local maxima (within ``seed_radius``) of the distance
+    from the inside to the nearest other voxel, plus every linked component of at least
+    ``min_seed_size`` voxels without such a maximum (a process too thin to have an inside).
+    Fronts cross linked edges first, deepest and strongest first, so fragments meet at the
+    necks of objects, then (``fill=True``) the other edges by decreasing affinity. With ``fill=False``, voxels only
+    reachable over unlinked edges stay 0.
 
     Args:
-        voxel_size: physical size of a voxel (default 1 per axis); distances are measured in it,
-            so anisotropic data (CREMI's (40, 4, 4)) gets round seeds.
+        voxel_size: physical size of a voxel (default 1 per axis); distances are measured in it.
         seed_radius: in the units of ``voxel_size``; default 3 × its smallest entry, so with
-            (40, 4, 4) seeds are maxima within 7x7 pixels of a section.
+            (40, 4, 4) seeds are maxima within 7x7 pixels.
+        fragments_in_xy: make 2D fragments, section by section, from the in-plane affinities;
+            :func:`agglomerate` then links them through z. Anisotropic data needs this: a process
+            only one or two 40 nm sections thick has no voxel with both z neighbours in it.
+            Default: when the first axis' voxel size is at least twice the others'.
 
     Returns uint64 fragment ids 1..n.
     """
@@ -91,34 +137,74 @@ def watershed_fragments(
     vs = tuple(float(v) for v in (voxel_size if voxel_size is not None else (1.0,) * dims))
     if len(vs) != dims or min(vs) <= 0:
         raise SegmentError(f"voxel_size {voxel_size} does not give a positive size per spatial axis of {affs.shape}")
+    if fragments_in_xy is None:
+        fragments_in_xy = dims > 1 and vs[0] >= 2 * max(vs[1:])
+    if fragments_in_xy and dims < 2:
+        raise SegmentError(f"fragments_in_xy needs at least 2 spatial dimensions, affinities are {affs.shape}")
+    axes = tuple(range(1, dims)) if fragments_in_xy else tuple(range(dims))
     seed_radius = 3 * min(vs) if seed_radius is None else float(seed_radius)
+    weights = _axis_affinities(affs, offsets, axes)
+    shape = affs.shape[1:]
 
-    inside = incident_min(affs, offsets) > threshold
-    if not inside.any():
-        logger.warning("no voxel has all its affinities above %s: returning an empty segmentation", threshold)
-        return np.zeros(inside.shape, np.uint64)
-    distance = ndi.distance_transform_edt(inside, sampling=vs)
-    maxima = inside & (distance == ndi.maximum_filter(distance, size=_seed_footprint(vs, seed_radius)))
-    seeds, n_seeds = ndi.label(maxima)
-    # a region whose maxima all lie within seed_radius of a deeper region still needs a seed
-    regions, n_regions = ndi.label(inside)
-    seeded = np.zeros(n_regions + 1, bool)
-    seeded[regions[maxima]] = True
-    missing = np.flatnonzero(~seeded[1:]) + 1
-    if len(missing):
-        at = ndi.maximum_position(distance, regions, missing)
-        for k, position in enumerate(at):
-            seeds[position] = n_seeds + k + 1
-        n_seeds += len(missing)
+    # inside: every edge of the voxel (along the flooded axes) is linked
+    inside = np.ones(shape, bool)
+    for axis in axes:
+        linked = np.nan_to_num(weights[axis], nan=np.inf) > threshold
+        before = np.ones(shape, bool)
+        before[tuple(slice(1, None) if a == axis else slice(None) for a in range(dims))] = linked[
+            tuple(slice(0, -1) if a == axis else slice(None) for a in range(dims))
+        ]
+        inside &= linked & before
+    if fragments_in_xy:
+        distance = np.stack([ndi.distance_transform_edt(section, sampling=vs[1:]) for section in inside])
+    else:
+        distance = ndi.distance_transform_edt(inside, sampling=vs)
 
-    # one integer landscape: interiors by negated distance (levels 0..255), boundaries above them
-    # by 1 - mean affinity (256..511), so boundary voxels are flooded last
-    levels = np.empty(inside.shape, np.uint16)
-    levels[inside] = np.rint(255 * (1.0 - distance[inside] / distance.max())).astype(np.uint16)
-    mean_aff = incident_mean(affs, offsets)[~inside]
-    levels[~inside] = 256 + np.rint(255 * np.clip(1.0 - mean_aff, 0.0, 1.0)).astype(np.uint16)
-    fragments = seeded_watershed(levels, seeds, mask=None if fill else inside)
-    logger.debug("watershed: %d seeds in %s voxels", n_seeds, inside.shape)
+    connectivity = np.zeros((3,) * dims, bool)
+    for axis in axes:
+        for delta in (0, 2):
+            connectivity[tuple(delta if a == axis else 1 for a in range(dims))] = True
+    connectivity[(1,) * dims] = True
+    footprint = [2 * int(round(seed_radius / v)) + 1 if a in axes else 1 for a, v in enumerate(vs)]
+    maxima = inside & (distance == ndi.maximum_filter(distance, size=footprint))
+    seeds, n_seeds = ndi.label(maxima, structure=connectivity)
+    seeds = seeds.astype(np.int64)
+    # linked components without a maximum (too thin for an inside) seed themselves whole
+    components = _edge_components(weights, threshold)
+    sizes = np.bincount(components.ravel())
+    has_max = np.zeros(len(sizes), bool)
+    has_max[components[maxima]] = True
+    lonely = ~has_max & (sizes >= min_seed_size)
+    new_id = np.zeros(len(sizes), np.int64)
+    new_id[lonely] = n_seeds + 1 + np.arange(int(lonely.sum()))
+    extra = new_id[components]
+    seeds = np.where(extra > 0, extra, seeds)
+    n_seeds += int(lonely.sum())
+    if n_seeds == 0:
+        logger.warning("no seeds: no linked component reaches %d voxels at threshold %s", min_seed_size, threshold)
+        return np.zeros(shape, np.uint64)
+
+    # edge levels: linked edges 0..255 by the depth of their shallower end, so fronts run from
+    # the middle of objects outwards, and by their affinity, so near boundaries a front takes its
+    # own object's strong edges before a leak's weak one; unlinked edges 256..511 by affinity
+    depth = 1.0 - distance / max(float(distance.max()), 1e-12)
+    levels: list[np.ndarray | None] = [None] * dims
+    for axis in axes:
+        w = weights[axis]
+        head = tuple(slice(0, -1) if a == axis else slice(None) for a in range(dims))
+        tail = tuple(slice(1, None) if a == axis else slice(None) for a in range(dims))
+        shallow = np.zeros(shape, np.float64)
+        shallow[head] = np.maximum(depth[head], depth[tail])
+        w = np.nan_to_num(w, nan=0.0)
+        weakness = np.clip((1.0 - w) / max(1.0 - float(threshold), 1e-6), 0.0, 1.0)
+        lv = np.where(
+            w > threshold,
+            np.rint(127 * shallow + 128 * weakness),
+            256 + np.rint(255 * np.clip(1.0 - w, 0.0, 1.0)),
+        )
+        levels[axis] = lv.astype(np.int32)
+    fragments = seeded_watershed(seeds, levels, max_level=None if fill else 255)
+    logger.debug("watershed: %d seeds in %s voxels (in xy: %s)", n_seeds, shape, fragments_in_xy)
     return fragments.astype(np.uint64)
 
 
@@ -143,10 +229,16 @@ def region_adjacency(
         vs.append(v[between])
         values.append(value[between].astype(np.float64))
     u, v, value = np.concatenate(us), np.concatenate(vs), np.concatenate(values)
-    pairs = np.stack([np.minimum(u, v), np.maximum(u, v)], axis=1).astype(np.uint64)
-    if len(pairs) == 0:
+    if len(u) == 0:
         return np.zeros((0, 2), np.uint64), np.zeros(0)
-    edges, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    lo, hi = np.minimum(u, v).astype(np.uint64), np.maximum(u, v).astype(np.uint64)
+    base = np.uint64(int(hi.max()) + 1)
+    if int(base) < 2**32:
+        # one integer per pair: a 1-D unique is far faster than np.unique(axis=0)
+        keys, inverse = np.unique(lo * base + hi, return_inverse=True)
+        edges = np.stack([keys // base, keys % base], axis=1)
+    else:
+        edges, inverse = np.unique(np.stack([lo, hi], axis=1), axis=0, return_inverse=True)
     inverse = inverse.ravel()
     mean = np.bincount(inverse, weights=value) / np.bincount(inverse)
     return edges, mean
@@ -186,6 +278,8 @@ def affinities_to_segmentation(
     neighborhood: Sequence[Sequence[int]] = NEAREST_NEIGHBORHOOD,
     voxel_size: Sequence[float] | None = None,
     seed_radius: float | None = None,
+    fragments_in_xy: bool | None = None,
+    min_seed_size: int = 8,
     fill: bool = True,
 ) -> np.ndarray:
     """Segment affinities (channels, *spatial): :func:`watershed_fragments`, then, if
@@ -193,7 +287,14 @@ def affinities_to_segmentation(
     boundary when ``fill=False``).
     """
     fragments = watershed_fragments(
-        affs, threshold, neighborhood=neighborhood, voxel_size=voxel_size, seed_radius=seed_radius, fill=fill
+        affs,
+        threshold,
+        neighborhood=neighborhood,
+        voxel_size=voxel_size,
+        seed_radius=seed_radius,
+        fragments_in_xy=fragments_in_xy,
+        min_seed_size=min_seed_size,
+        fill=fill,
     )
     if merge_threshold is None:
         return relabel_consecutive(fragments)
