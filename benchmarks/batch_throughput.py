@@ -16,6 +16,12 @@ run in one process each, on the same files; gunpowder runs in ``.venv-anchors`` 
 Figures are wall-clock and CPU seconds per batch (CPU time is less disturbed by other processes on
 a shared machine) and each node's share of a batch from ``batch.profiling_stats``.
 
+A second section puts ``PreCache(cache_size=2 x workers, num_workers)`` after the pipeline, for 1
+and 2 workers (``--precache-workers``): daskseg's workers are Dask worker processes of a
+LocalCluster, gunpowder's are its forked processes. It prints the production rate, the ratio of
+the rates, and the fraction of time a stand-in training loop (``--train-step`` seconds of sleep a
+batch, as a GPU step leaves the CPU free) waited for batches.
+
 Importable: ``build_daskseg_pipeline(paths)`` returns the daskseg pipeline and its keys,
 ``tutorial_request(gp, keys)`` the request, ``write_samples(directory)`` the sample files.
 """
@@ -144,11 +150,6 @@ def _node_name(name: str) -> str:
     return re.sub(r"\[.*\]$", "", name)
 
 
-# daskseg times providers that join upstreams (RandomProvider) including their upstreams' time;
-# gunpowder does not time them: subtract what the upstream nodes report to get the node's own share
-INCLUSIVE = {"RandomProvider": ("Hdf5Source", "Normalize", "RandomLocation")}
-
-
 def _node_seconds(engine: str, batch) -> dict[str, float]:
     out: dict[str, float] = {}
     if engine == "daskseg":
@@ -160,9 +161,6 @@ def _node_seconds(engine: str, batch) -> dict[str, float]:
         ]
     for node, seconds in items:
         out[_node_name(node)] = out.get(_node_name(node), 0.0) + seconds
-    for node, upstream in INCLUSIVE.items():
-        if node in out:
-            out[node] -= sum(out.get(u, 0.0) for u in upstream)
     return out
 
 
@@ -243,11 +241,16 @@ def main(argv=None) -> int:
     parser.add_argument("--engine", choices=["daskseg", "gunpowder"], help=argparse.SUPPRESS)
     parser.add_argument("--nodes", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    add_precache_arguments(parser)
     args = parser.parse_args(argv)
 
     if args.engine is not None:  # one engine in this process (how the gunpowder side is run)
         nodes = args.nodes.split(",") if args.nodes else [name for name, _ in AUGMENTATIONS]
-        result = run(args.engine, args.samples, args.batches, args.warmup, nodes)
+        if args.precache_run:
+            result = run_precache(args.engine, args.samples, args.precache_run, args.batches, args.loop_batches,
+                                  nodes, args.train_step)
+        else:
+            result = run(args.engine, args.samples, args.batches, args.warmup, nodes)
         print(json.dumps(result) if args.json else result)
         return 0
 
@@ -271,8 +274,155 @@ def main(argv=None) -> int:
                 f"daskseg / gunpowder throughput: {theirs['wall_per_batch'] / ours['wall_per_batch']:.1f}x (wall), "
                 f"{theirs['cpu_per_batch'] / ours['cpu_per_batch']:.1f}x (CPU)"
             )
+    precache_section(args, paths, nodes)
     return 0
 
+
+# --- PreCache: batches produced in parallel while the training loop consumes them ----------------
+# (daskseg: Dask workers of a LocalCluster that PreCache starts; gunpowder: its forked processes)
+
+PRECACHE_WORKERS = (1, 2)
+TRAIN_STEP_SECONDS = 0.2  # a stand-in GPU train step of the tutorial U-Net: the CPU stays free
+PACED_MARGIN = 1.5  # the paced loop's step lets producers make 1.5 batches per step
+
+
+def _training_loop(pipeline, make_request, batches: int, step: float) -> float:
+    """Run ``batches`` iterations of get-a-batch + ``sleep(step)``; the fraction of time spent waiting."""
+    waited = 0.0
+    t0 = time.perf_counter()
+    for _ in range(batches):
+        t = time.perf_counter()
+        pipeline.request_batch(make_request())
+        waited += time.perf_counter() - t
+        time.sleep(step)
+    return waited / (time.perf_counter() - t0) if batches else float("nan")
+
+
+def run_precache(engine: str, sample_paths, num_workers: int, batches: int, loop_batches: int, nodes: list[str],
+                 train_step: float = TRAIN_STEP_SECONDS, paced: bool = False, seed: int = 0) -> dict:
+    """The tutorial pipeline + ``PreCache(cache_size=2 * num_workers, num_workers)`` in library ``engine``.
+
+    After the workers have started and the batches made meanwhile have been consumed, measures the
+    production rate (``batches`` requested back to back), then the fraction of time a training loop
+    of ``loop_batches`` iterations waits for batches when each iteration also sleeps ``train_step``
+    seconds (a stand-in GPU step: the CPU stays free for the producers). With ``paced``, a second
+    loop's step is set from the measured rate so that producers are ``PACED_MARGIN`` times faster
+    than the consumer: it should not wait at all.
+    """
+    if engine == "daskseg":
+        import daskseg as gp
+
+        gp.set_seed(seed)
+    else:
+        import warnings
+
+        warnings.simplefilter("ignore")
+        import gunpowder as gp
+
+        np.random.seed(seed)
+    keys = tutorial_keys(gp)
+
+    def make_request():
+        return tutorial_request(gp, keys)
+
+    cache_size = 2 * num_workers
+    pipeline = build_pipeline(gp, sample_paths, keys, nodes) + gp.PreCache(cache_size=cache_size, num_workers=num_workers)
+    with gp.build(pipeline):
+        t0 = time.perf_counter()
+        pipeline.request_batch(make_request())
+        first = time.perf_counter() - t0
+        for _ in range(num_workers):  # drain what was made while the workers started: steady state
+            pipeline.request_batch(make_request())
+        t0 = time.perf_counter()
+        for _ in range(batches):
+            pipeline.request_batch(make_request())
+        rate = batches / (time.perf_counter() - t0)
+        waited = _training_loop(pipeline, make_request, loop_batches, train_step)
+        paced_step = PACED_MARGIN / rate
+        paced_waited = _training_loop(pipeline, make_request, loop_batches, paced_step) if paced else float("nan")
+    return {
+        "engine": engine,
+        "workers": num_workers,
+        "batches": batches,
+        "first_batch_s": first,
+        "batches_per_s": rate,
+        "loop_batches": loop_batches,
+        "train_step_s": train_step,
+        "waited_fraction": waited,
+        "paced_step_s": paced_step,
+        "paced_waited_fraction": paced_waited,
+    }
+
+
+def run_gunpowder_precache(sample_paths, num_workers: int, batches: int, loop_batches: int, nodes: list[str],
+                           train_step: float) -> dict | str:
+    """:func:`run_precache` for gunpowder in the anchor venv; the result, or why there is none."""
+    if not ANCHOR_PYTHON.exists():
+        return f"no {ANCHOR_PYTHON.relative_to(REPO)} (make bench-anchors installs gunpowder 1.5)"
+    cmd = [
+        str(ANCHOR_PYTHON), str(Path(__file__).resolve()), "--engine", "gunpowder", "--json",
+        "--precache-run", str(num_workers), "--batches", str(batches), "--loop-batches", str(loop_batches),
+        "--train-step", str(train_step), "--nodes", ",".join(nodes), "--samples", *map(str, sample_paths),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return "gunpowder PreCache run failed:\n" + proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def add_precache_arguments(parser) -> None:
+    parser.add_argument("--precache-workers", default=",".join(map(str, PRECACHE_WORKERS)),
+                        help="PreCache worker counts to compare (empty: skip the PreCache section)")
+    parser.add_argument("--precache-batches", type=int, default=12, help="timed daskseg batches per worker count")
+    parser.add_argument("--gunpowder-precache-batches", type=int, default=3,
+                        help="timed gunpowder PreCache batches per worker count (0: skip gunpowder)")
+    parser.add_argument("--loop-batches", type=int, default=20, help="iterations of the stand-in training loop")
+    parser.add_argument("--train-step", type=float, default=TRAIN_STEP_SECONDS,
+                        help="seconds of the stand-in train step (a sleep: the GPU works, the CPU is free)")
+    parser.add_argument("--precache-run", type=int, help=argparse.SUPPRESS)
+
+
+def _report_precache(result: dict) -> None:
+    rate, step = result["batches_per_s"], result["train_step_s"]
+    print(
+        f"{result['engine']:>10} x{result['workers']}: {rate:7.2f} batches/s ({result['batches']} batches; "
+        f"first after {result['first_batch_s']:.1f} s); training loop of {result['loop_batches']} "
+        f"x {step * 1000:.0f} ms steps (producers {rate * step:.1f}x as fast) waited "
+        f"{100 * result['waited_fraction']:.1f}% of its time"
+    )
+    if result["paced_waited_fraction"] == result["paced_waited_fraction"]:  # not NaN
+        print(
+            f"{'':>14}paced loop, {result['paced_step_s'] * 1000:.0f} ms steps (producers {PACED_MARGIN}x as fast): "
+            f"waited {100 * result['paced_waited_fraction']:.1f}% of its time"
+        )
+
+
+def precache_section(args, paths, nodes: list[str]) -> None:
+    """Print daskseg's (and gunpowder's) PreCache throughput for each worker count, with ratios."""
+    workers = [int(w) for w in args.precache_workers.split(",") if w.strip()]
+    if not workers:
+        return
+    print(f"\nPreCache(cache_size=2 x workers, num_workers=workers); stand-in train step {args.train_step * 1000:.0f} ms")
+    ours = {}
+    for n in workers:
+        ours[n] = run_precache("daskseg", paths, n, args.precache_batches, args.loop_batches, nodes, args.train_step,
+                               paced=True)
+        _report_precache(ours[n])
+    base = workers[0]
+    for n in workers[1:]:
+        print(f"daskseg scaling x{n} / x{base} workers: {ours[n]['batches_per_s'] / ours[base]['batches_per_s']:.2f}x "
+              f"(ideal {n / base:.0f}x where {n} cores are free; this machine has {os.cpu_count()})")
+    if args.gunpowder_precache_batches <= 0:
+        return
+    loop = max(2, args.loop_batches // 5)
+    for n in workers:
+        result = run_gunpowder_precache(paths, n, args.gunpowder_precache_batches, loop, nodes, args.train_step)
+        if isinstance(result, str):
+            print(f"gunpowder x{n}: {result}")
+            return
+        _report_precache(result)
+        print(f"daskseg / gunpowder PreCache throughput at {n} workers: "
+              f"{ours[n]['batches_per_s'] / result['batches_per_s']:.1f}x")
 
 if __name__ == "__main__":
     sys.exit(main())

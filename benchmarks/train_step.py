@@ -36,15 +36,6 @@ def _torch_available() -> bool:
     return True
 
 
-def _best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 # --- PyTorch twin of daskseg.models.UNet ---------------------------------------------------
 def build_torch_unet(cfg, params):
     """The same U-Net in PyTorch (channels-first), with the Flax ``params`` copied in."""
@@ -55,7 +46,7 @@ def build_torch_unet(cfg, params):
         conv = nn.Conv3d(cin, cout, tuple(ks))
         with torch.no_grad():
             conv.weight.copy_(torch.from_numpy(np.asarray(p["kernel"]).transpose(4, 3, 0, 1, 2).copy()))
-            conv.bias.copy_(torch.from_numpy(np.asarray(p["bias"])))
+            conv.bias.copy_(torch.from_numpy(np.array(p["bias"])))
         return conv
 
     class TorchUNet(nn.Module):
@@ -79,7 +70,7 @@ def build_torch_unet(cfg, params):
                 k = np.asarray(params["up"][level]["layer"]["kernel"])  # (*f, in, out), flax: un-flipped taps
                 with torch.no_grad():
                     up.weight.copy_(torch.from_numpy(np.flip(k, (0, 1, 2)).transpose(3, 4, 0, 1, 2).copy()))
-                    up.bias.copy_(torch.from_numpy(np.asarray(params["up"][level]["layer"]["bias"])))
+                    up.bias.copy_(torch.from_numpy(np.array(params["up"][level]["layer"]["bias"])))
                 self.up.append(up)
                 layers = []
                 cin = 2 * cfg.fmaps(level)
@@ -120,7 +111,7 @@ def main(argv=None) -> int:
     parser.add_argument("--shape", type=int, nargs=3, default=None, help="input shape (default: CREMI training net)")
     parser.add_argument("--quick", action="store_true", help="a smaller valid input (29, 268, 268)")
     parser.add_argument("--impls", default="xla,auto", help="conv_impl values to time (comma separated)")
-    parser.add_argument("--repeat", type=int, default=2, help="timed runs per measurement (best is reported)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement (best is reported)")
     parser.add_argument("--no-train", action="store_true", help="forward only")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
     parser.add_argument("--no-reexec", action="store_true", help="never re-run under the torch interpreter")
@@ -154,7 +145,10 @@ def main(argv=None) -> int:
     weights = rng.random((3, *out_shape), dtype=np.float32)
     inputs = {"raw": jnp.asarray(raw), "gt_affs": jnp.asarray(gt), "loss_weights": jnp.asarray(weights)}
 
+    # build every variant and run it once (compile / warm-up), then time them round-robin so that
+    # a change in machine load hits all of them alike
     results: dict[str, dict[str, float]] = {}
+    timed: dict[str, dict[str, object]] = {}
     reference = None
     params0 = None
     for impl in [s for s in args.impls.split(",") if s]:
@@ -165,29 +159,26 @@ def main(argv=None) -> int:
         fwd = jax.jit(model.forward)
         r: dict[str, float] = {}
         t = time.perf_counter()
-        y = jax.block_until_ready(fwd(state, inputs))["pred_affs"]
-        r["fwd_first"] = time.perf_counter() - t
-        r["fwd"] = _best(lambda: jax.block_until_ready(fwd(state, inputs)), args.repeat)
-        r["fwd_compile"] = max(r["fwd_first"] - r["fwd"], 0.0)
-        y = np.asarray(y)
+        y = np.asarray(jax.block_until_ready(fwd(state, inputs))["pred_affs"])
+        r["fwd_compile+run"] = time.perf_counter() - t
         if reference is None:
             reference = y
         r["maxdiff"] = float(np.abs(y - reference).max())
+        fns = {"fwd": lambda fwd=fwd, state=state: jax.block_until_ready(fwd(state, inputs))}
         if not args.no_train:
             step = jax.jit(model.train_step, static_argnums=(2,))
             t = time.perf_counter()
             jax.block_until_ready(step(state, inputs, False))
-            first = time.perf_counter() - t
-            r["train"] = _best(lambda: jax.block_until_ready(step(state, inputs, False)), args.repeat)
-            r["train_compile"] = max(first - r["train"], 0.0)
-        results[f"jax[{impl}]"] = r
-        print(f"jax[{impl}]: " + ", ".join(f"{k} {v:.3g}" for k, v in r.items()), flush=True)
+            r["train_compile+run"] = time.perf_counter() - t
+            fns["train"] = lambda step=step, state=state: jax.block_until_ready(step(state, inputs, False))
+        name = f"jax[{impl}]"
+        results[name], timed[name] = r, fns
+        print(f"{name}: built; " + ", ".join(f"{k} {v:.3g}" for k, v in r.items()), flush=True)
 
     if not args.no_torch and _torch_available():
         import torch
 
-        cfg = base
-        tnet = build_torch_unet(cfg, jax.tree.map(np.asarray, params0))
+        tnet = build_torch_unet(base, jax.tree.map(np.array, params0))
         x = torch.from_numpy(raw)[None, None]
         g = torch.from_numpy(gt)[None]
         w = torch.from_numpy(weights)[None]
@@ -196,8 +187,13 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             ty = tnet(x)
             r["fwd_first"] = time.perf_counter() - t
-            r["fwd"] = _best(lambda: tnet(x), args.repeat)
         r["maxdiff"] = float(np.abs(ty[0].numpy() - reference).max()) if reference is not None else float("nan")
+
+        def tfwd():
+            with torch.no_grad():
+                tnet(x)
+
+        fns = {"fwd": tfwd}
         if not args.no_train:
             opt = torch.optim.Adam(tnet.parameters(), lr=0.5e-4, betas=(0.95, 0.999), eps=1e-8)
 
@@ -209,12 +205,26 @@ def main(argv=None) -> int:
                 opt.step()
 
             tstep()
-            r["train"] = _best(tstep, args.repeat)
-        results["torch"] = r
-        print(f"torch {torch.__version__} ({torch.get_num_threads()} threads): "
+            fns["train"] = tstep
+        results["torch"], timed["torch"] = r, fns
+        print(f"torch {torch.__version__} ({torch.get_num_threads()} threads): built; "
               + ", ".join(f"{k} {v:.3g}" for k, v in r.items()), flush=True)
     elif not args.no_torch:
         print("torch is not importable: no PyTorch side (pip install torch into this venv or .venv-torch)")
+
+    for what in ("fwd", "train"):
+        for _ in range(args.repeat):
+            for name, fns in timed.items():
+                if what in fns:
+                    t = time.perf_counter()
+                    fns[what]()
+                    dt = time.perf_counter() - t
+                    results[name][what] = min(dt, results[name].get(what, float("inf")))
+    for name, r in results.items():
+        if "fwd_compile+run" in r:
+            r["fwd_compile"] = max(r["fwd_compile+run"] - r["fwd"], 0.0)
+        if "train_compile+run" in r:
+            r["train_compile"] = max(r["train_compile+run"] - r["train"], 0.0)
 
     print("\nsummary (seconds; ratio = time / torch time, measured side by side in this run)")
     torch_r = results.get("torch")

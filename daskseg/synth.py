@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -161,10 +162,15 @@ def _rasterise(
     skel = np.zeros(shape, np.int32)
     radius = np.zeros(shape, np.float32)
     upper = np.asarray(shape) * voxel_size
-    run_at: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # object -> (trunk points, run id per point)
+    # object -> its trunk's dense points and run id per point (None: the trunk misses the volume);
+    # each object's first polyline is its trunk
+    run_at: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
     next_id = 1
     for obj, pts, rad in polylines:
+        trunk = obj not in run_at
         if np.any(pts.max(axis=0) < 0) or np.any(pts.min(axis=0) >= upper):
+            if trunk:
+                run_at[obj] = None
             continue
         seg = np.diff(pts, axis=0)
         sub = max(1, int(np.ceil(np.linalg.norm(seg, axis=1).max() / step)))
@@ -177,7 +183,7 @@ def _rasterise(
         run = np.cumsum(starts)
         ids = np.zeros(len(dense), np.int64)
         inherited = None
-        if obj in run_at and inside[0]:
+        if not trunk and run_at[obj] is not None and inside[0]:
             # a branch: continue the id of the trunk run at the branch point, if it has one
             tpts, tids = run_at[obj]
             nearest = int(np.argmin(np.linalg.norm(tpts - dense[0], axis=1)))
@@ -188,7 +194,7 @@ def _rasterise(
             new_ids = np.concatenate([[inherited], np.arange(next_id, next_id + n_runs - 1)])
         next_id += n_runs - (inherited is not None and n_runs > 0)
         ids[inside] = new_ids[run[inside] - 1]
-        if obj not in run_at:
+        if trunk:
             run_at[obj] = (dense, ids)
         vox = (dense[inside] // voxel_size).astype(np.intp)
         skel[vox[:, 0], vox[:, 1], vox[:, 2]] = ids[inside]
@@ -428,7 +434,7 @@ def write_sample(
     voxel_size: Sequence[int] = VOXEL_SIZE,
     offset: Sequence[int] | None = None,
     chunk_shape: Sequence[int] | None = None,
-    **kwargs,
+    **kwargs: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Write a :func:`make_sample` sample as CREMI does: ``volumes/raw`` and ``volumes/labels/neuron_ids``.
 
@@ -441,3 +447,24 @@ def write_sample(
         write_array(path, name, data, voxel_size, offset=offset, chunk_shape=chunk_shape)
     logger.info("wrote synthetic sample %s (shape %s, seed %d)", path, raw.shape, seed)
     return raw, labels
+
+
+def write_cremi_samples(
+    directory: str | os.PathLike,
+    shape: Sequence[int] | str = "default",
+    names: Sequence[str] = ("A", "B", "C"),
+    seed: int = 0,
+    extension: str = ".hdf",
+    **kwargs: Any,
+) -> list[str]:
+    """Write one sample per name as ``sample_<name>.hdf`` (seeds ``seed``, ``seed + 1``, ...), the
+    tutorial's three training samples; ``extension='.zarr'`` for Zarr. Returns the paths."""
+    if extension not in (".hdf", ".h5", ".hdf5", ".zarr"):
+        raise SynthError(f"extension must be .hdf, .h5, .hdf5 or .zarr, got {extension!r}")
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+    for i, name in enumerate(names):
+        path = os.path.join(str(directory), f"sample_{name}{extension}")
+        write_sample(path, shape, seed + i, **kwargs)
+        paths.append(path)
+    return paths

@@ -287,7 +287,12 @@ class GridMap:
                 offsets = offsets.reshape((1,) * lift + offsets.shape) / v[d + lift]
                 self._elastic_factors[d + lift] = (weights, offsets)
         self._dense: list[np.ndarray | None] = [None, None, None]
+        self._planes: dict[int, np.ndarray] = {}
         self._bounds: list[tuple[float, float]] | None = None
+        # components that are one number per section (no elastic term, no in-plane dependence)
+        self._constant = [
+            self._elastic_factors[d] is None and not self._varies(d, 1) and not self._varies(d, 2) for d in range(3)
+        ]
         self.kind = self._classify()
 
     # --- classification ----------------------------------------------------------------------
@@ -332,6 +337,9 @@ class GridMap:
             return np.asarray(sum(vec[0] for vec in self.terms[d]))
         return sum(self.terms[d][e][0] for e in range(3) if e != a) + self.terms[d][a]
 
+    def _is_constant(self, d: int) -> bool:
+        return self._constant[d]
+
     # --- coordinates -------------------------------------------------------------------------
     def _dense_field(self, d: int) -> np.ndarray:
         """u_d for every voxel, ``(Nz, Ny, Nx)`` float32, for a component with an elastic term."""
@@ -352,9 +360,6 @@ class GridMap:
             right[nx + 1] = H
             self._dense[d] = (left.reshape(Nz * Ny, nx + 2) @ right).reshape(Nz, Ny, Nx)
         return self._dense[d]
-
-    def _section_constant(self, d: int) -> bool:
-        return self._elastic_factors[d] is None and not self._varies(d, 1) and not self._varies(d, 2)
 
     def coordinates(self) -> np.ndarray:
         """Source coordinates of every voxel, ``(3 or 2, *shape)`` float64, in voxels relative to the
@@ -411,8 +416,10 @@ class GridMap:
 
         ``source_roi`` must contain :meth:`source_roi` (it usually is exactly that). Linear
         interpolation (``interpolate=True``) computes in float32 (float64 for float64 data) and rounds
-        to the dtype of integer data; nearest neighbour copies values, so labels stay labels. A
-        transform that only permutes, mirrors or shifts by whole voxels copies values either way.
+        to the dtype of integer data; nearest neighbour copies values, so labels stay labels. Source
+        coordinates are float32 (off by about 1e-5 voxels). A transform that only permutes and mirrors
+        returns a view of ``data``; one that only shifts sections by whole voxels copies them; neither
+        interpolates.
         """
         dims = self.transform.dims
         needed = self.source_roi(interpolate)
@@ -470,13 +477,11 @@ class GridMap:
         if self._elastic_factors[d] is not None:
             return self._dense_field(d)[z].reshape(-1), 0.0
         F, G, H = self.terms[d]
-        if self._section_constant(d):
+        if self._is_constant(d):
             return 0.0, float(F[z] + G[0] + H[0])
-        key = ("gh", d)
-        cache = self.__dict__.setdefault("_planes", {})
-        if key not in cache:
-            cache[key] = (G[:, None] + H[None, :]).astype(np.float32).reshape(-1)
-        return cache[key], float(F[z])
+        if d not in self._planes:
+            self._planes[d] = (G[:, None] + H[None, :]).astype(np.float32).reshape(-1)
+        return self._planes[d], float(F[z])
 
     def _apply_interpolate(self, src: np.ndarray, offset: list[int], interpolate: bool) -> np.ndarray:
         channels = src.shape[0]
@@ -496,7 +501,7 @@ class GridMap:
         Nz, Ny, Nx = self.shape
         n = Ny * Nx
         kernel = _Kernel(n, work if interpolate else np.float32)
-        two_d = self._section_constant(0)
+        two_d = self._is_constant(0)
         # clip coordinates only along axes where they may leave the data (by float error)
         clip = [
             lo - off < TOLERANCE or hi - off > size - 1 - TOLERANCE
@@ -507,7 +512,7 @@ class GridMap:
                 arr0, off0 = self._plane(0, z)
                 u0 = arr0 + off0 - offset[0]
                 if interpolate:
-                    if abs(u0 - round(u0)) > TOLERANCE and D > 1:
+                    if abs(u0 - round(u0)) > _INTEGRAL and D > 1:
                         two_d_here = False
                     else:
                         two_d_here = True

@@ -122,7 +122,7 @@ _conv2d_gemm_dk.defvjp(_conv2d_gemm_dk_fwd, _conv2d_gemm_dk_bwd)
 def _use_gemm_kernel_grad(x_shape, k_shape) -> bool:
     """Whether the GEMM kernel gradient beats XLA's: large images with few channels (measured, see module doc)."""
     _, h, w, c = x_shape
-    return h * w >= 48 * 48 and c * k_shape[-1] <= 96 * 96
+    return h * w >= 24 * 24 and c * k_shape[-1] <= 144 * 24
 
 
 def _conv2d(x: jax.Array, k: jax.Array, precision=None) -> jax.Array:

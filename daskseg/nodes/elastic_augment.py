@@ -32,9 +32,14 @@ class ElasticAugment(BatchFilter):
     Interpolatable arrays (``ArraySpec.interpolatable``; floats if unset) are interpolated linearly,
     the others (labels) by nearest neighbour, so no new label values appear.
 
-    The transformation is computed at control-point resolution and evaluated with small separable
-    matrix products, not voxel by voxel; it is exactly the field of gunpowder's ``ElasticAugment``
-    (cubic-spline interpolation of jittered control points, ``subsample=1``), only cheaper.
+    The deformation is gunpowder's: control points jittered with normal noise, interpolated with
+    cubic splines (what gunpowder's ``subsample=1`` computes), plus the rotation and shifts. It is
+    computed at control-point resolution and evaluated with small separable matrix products, never
+    voxel by voxel, and all of it is applied to each array in one resampling. Differences to
+    gunpowder 1.5: rotation and scaling act in world units around the centre of the request (the
+    same for square x-y voxels and no scaling); a slipped section moves relative to the sections
+    around it (gunpowder drops the preceding shifts for it); the random stream is the node's
+    (``random_generator(request)``), so the same request seed gives the same batch.
 
     Args:
 
@@ -248,7 +253,8 @@ class ElasticAugment(BatchFilter):
                     f"upstream, which is not inside the provided {provided}. Put a RandomLocation upstream "
                     "(it keeps requests inside the data) or request further from the border."
                 )
-            self._maps[key] = (grid, interpolate)
+            if not spec.placeholder:  # placeholders only pass their ROI on
+                self._maps[key] = (grid, interpolate)
             dep = spec.copy()
             dep.roi = source
             deps[key] = dep

@@ -17,37 +17,41 @@ from ..pipeline import BatchFilter, Pipeline
 
 logger = logging.getLogger(__name__)
 
+
 class PreCache(BatchFilter):
     """Produce batches of the upstream pipeline in parallel on Dask workers, ahead of the requests.
 
     For the first of a series of equal requests, ``cache_size`` tasks are submitted, each producing
     one batch for that request on a Dask worker; every batch handed downstream is replaced by a new
-    task, so at most ``cache_size`` batches are computing or waiting at any time. The upstream
-    pipeline is shipped to each worker once and set up there on first use (and torn down when the
-    worker leaves or this node is torn down); batches come back with the per-node timings measured
-    on the workers, so ``PrintProfilingStats`` downstream shows them.
+    task, so at most ``cache_size`` batches are computing or waiting at any time. Finished batches
+    are brought into this process in the background, so handing one downstream costs next to
+    nothing while the training step runs. The upstream pipeline is shipped to each worker once and
+    set up there on first use (and torn down when the worker leaves or this node is torn down);
+    batches come back with the per-node timings measured on the workers, so
+    ``PrintProfilingStats`` downstream shows them. Dask task keys read ``daskseg-batch-<i>-...``.
 
     Without a ``client``, the client of the current context is used (``with Client(...):``), else
     the scheduler at ``$DASK_SCHEDULER_ADDRESS``, else a ``LocalCluster`` of ``num_workers``
-    single-threaded worker processes is started, and closed on teardown. Scripts that start a
-    ``LocalCluster`` this way must guard their entry point with ``if __name__ == "__main__":``, as
-    worker processes are spawned.
+    single-threaded worker processes is started on 127.0.0.1, and closed on teardown. Worker
+    processes are spawned, so scripts that start one this way must guard their entry point with
+    ``if __name__ == "__main__":``.
 
     Batch ``i`` of the ``k``-th series (``k = 0`` until the request changes) gets the random seed
     ``batch_seed(s, k, i)`` (``numpy.random.SeedSequence([s, k, i])``), where ``s`` is ``seed`` or
     else the seed of the request that started the series (which ``gp.set_seed`` makes
-    reproducible), so a run gives the same batches whatever the number of workers and the order in
-    which they finish; ``ordered=True`` also delivers them in that order. A request that differs from the current
-    series is served by a single task (e.g. a snapshot request every few hundred iterations),
-    unless it becomes the most frequent of the last five requests: then the queue is dropped and a
-    new series starts for it.
+    reproducible): a run gives the same batches whatever the number of workers and the order in
+    which they finish, and ``ordered=True`` also delivers them in that order. A request that
+    differs from the current series is served by a single task (e.g. a snapshot request every few
+    hundred iterations) with its own seed, unless it becomes the most frequent of the last five
+    requests: then the queue is dropped and a new series starts for it.
 
     An error in a worker's pipeline is raised here with its original type and traceback. Tasks of
     a worker that dies are produced again by another (Dask reschedules them): no batch is lost or
     delivered twice.
 
     This node only makes sense if requests repeat and the upstream pipeline draws random numbers
-    (e.g. ``RandomLocation`` and augmentations).
+    (e.g. ``RandomLocation`` and augmentations). Upstream nodes must pickle: locks and
+    thread-local stores are shipped as new, empty ones; open files should be reopened in ``setup``.
 
     Args:
         cache_size (int): how many batches may be computing or waiting at most.
@@ -145,7 +149,8 @@ class PreCache(BatchFilter):
 
     def _start_series(self, request: BatchRequest) -> None:
         if self._series is not None:
-            logger.info("PreCache %s: the request changed, dropping %d queued batches", self._token, len(self._series.pending))
+            dropped = len(self._series.pending) + len(self._series.ready)
+            logger.info("PreCache %s: the request changed, dropping %d queued batches", self._token, dropped)
             self._series.cancel()
         series_seed = int(self.seed if self.seed is not None else request.random_seed)
         self._series = _Series(
@@ -190,7 +195,12 @@ class PreCache(BatchFilter):
 
 
 class _Series:
-    """The stream of batches of one request: tasks ``0, 1, 2, ...`` with a window of ``cache_size``."""
+    """The batches of one request: tasks ``0, 1, 2, ...``, at most ``cache_size`` not yet delivered.
+
+    A fetcher thread brings the batches of finished tasks into this process as they finish (several
+    at once when several are done), so that handing one to the training loop costs nothing while
+    the loop computes.
+    """
 
     def __init__(self, client, token, number, request, series_seed, cache_size, ordered):
         self.client = client
@@ -200,13 +210,21 @@ class _Series:
         self.series_seed = series_seed
         self.cache_size = cache_size
         self.ordered = ordered
-        self.pending: dict[int, object] = {}
-        self.done: queue.SimpleQueue[int] = queue.SimpleQueue()  # indices of finished tasks, in finishing order
+        self.pending: dict[int, object] = {}  # submitted tasks, by batch index
+        self.ready: dict[int, Batch | BaseException] = {}  # fetched, not yet delivered
         self.next_index = 0
-        self.fill()
+        self.next_to_deliver = 0
+        self.closed = False
+        self.fetch_error: BaseException | None = None
+        self.lock = threading.Condition()
+        self.finished: queue.SimpleQueue[int | None] = queue.SimpleQueue()  # indices of finished tasks
+        with self.lock:
+            self._fill()
+        self.fetcher = threading.Thread(target=self._fetch, name=f"daskseg-precache-{token}", daemon=True)
+        self.fetcher.start()
 
-    def fill(self) -> None:
-        while len(self.pending) < self.cache_size:
+    def _fill(self) -> None:
+        while len(self.pending) + len(self.ready) < self.cache_size:
             i = self.next_index
             request = self.request.copy()
             request.random_seed = batch_seed(self.series_seed, self.number, i)
@@ -217,36 +235,83 @@ class _Series:
                 key=f"daskseg-batch-{i}-{self.token}s{self.number}",
                 pure=False,
             )
-            if not self.ordered:
-                future.add_done_callback(lambda _, i=i: self.done.put(i))
+            future.add_done_callback(lambda _, i=i: self.finished.put(i))
             self.pending[i] = future
             self.next_index += 1
 
-    def next_batch(self) -> Batch:
-        if self.ordered:
-            index = min(self.pending)
-        else:
-            index = self.done.get()
-            while index not in self.pending:  # defensive: an index is queued once and taken once
-                index = self.done.get()
-        future = self.pending.pop(index)
+    def _fetch(self) -> None:
         try:
-            return future.result()
-        except Exception as e:
-            e.add_note(
+            self._fetch_until_closed()
+        except BaseException as e:  # handed to the training loop by next_batch
+            self.fetch_error = e
+            with self.lock:
+                self.lock.notify_all()
+
+    def _fetch_until_closed(self) -> None:
+        while True:
+            indices = [self.finished.get()]
+            while not self.finished.empty():
+                indices.append(self.finished.get())
+            if None in indices:
+                return
+            with self.lock:
+                futures = {i: self.pending[i] for i in indices if i in self.pending}
+            values = self._gather(list(futures.values()))
+            with self.lock:
+                if self.closed:
+                    return
+                for i, value in zip(futures, values):
+                    del self.pending[i]
+                    self.ready[i] = value
+                self.lock.notify_all()
+            for future in futures.values():
+                future.release()
+
+    def _gather(self, futures: list) -> list:
+        try:
+            return self.client.gather(futures)  # transfers from several workers at once
+        except BaseException:  # at least one failed: fetch them one by one to keep each error with its batch
+            values = []
+            for future in futures:
+                try:
+                    values.append(future.result())
+                except BaseException as e:
+                    values.append(e)
+            return values
+
+    def next_batch(self) -> Batch:
+        with self.lock:
+            while True:
+                if self.ordered and self.next_to_deliver in self.ready:
+                    index = self.next_to_deliver
+                    break
+                if not self.ordered and self.ready:
+                    index = min(self.ready)
+                    break
+                if self.fetch_error is not None:
+                    raise PipelineError(f"PreCache {self.token} failed to fetch batches") from self.fetch_error
+                self.lock.wait(timeout=1.0)
+            value = self.ready.pop(index)
+            self.next_to_deliver = index + 1
+            self._fill()
+        if isinstance(value, BaseException):
+            value.add_note(
                 f"while PreCache produced batch {index} of series {self.number} "
                 f"(seed {batch_seed(self.series_seed, self.number, index)}) on a Dask worker"
             )
-            raise
-        finally:
-            future.release()
-            self.fill()
+            raise value
+        return value
 
     def cancel(self) -> None:
-        futures = list(self.pending.values())
-        self.pending = {}
+        with self.lock:
+            self.closed = True
+            futures = list(self.pending.values())
+            self.pending, self.ready = {}, {}
+        self.finished.put(None)
         if futures and self.client.status == "running":
             self.client.cancel(futures)
+        if self.fetcher is not threading.current_thread():
+            self.fetcher.join(timeout=30)
 
 
 def batch_seed(series_seed: int, series: int, index: int) -> int:

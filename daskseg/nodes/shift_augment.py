@@ -135,7 +135,8 @@ class ShiftAugment(BatchFilter):
                 deps[key] = spec.copy()
                 continue
             grid = transform.grid(spec.roi, self.spec[key].voxel_size)
-            self._maps[key] = grid
+            if not spec.placeholder:  # placeholders only pass their ROI on
+                self._maps[key] = grid
             dep = spec.copy()
             dep.roi = grid.source_roi(interpolate=False)
             deps[key] = dep

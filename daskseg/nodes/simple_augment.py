@@ -198,7 +198,8 @@ class SimpleAugment(BatchFilter):
                 deps[key] = spec.copy()
                 continue
             grid = transform.grid(spec.roi, self.spec[key].voxel_size)
-            self._maps[key] = grid
+            if not spec.placeholder:  # placeholders only pass their ROI on
+                self._maps[key] = grid
             dep = spec.copy()
             dep.roi = grid.source_roi()
             deps[key] = dep

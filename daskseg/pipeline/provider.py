@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 class BatchProvider:
     """Base class of all nodes: sources override ``setup`` and ``provide``."""
 
-    # filters time their own prepare/process; sources are timed around provide()
+    # filters time their own prepare/process, joins (RandomProvider) are not timed (their provide()
+    # is mostly upstream's time); sources are timed around provide()
     _times_itself = False
     # whether provide() gets placeholder specs (filters and joins do; sources never read them)
     _accepts_placeholders = False

@@ -4,29 +4,26 @@
 ``connected_components`` (the baseline), and CREMI's ``voi`` and ``adapted_rand``.
 """
 
+from .agglomeration import agglomerate, region_adjacency, relabel_consecutive
 from .errors import SegmentError
-from .evaluate import adapted_rand, contingency_table, evaluate, voi
+from .evaluate import adapted_rand, contingency_table, cremi_scores, voi
+from .flood import seeded_watershed
 from .graph import NEAREST_NEIGHBORHOOD
-from .watershed import (
-    affinities_to_segmentation,
-    agglomerate,
-    connected_components,
-    region_adjacency,
-    relabel_consecutive,
-    watershed_fragments,
-)
+from .watershed import affinities_to_segmentation, connected_components, fill_unlabelled, watershed_fragments
 
 __all__ = [
     "NEAREST_NEIGHBORHOOD",
-    "SegmentError",
     "adapted_rand",
     "affinities_to_segmentation",
     "agglomerate",
     "connected_components",
     "contingency_table",
-    "evaluate",
+    "cremi_scores",
+    "fill_unlabelled",
     "region_adjacency",
     "relabel_consecutive",
+    "seeded_watershed",
+    "SegmentError",
     "voi",
     "watershed_fragments",
 ]

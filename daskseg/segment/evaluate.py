@@ -75,8 +75,8 @@ def voi(
     seg, gt = _keep(seg, gt, ignore_seg, ignore_gt)
     table, _, _ = contingency_table(seg, gt)
     n = float(seg.size)
-    p_ij = table.data / n
     coo = table.tocoo()
+    p_ij = coo.data / n
     p_seg = np.asarray(table.sum(axis=1)).ravel() / n
     p_gt = np.asarray(table.sum(axis=0)).ravel() / n
     # H(seg|gt) = -sum p_ij log(p_ij / p_j), H(gt|seg) = -sum p_ij log(p_ij / p_i)
@@ -110,7 +110,7 @@ def adapted_rand(seg: np.ndarray, gt: np.ndarray) -> float:
     return float(1.0 - 2.0 * precision * recall / (precision + recall))
 
 
-def evaluate(seg: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+def cremi_scores(seg: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """CREMI's numbers for one volume: ``voi_split``, ``voi_merge``, ``voi``, ``adapted_rand``."""
     split, merge = voi(seg, gt)
     return {"voi_split": split, "voi_merge": merge, "voi": split + merge, "adapted_rand": adapted_rand(seg, gt)}

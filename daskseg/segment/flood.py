@@ -91,7 +91,8 @@ def seeded_watershed(
             return
         later = ~now
         entry, nb, nb_lab = entry[later], nb[later], nb_lab[later]
-        order = np.argsort(entry, kind="stable")
+        # stable, and a radix sort when the levels fit 16 bits
+        order = np.argsort(entry.astype(np.uint16) if n_levels <= 2**16 else entry, kind="stable")
         entry, nb, nb_lab = entry[order], nb[order], nb_lab[order]
         bounds = np.flatnonzero(np.diff(entry)) + 1
         for a, b in zip([0, *bounds.tolist()], [*bounds.tolist(), len(entry)]):

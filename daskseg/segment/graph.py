@@ -51,32 +51,3 @@ def iter_edges(
     for c, offset in enumerate(offsets):
         src, dst = edge_slices(shape, offset)
         yield src, dst, affs[c][src]
-
-
-def incident_mean(affs: np.ndarray, offsets: Sequence[Sequence[int]]) -> np.ndarray:
-    """Per voxel, the mean affinity of all in-volume edges touching it (both ends), float32.
-
-    Unlike the mean over channels at a voxel, this is low on both sides of a boundary. Voxels with
-    no edge get 0.
-    """
-    shape = affs.shape[1:]
-    total = np.zeros(shape, np.float32)
-    count = np.zeros(shape, np.float32)
-    for src, dst, values in iter_edges(affs, offsets):
-        for end in (src, dst):
-            total[end] += values
-            count[end] += 1
-    return np.divide(total, count, out=np.zeros_like(total), where=count > 0)
-
-
-def incident_min(affs: np.ndarray, offsets: Sequence[Sequence[int]]) -> np.ndarray:
-    """Per voxel, the lowest affinity of the in-volume edges touching it (+inf for no edge).
-
-    High exactly where a voxel is linked to all its neighbours: the inside of an object.
-    """
-    shape = affs.shape[1:]
-    low = np.full(shape, np.inf, np.float32)
-    for src, dst, values in iter_edges(affs, offsets):
-        for end in (src, dst):
-            np.minimum(low[end], values, out=low[end])
-    return low

@@ -16,18 +16,12 @@ from scipy import ndimage as ndi
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from .agglomeration import agglomerate, relabel_consecutive
 from .errors import SegmentError
 from .flood import seeded_watershed
 from .graph import NEAREST_NEIGHBORHOOD, check_affinities, iter_edges
 
 logger = logging.getLogger(__name__)
-
-
-def relabel_consecutive(labels: np.ndarray) -> np.ndarray:
-    """Ids 1..n (uint64) in order of the old ids; 0 stays 0."""
-    ids, inverse = np.unique(labels, return_inverse=True)
-    new = np.arange(len(ids), dtype=np.uint64) + (0 if ids[0] == 0 else 1)
-    return new[inverse].reshape(labels.shape)
 
 
 def connected_components(
@@ -37,8 +31,8 @@ def connected_components(
 ) -> np.ndarray:
     """Label the components of the voxel graph whose edges have affinity above ``threshold``.
 
-    The baseline: one low affinity too few splits, one high affinity too many merges. Every voxel
-    gets an id in 1..n (uint64), isolated voxels their own.
+    The baseline: a single leaked edge merges two objects. Every voxel gets an id in 1..n
+    (uint64), isolated voxels their own.
     """
     affs = np.asarray(affs)
     offsets = check_affinities(affs, neighborhood)
@@ -56,6 +50,13 @@ def connected_components(
     return (components.astype(np.uint64) + 1).reshape(shape)
 
 
+def _head_tail(axis: int, dims: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Slices of all voxels but the last, and all but the first, along ``axis``."""
+    head = tuple(slice(0, -1) if a == axis else slice(None) for a in range(dims))
+    tail = tuple(slice(1, None) if a == axis else slice(None) for a in range(dims))
+    return head, tail
+
+
 def _axis_affinities(affs: np.ndarray, offsets: Sequence[tuple[int, ...]], axes: Sequence[int]) -> list:
     """Per spatial axis (None where not in ``axes``): ``w[p]`` = affinity between ``p`` and its
     successor along the axis, NaN on the last slice. Needs a ±1 offset along each of ``axes``."""
@@ -65,8 +66,7 @@ def _axis_affinities(affs: np.ndarray, offsets: Sequence[tuple[int, ...]], axes:
         unit = tuple(1 if a == axis else 0 for a in range(dims))
         back = tuple(-u for u in unit)
         w = np.full(affs.shape[1:], np.nan, np.float32)
-        head = tuple(slice(0, -1) if a == axis else slice(None) for a in range(dims))
-        tail = tuple(slice(1, None) if a == axis else slice(None) for a in range(dims))
+        head, tail = _head_tail(axis, dims)
         if back in offsets:  # gunpowder's convention: stored at the successor
             w[head] = affs[offsets.index(back)][tail]
         elif unit in offsets:
@@ -89,8 +89,7 @@ def _edge_components(weights: Sequence[np.ndarray | None], threshold: float) -> 
     for axis, w in enumerate(weights):
         if w is None:
             continue
-        head = tuple(slice(0, -1) if a == axis else slice(None) for a in range(len(shape)))
-        tail = tuple(slice(1, None) if a == axis else slice(None) for a in range(len(shape)))
+        head, tail = _head_tail(axis, len(shape))
         linked = w[head] > threshold
         rows.append(index[head][linked])
         cols.append(index[tail][linked])
@@ -117,8 +116,8 @@ def watershed_fragments(
     from the inside to the nearest other voxel, plus every linked component of at least
     ``min_seed_size`` voxels without such a maximum (a process too thin to have an inside).
     Fronts cross linked edges first, deepest and strongest first, so fragments meet at the
-    necks of objects, then (``fill=True``) the other edges by decreasing affinity. With ``fill=False``, voxels only
-    reachable over unlinked edges stay 0.
+    necks of objects, then (``fill=True``) the other edges by decreasing affinity. With
+    ``fill=False``, voxels only reachable over unlinked edges stay 0.
 
     Args:
         voxel_size: physical size of a voxel (default 1 per axis); distances are measured in it.
@@ -149,12 +148,10 @@ def watershed_fragments(
     # inside: every edge of the voxel (along the flooded axes) is linked
     inside = np.ones(shape, bool)
     for axis in axes:
-        linked = np.nan_to_num(weights[axis], nan=np.inf) > threshold
-        before = np.ones(shape, bool)
-        before[tuple(slice(1, None) if a == axis else slice(None) for a in range(dims))] = linked[
-            tuple(slice(0, -1) if a == axis else slice(None) for a in range(dims))
-        ]
-        inside &= linked & before
+        linked = np.nan_to_num(weights[axis], nan=np.inf) > threshold  # to the successor
+        head, tail = _head_tail(axis, dims)
+        inside &= linked
+        inside[tail] &= linked[head]  # from the predecessor
     if fragments_in_xy:
         distance = np.stack([ndi.distance_transform_edt(section, sampling=vs[1:]) for section in inside])
     else:
@@ -190,12 +187,10 @@ def watershed_fragments(
     depth = 1.0 - distance / max(float(distance.max()), 1e-12)
     levels: list[np.ndarray | None] = [None] * dims
     for axis in axes:
-        w = weights[axis]
-        head = tuple(slice(0, -1) if a == axis else slice(None) for a in range(dims))
-        tail = tuple(slice(1, None) if a == axis else slice(None) for a in range(dims))
+        head, tail = _head_tail(axis, dims)
         shallow = np.zeros(shape, np.float64)
         shallow[head] = np.maximum(depth[head], depth[tail])
-        w = np.nan_to_num(w, nan=0.0)
+        w = np.nan_to_num(weights[axis], nan=0.0)
         weakness = np.clip((1.0 - w) / max(1.0 - float(threshold), 1e-6), 0.0, 1.0)
         lv = np.where(
             w > threshold,
@@ -208,66 +203,18 @@ def watershed_fragments(
     return fragments.astype(np.uint64)
 
 
-def region_adjacency(
-    fragments: np.ndarray,
+def fill_unlabelled(
+    segmentation: np.ndarray,
     affs: np.ndarray,
-    neighborhood: Sequence[Sequence[int]] = NEAREST_NEIGHBORHOOD,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Edges between touching fragments (``(m, 2)`` ids, smaller first) and their mean affinity.
-
-    Fragment 0 (unlabelled) has no edges.
-    """
-    affs = np.asarray(affs)
-    offsets = check_affinities(affs, neighborhood)
-    if fragments.shape != affs.shape[1:]:
-        raise SegmentError(f"fragments of shape {fragments.shape} do not match affinities of shape {affs.shape}")
-    us, vs, values = [], [], []
-    for src, dst, value in iter_edges(affs, offsets):
-        u, v = fragments[src], fragments[dst]
-        between = (u != v) & (u != 0) & (v != 0)
-        us.append(u[between])
-        vs.append(v[between])
-        values.append(value[between].astype(np.float64))
-    u, v, value = np.concatenate(us), np.concatenate(vs), np.concatenate(values)
-    if len(u) == 0:
-        return np.zeros((0, 2), np.uint64), np.zeros(0)
-    lo, hi = np.minimum(u, v).astype(np.uint64), np.maximum(u, v).astype(np.uint64)
-    base = np.uint64(int(hi.max()) + 1)
-    if int(base) < 2**32:
-        # one integer per pair: a 1-D unique is far faster than np.unique(axis=0)
-        keys, inverse = np.unique(lo * base + hi, return_inverse=True)
-        edges = np.stack([keys // base, keys % base], axis=1)
-    else:
-        edges, inverse = np.unique(np.stack([lo, hi], axis=1), axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    mean = np.bincount(inverse, weights=value) / np.bincount(inverse)
-    return edges, mean
-
-
-def agglomerate(
-    fragments: np.ndarray,
-    affs: np.ndarray,
-    merge_threshold: float,
     neighborhood: Sequence[Sequence[int]] = NEAREST_NEIGHBORHOOD,
 ) -> np.ndarray:
-    """Merge touching fragments whose mean affinity along their contact exceeds ``merge_threshold``.
-
-    One pass of union-find over the region adjacency graph (means are not updated after merges).
-    Returns ids 1..n (uint64); 0 stays 0.
-    """
-    edges, mean = region_adjacency(fragments, affs, neighborhood)
-    ids, inverse = np.unique(fragments, return_inverse=True)
-    merged = edges[mean > merge_threshold]
-    # fragment ids -> positions in ids, so the graph has one node per fragment present
-    a = np.searchsorted(ids, merged[:, 0])
-    b = np.searchsorted(ids, merged[:, 1])
-    graph = sparse.coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(len(ids), len(ids)))
-    _, component = csgraph.connected_components(graph, directed=False)
-    new = component.astype(np.uint64) + 1
-    if ids[0] == 0:
-        new[0] = 0
-    logger.debug("agglomerate: %d fragments, %d edges above %s", len(ids), len(merged), merge_threshold)
-    return relabel_consecutive(new[inverse.ravel()].reshape(fragments.shape))
+    """Grow the segments over their unlabelled (0) voxels, across the strongest edges first."""
+    affs = np.asarray(affs)
+    offsets = check_affinities(affs, neighborhood)
+    dims = affs.ndim - 1
+    weights = _axis_affinities(affs, offsets, range(dims))
+    levels = [np.rint(255 * np.clip(1.0 - np.nan_to_num(w, nan=0.0), 0.0, 1.0)).astype(np.int32) for w in weights]
+    return seeded_watershed(segmentation.astype(np.int64), levels).astype(np.uint64)
 
 
 def affinities_to_segmentation(
@@ -282,9 +229,15 @@ def affinities_to_segmentation(
     min_seed_size: int = 8,
     fill: bool = True,
 ) -> np.ndarray:
-    """Segment affinities (channels, *spatial): :func:`watershed_fragments`, then, if
-    ``merge_threshold`` is given, :func:`agglomerate`. Returns uint64 ids 1..n (0 = unlabelled
-    boundary when ``fill=False``).
+    """Segment affinities (channels, *spatial) into uint64 ids 1..n.
+
+    :func:`watershed_fragments` (unfilled), then, if ``merge_threshold`` is given,
+    :func:`agglomerate` (hierarchical, by mean affinity), then (``fill=True``) the voxels behind
+    unlinked edges join their strongest-linked segment (:func:`fill_unlabelled`); with
+    ``fill=False`` they stay 0. Agglomerating before filling keeps boundary voxels, whose
+    object is the least certain, out of the contacts that decide merges.
+
+    Typical CREMI call: ``affinities_to_segmentation(affs, voxel_size=(40, 4, 4), merge_threshold=0.5)``.
     """
     fragments = watershed_fragments(
         affs,
@@ -294,8 +247,9 @@ def affinities_to_segmentation(
         seed_radius=seed_radius,
         fragments_in_xy=fragments_in_xy,
         min_seed_size=min_seed_size,
-        fill=fill,
+        fill=False,
     )
-    if merge_threshold is None:
-        return relabel_consecutive(fragments)
-    return agglomerate(fragments, affs, merge_threshold, neighborhood)
+    segmentation = fragments if merge_threshold is None else agglomerate(fragments, affs, merge_threshold, neighborhood)
+    if fill:
+        segmentation = fill_unlabelled(segmentation, affs, neighborhood)
+    return relabel_consecutive(segmentation)

@@ -221,3 +221,24 @@ def test_tutorial_configuration_behind_random_location(tmp_path):
         batch = pipeline.request_batch(request)
     assert batch[RAW].data.shape == (12, 64, 64) and batch[LABELS].data.shape == (8, 24, 24)
     assert set(np.unique(batch[LABELS].data)) <= set(np.unique(labels))
+
+
+def test_2d_arrays(tmp_path):
+    rng = np.random.default_rng(0)
+    raw = rng.random((64, 64)).astype(np.float32)
+    labels = (np.arange(64 * 64).reshape(64, 64) // 5 % 7 + 1).astype(np.uint32)
+    path = tmp_path / "2d.zarr"
+    write_array(path, "raw", raw, (4, 4))
+    write_array(path, "labels", labels, (4, 4))
+    roi = gp.Roi((64, 64), (128, 128))
+    for interval, exact in (([math.pi / 2, math.pi / 2], True), ([0.2, 1.2], False)):
+        augment = gp.ElasticAugment([10, 10], [1.5, 1.5] if not exact else [0, 0], interval, spatial_dims=2)
+        pipeline, _ = _pipeline(path, augment)
+        with gp.build(pipeline):
+            batch = pipeline.request_batch(_request(roi, seed=2))
+        assert batch[RAW].data.shape == (32, 32)
+        if exact:
+            assert np.array_equal(batch[RAW].data, np.rot90(raw[16:48, 16:48]))
+            assert np.array_equal(batch[LABELS].data, np.rot90(labels[16:48, 16:48]))
+        else:
+            assert set(np.unique(batch[LABELS].data)) <= set(np.unique(labels))

@@ -1,0 +1,405 @@
+"""``Train``: one jit-compiled training step of a JAX model per passing batch (``gp.jax.Train``)."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import numpy as np
+
+from ..array import Array, ArrayKey, ArraySpec
+from ..batch import Batch, BatchRequest
+from ..errors import RequestError, SpecError
+from ..geometry import Coordinate, Roi
+from ..pipeline import BatchFilter
+from . import checkpoint as ckpt
+from .model import PMAP_AXIS, FlaxUNetModel, GenericJaxModel
+
+logger = logging.getLogger(__name__)
+
+LOG_FIELDS = ("iteration", "loss", "time_s", "timestamp")
+
+
+def is_model_protocol(model: Any) -> bool:
+    """Whether ``model`` implements the ``GenericJaxModel`` protocol (initialize, forward, train_step)."""
+    return all(callable(getattr(model, name, None)) for name in ("initialize", "forward", "train_step"))
+
+
+def _looks_like_io_dict(value: Any) -> bool:
+    return isinstance(value, Mapping) and any(isinstance(v, (ArrayKey, np.ndarray)) for v in value.values())
+
+
+def output_roi(data_shape: tuple[int, ...], voxel_size: Coordinate, centre_of: Roi) -> Roi:
+    """The ROI of network output ``data_shape`` (spatial last) centred on ``centre_of``."""
+    dims = centre_of.dims
+    shape = Coordinate(data_shape[-dims:]) * voxel_size
+    offset = centre_of.center - shape / 2
+    # snap to the voxel grid of the input
+    offset = centre_of.offset + ((offset - centre_of.offset) / voxel_size) * voxel_size
+    return Roi(offset, shape)
+
+
+def place_output(key: ArrayKey, data: np.ndarray, spec: ArraySpec, requested: Roi, centre_of: Roi | None) -> Array:
+    """``data`` as an Array on ``requested``: as is if the shapes agree, else centred on ``centre_of`` and cropped."""
+    vs = spec.voxel_size
+    dims = requested.dims
+    expected = tuple(requested.shape / vs)
+    if data.ndim < dims:
+        raise SpecError(f"output {key} has shape {data.shape}, fewer than the {dims} spatial dimensions of its ROI")
+    spec = spec.copy()
+    if tuple(data.shape[-dims:]) == expected:
+        spec.roi = requested
+        return Array(data, spec)
+    if centre_of is None:
+        raise SpecError(
+            f"output {key} has spatial shape {tuple(data.shape[-dims:])}, but {requested} at voxel size {vs} "
+            f"needs {expected}; request the ROI the network produces"
+        )
+    roi = output_roi(data.shape, vs, centre_of)
+    if not roi.contains(requested):
+        raise SpecError(
+            f"output {key} of spatial shape {tuple(data.shape[-dims:])} covers {roi} (centred on the input "
+            f"{centre_of}), which does not contain the requested {requested}; request the output inside the "
+            f"input's ROI shrunk by the network's context"
+        )
+    spec.roi = roi
+    return Array(data, spec).crop(requested)
+
+
+class Train(BatchFilter):
+    """Train a JAX model: one jit-compiled optimisation step for every batch that passes.
+
+    Args:
+        model: what to train. Either an object of gunpowder's JAX model protocol
+            (``GenericJaxModel``: ``initialize``, ``forward``, ``train_step``), or the easy path: a Flax
+            ``UNet``, a ``UNetConfig``, a network config (``NetConfig``, dict, JSON path, or a name
+            such as ``"train_net"`` for ``train_net_config.json`` written by ``daskseg net create``),
+            trained with ``optimizer`` and ``loss`` (see ``FlaxUNetModel``).
+        optimizer: optax optimizer or config dict (default: the network config's, else the CREMI
+            example's Adam(lr=0.5e-4, b1=0.95, b2=0.999, eps=1e-8)); only for the easy path.
+        loss: ``"weighted_mse"`` (default: sum(w·(p−g)²)/count_nonzero(w) on sigmoid affinities,
+            with BalanceLabels' weights), ``"mse"`` or ``f(pred, target, weights)``; easy path only.
+        inputs: ``{name: ArrayKey or ndarray}``: the model's inputs, e.g.
+            ``{net_config['raw']: raw, net_config['gt_affs']: gt_affs, net_config['loss_weights']: w}``.
+        outputs: ``{name: ArrayKey}``: model outputs written into the batch when requested downstream.
+        gradients: ``{name: ArrayKey}``: d(loss)/d(output ``name``), for snapshots (models whose
+            ``train_step`` returns a 4th value with these; the Flax U-Net does).
+        array_specs: ``{ArrayKey: ArraySpec}`` for the outputs/gradients (e.g. another voxel size);
+            fields left ``None`` are filled in (voxel size of the inputs, float32).
+        checkpoint_basename: checkpoints are ``{basename}_checkpoint_{iteration}``; training resumes
+            from the newest one (parameters, optimizer state, iteration).
+        save_every: checkpoint every this many iterations (and at the end of training).
+        keep_n_checkpoints: keep only the newest N checkpoints (default: keep all).
+        log_dir: directory of the CSV log ``train_log.csv``; default ``{basename}_log.csv``.
+        log_every: write the loss and iteration time to the log every this many iterations.
+        spawn_subprocess: accepted for gunpowder compatibility; training always runs in this process.
+        n_devices: devices to train on data-parallel (``jax.pmap``; the batch axis is split); default
+            all local devices of the default backend. Arrays then need a leading batch axis divisible
+            by ``n_devices`` (use ``gp.Stack``).
+        validation_fn: ``f(model, state) -> float`` called every ``validation_every`` iterations.
+        seed: parameter initialisation seed of the easy path.
+
+    Array layouts: the Flax U-Net takes raw as ``(D, H, W)``, ``(C, D, H, W)``, ``(B, D, H, W)`` or
+    ``(B, C, D, H, W)``, targets and weights channels-first with or without the batch axis, and
+    returns outputs/gradients as ``(C, d, h, w)`` or ``(B, C, d, h, w)`` to match (see
+    ``daskseg.jax.model``). Protocol models get the batch arrays as they are.
+
+    Output ROIs: an output whose spatial shape equals its requested ROI gets that ROI; a larger one
+    is placed centred on the first input's ROI (valid convolutions) and cropped to the request.
+
+    Positional arguments in gunpowder-JAX order, ``Train(model, inputs, outputs, ...)``, are
+    recognised (the second argument is then a dict of ArrayKeys) and mapped accordingly.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        optimizer: Any = None,
+        loss: str | Callable | Mapping | None = None,
+        inputs: Mapping | None = None,
+        outputs: Mapping | None = None,
+        gradients: Mapping | None = None,
+        array_specs: Mapping[ArrayKey, ArraySpec] | None = None,
+        checkpoint_basename: str = "model",
+        save_every: int = 2000,
+        keep_n_checkpoints: int | None = None,
+        log_dir: str | None = None,
+        log_every: int = 1,
+        spawn_subprocess: bool = False,
+        n_devices: int | None = None,
+        validation_fn: Callable | None = None,
+        validation_every: int | None = None,
+        seed: int = 0,
+    ):
+        if _looks_like_io_dict(optimizer):
+            # gunpowder.jax.Train(model, inputs, outputs, gradients, array_specs, checkpoint_basename, ...)
+            shifted = (optimizer, loss, inputs, outputs, gradients)
+            optimizer, loss = None, None
+            inputs, outputs = shifted[0], shifted[1]
+            if shifted[2] is not None:
+                gradients = shifted[2]
+            if shifted[3] is not None:
+                array_specs = shifted[3]
+            if isinstance(shifted[4], str):
+                checkpoint_basename = shifted[4]
+        if inputs is None:
+            raise TypeError("Train needs `inputs`: {name: ArrayKey} of the model's inputs")
+        self.inputs = dict(inputs)
+        self.outputs = dict(outputs or {})
+        self.gradients = dict(gradients or {})
+        self.array_specs = dict(array_specs or {})
+        self.checkpoint_basename = str(checkpoint_basename)
+        self.save_every = int(save_every)
+        self.keep_n_checkpoints = keep_n_checkpoints
+        self.log_dir = log_dir
+        self.log_every = max(1, int(log_every))
+        self.spawn_subprocess = spawn_subprocess
+        self.n_devices = n_devices
+        self.validation_fn = validation_fn
+        self.validation_every = validation_every
+        self.iteration = 0
+        self.state: Any = None
+        self._step = None
+
+        if is_model_protocol(model) and not isinstance(model, FlaxUNetModel):
+            if optimizer is not None or loss is not None:
+                logger.warning(
+                    "Train: optimizer/loss are ignored for %s, which brings its own train_step", type(model).__name__
+                )
+            self.model = model
+        elif isinstance(model, FlaxUNetModel):
+            self.model = model
+        else:
+            self.model = FlaxUNetModel(model, optimizer=optimizer, loss=loss, seed=seed)
+        self.provided_arrays = list(self.outputs.values()) + list(self.gradients.values())
+        for key in self.provided_arrays:
+            if not isinstance(key, ArrayKey):
+                raise TypeError(f"Train outputs/gradients must map names to ArrayKeys, got {key!r}")
+
+    # --- pipeline protocol ---------------------------------------------------------------------
+    def setup(self) -> None:
+        voxel_sizes = {
+            self.spec[key].voxel_size for key in self.inputs.values() if isinstance(key, ArrayKey) and key in self.spec
+        }
+        missing = [key for key in self.inputs.values() if isinstance(key, ArrayKey) and key not in self.spec]
+        if missing:
+            raise SpecError(f"Train inputs {missing} are not provided upstream (it provides {sorted(self.spec)})")
+        common = voxel_sizes.pop() if len(voxel_sizes) == 1 else None
+        for key in self.provided_arrays:
+            spec = self.array_specs[key].copy() if key in self.array_specs else ArraySpec()
+            if spec.voxel_size is None and not spec.nonspatial:
+                if common is None:
+                    raise SpecError(
+                        f"Train: the inputs have different voxel sizes and no ArraySpec in array_specs gives one for {key}"
+                    )
+                spec.voxel_size = common
+            if spec.interpolatable is None:
+                spec.interpolatable = False
+            if spec.dtype is None:
+                spec.dtype = np.float32
+            self.provides(key, spec)
+        if self.spawn_subprocess:
+            logger.warning("Train: spawn_subprocess is not supported; training runs in this process")
+        self.start()
+
+    def prepare(self, request: BatchRequest) -> BatchRequest:
+        deps = BatchRequest()
+        for name, key in self.inputs.items():
+            if not isinstance(key, ArrayKey):
+                continue
+            if key not in request:
+                raise RequestError(
+                    f"Train needs input {key} (model input {name!r}) in the request; add it, e.g. "
+                    f"request.add({key}, input_size)"
+                )
+            deps[key] = request[key].copy()
+        return deps
+
+    def process(self, batch: Batch, request: BatchRequest) -> Batch:
+        start = time.perf_counter()
+        self.train_step(batch, request)
+        elapsed = time.perf_counter() - start
+        logger.info("Train: iteration=%d loss=%.6f time=%.3f", batch.iteration, batch.loss, elapsed)
+        if batch.iteration % self.log_every == 0:
+            self._log_row(batch.iteration, batch.loss, elapsed)
+        return batch
+
+    def teardown(self) -> None:
+        self.stop()
+
+    # --- training ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Pick devices, compile lazily, and resume from the newest checkpoint if there is one."""
+        available = jax.local_device_count()
+        n = available if self.n_devices is None else int(self.n_devices)
+        if n < 1 or n > available:
+            raise ValueError(f"n_devices={self.n_devices}, but JAX sees {available} {jax.default_backend()} device(s)")
+        self._n = n
+        logger.info("Train: %d %s device(s)", n, jax.default_backend())
+        ckpt.remove_partial_checkpoints(self.checkpoint_basename)
+        latest = ckpt.latest_checkpoint(self.checkpoint_basename)
+        if latest is None:
+            logger.info("Train: starting from scratch (no checkpoint %s_checkpoint_*)", self.checkpoint_basename)
+            self.iteration, self.state = 0, None
+        else:
+            logger.info("Train: resuming from %s (iteration %d)", latest.path, latest.iteration)
+            self.iteration, self.state = latest.iteration, self._place_state(latest.state)
+        self._last_saved = self.iteration
+        self._truncate_log(self.iteration)
+        if n > 1:
+            self._step = jax.pmap(
+                self.model.train_step, axis_name=PMAP_AXIS, static_broadcasted_argnums=(2,), donate_argnums=(0,)
+            )
+        else:
+            self._step = jax.jit(self.model.train_step, static_argnums=(2,), donate_argnums=(0,))
+
+    def stop(self) -> None:
+        """Checkpoint the last iteration if it has not been saved yet."""
+        if self.state is not None and self.iteration != getattr(self, "_last_saved", self.iteration):
+            self.save()
+
+    def _place_state(self, state: Any) -> Any:
+        if self._n > 1:
+            return jax.device_put_replicated(state, jax.local_devices()[: self._n])
+        return jax.device_put(state)
+
+    def _single_state(self) -> Any:
+        return jax.tree.map(lambda x: x[0], self.state) if self._n > 1 else self.state
+
+    def save(self) -> str:
+        """Checkpoint the current state and iteration now (atomically)."""
+        path = ckpt.save_checkpoint(
+            self.checkpoint_basename, self.iteration, self._single_state(), {"model": type(self.model).__name__}
+        )
+        self._last_saved = self.iteration
+        if self.keep_n_checkpoints:
+            ckpt.prune_checkpoints(self.checkpoint_basename, self.keep_n_checkpoints)
+        return path
+
+    def _collect_inputs(self, batch: Batch) -> dict[str, Any]:
+        arrays = {}
+        for name, key in self.inputs.items():
+            if isinstance(key, ArrayKey):
+                if key not in batch:
+                    raise RequestError(f"Train: batch lacks input {key} (model input {name!r}); it has {sorted(batch)}")
+                arrays[name] = batch[key].data
+            elif isinstance(key, np.ndarray):
+                arrays[name] = key
+            else:
+                raise TypeError(f"Train input {name!r} must be an ArrayKey or ndarray, got {type(key).__name__}")
+        return arrays
+
+    def _split(self, arrays: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for name, a in arrays.items():
+            a = np.asarray(a)
+            if a.ndim == 0 or a.shape[0] % self._n:
+                raise SpecError(
+                    f"n_devices={self._n}: input {name!r} of shape {a.shape} needs a leading batch axis divisible "
+                    f"by {self._n} (use gp.Stack)"
+                )
+            out[name] = a.reshape(self._n, a.shape[0] // self._n, *a.shape[1:])
+        return out
+
+    def _unsplit(self, tree: Any) -> Any:
+        return jax.tree.map(lambda x: x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]), tree)
+
+    def train_step(self, batch: Batch, request: BatchRequest) -> None:
+        """Run one step on ``batch``; set ``batch.loss``, ``batch.iteration`` and the requested outputs."""
+        if self._step is None:
+            self.start()
+        inputs = self._collect_inputs(batch)
+        if self._n > 1:
+            inputs = jax.device_put_sharded(
+                [{k: v[i] for k, v in self._split(inputs).items()} for i in range(self._n)],
+                jax.local_devices()[: self._n],
+            )
+        else:
+            inputs = jax.device_put(inputs)
+        if self.state is None:
+            seed = request.random_seed if request.random_seed is not None else 0
+            rng = jax.random.PRNGKey(seed % (2**32))
+            if self._n > 1:
+                first = jax.tree.map(lambda x: x[0], inputs)
+                self.state = self._place_state(self.model.initialize(rng, first))
+            else:
+                self.state = self._place_state(self.model.initialize(rng, inputs))
+        result = self._step(self.state, inputs, self._n > 1)
+        if len(result) == 4:
+            self.state, outputs, loss, grads = result
+        else:
+            (self.state, outputs, loss), grads = result, {}
+        if self._n > 1:
+            outputs, grads = self._unsplit(outputs), self._unsplit(grads)
+            loss = jax.tree.map(lambda x: x[0], loss)
+        self.iteration += 1
+        batch.iteration = self.iteration
+        batch.loss = float(loss) if not isinstance(loss, Mapping) else {k: float(v) for k, v in loss.items()}
+
+        centre = self._input_roi(batch)
+        for source, mapping, what in ((outputs, self.outputs, "output"), (grads, self.gradients, "gradient")):
+            for name, key in mapping.items():
+                if key not in request:
+                    continue
+                if name not in source:
+                    raise KeyError(
+                        f"Train: the model returned no {what} {name!r} for {key}; it returned {sorted(source)}"
+                    )
+                data = np.asarray(source[name])
+                batch[key] = place_output(key, data, self.spec[key], request[key].roi, centre)
+
+        if self.save_every and self.iteration % self.save_every == 0:
+            self.save()
+        if self.validation_fn is not None and self.validation_every and self.iteration % self.validation_every == 0:
+            value = self.validation_fn(self.model, self._single_state())
+            logger.info("Train: iteration=%d validation=%s", self.iteration, value)
+
+    def _input_roi(self, batch: Batch) -> Roi | None:
+        for key in self.inputs.values():
+            if isinstance(key, ArrayKey) and key in batch and batch[key].spec.roi is not None:
+                return batch[key].spec.roi
+        return None
+
+    # --- log -------------------------------------------------------------------------------------
+    @property
+    def log_path(self) -> str:
+        """The CSV file of iteration, loss, iteration time (s) and wall-clock timestamp."""
+        if self.log_dir is not None:
+            return os.path.join(self.log_dir, "train_log.csv")
+        return f"{self.checkpoint_basename}_log.csv"
+
+    def _truncate_log(self, iteration: int) -> None:
+        """Drop rows after ``iteration`` (from a run that crashed after its last checkpoint)."""
+        path = self.log_path
+        if not os.path.exists(path):
+            return
+        with open(path, newline="") as f:
+            rows = [row for row in csv.DictReader(f) if row.get("iteration", "").isdigit()]
+        keep = [row for row in rows if int(row["iteration"]) <= iteration]
+        if len(keep) == len(rows):
+            return
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=LOG_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(keep)
+        os.replace(tmp, path)
+        logger.info("Train: dropped %d log rows after iteration %d from %s", len(rows) - len(keep), iteration, path)
+
+    def _log_row(self, iteration: int, loss: Any, elapsed: float) -> None:
+        path = self.log_path
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        new = not os.path.exists(path)
+        value = loss if not isinstance(loss, Mapping) else sum(loss.values())
+        with open(path, "a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(LOG_FIELDS)
+            writer.writerow([iteration, f"{value:.8g}", f"{elapsed:.4f}", f"{time.time():.3f}"])
