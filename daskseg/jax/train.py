@@ -264,8 +264,8 @@ class Train(BatchFilter):
             self.save()
 
     def _place_state(self, state: Any) -> Any:
-        if self._n > 1:
-            return jax.device_put_replicated(state, jax.local_devices()[: self._n])
+        if self._n > 1:  # one copy per device along a leading axis, as jax.pmap takes it
+            return jax.tree.map(lambda x: np.stack([np.asarray(x)] * self._n), jax.device_get(state))
         return jax.device_put(state)
 
     def _single_state(self) -> Any:
@@ -314,11 +314,8 @@ class Train(BatchFilter):
         if self._step is None:
             self.start()
         inputs = self._collect_inputs(batch)
-        if self._n > 1:
-            inputs = jax.device_put_sharded(
-                [{k: v[i] for k, v in self._split(inputs).items()} for i in range(self._n)],
-                jax.local_devices()[: self._n],
-            )
+        if self._n > 1:  # (n_devices, batch / n_devices, ...): jax.pmap shards the leading axis
+            inputs = self._split(inputs)
         else:
             inputs = jax.device_put(inputs)
         if self.state is None:
