@@ -6,8 +6,20 @@ import logging
 
 import click
 
+from ..errors import DaskSegError
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class DaskSegGroup(click.Group):
+    """Reports daskseg's own errors (bad paths, ROIs, voxel sizes) as one clear line, no traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DaskSegError as e:
+            raise click.ClickException(f"{type(e).__name__}: {e}") from e
+
+
+@click.group(cls=DaskSegGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 @click.version_option(package_name="daskseg")
 def main(verbose: int) -> None:
@@ -22,8 +34,10 @@ def main(verbose: int) -> None:
 
 def _register() -> None:
     from .info import info
+    from .synth import synth
 
-    main.add_command(info)
+    for command in (info, synth):
+        main.add_command(command)
 
 
 _register()

@@ -1,0 +1,39 @@
+"""``daskseg synth``: write synthetic CREMI-like samples (the embedded default data)."""
+
+from __future__ import annotations
+
+import click
+
+from ..synth import PRESETS, write_cremi_samples
+
+
+def _shape(value: str):
+    if value in PRESETS:
+        return value
+    try:
+        shape = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"use a preset ({', '.join(PRESETS)}) or z,y,x voxels, not {value!r}") from None
+    if len(shape) != 3:
+        raise click.BadParameter(f"a shape has three values z,y,x, got {value!r}")
+    return shape
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--shape", default="default", show_default=True,
+              help=f"Voxels z,y,x or a preset ({', '.join(f'{k}={v}' for k, v in PRESETS.items())}).")
+@click.option("--names", default="A,B,C", show_default=True, help="Sample names; one file each.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the first sample (the next get seed+1, ...).")
+@click.option("--format", "fmt", type=click.Choice(["hdf", "zarr"]), default="zarr", show_default=True)
+def synth(directory: str, shape: str, names: str, seed: int, fmt: str) -> None:
+    """Write synthetic CREMI-like samples: volumes/raw (uint8) and volumes/labels/neuron_ids (uint64)
+    at voxel size (40, 4, 4) nm, neuron-like processes with dark membranes.
+
+    Example: `daskseg synth data/ --shape small --format hdf` writes data/sample_A.hdf, ... C.hdf.
+    """
+    paths = write_cremi_samples(
+        directory, _shape(shape), names=tuple(n for n in names.split(",") if n), seed=seed, extension=f".{fmt}"
+    )
+    for path in paths:
+        click.echo(path)
