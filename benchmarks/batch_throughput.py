@@ -286,16 +286,19 @@ TRAIN_STEP_SECONDS = 0.2  # a stand-in GPU train step of the tutorial U-Net: the
 PACED_MARGIN = 1.5  # the paced loop's step lets producers make 1.5 batches per step
 
 
-def _training_loop(pipeline, make_request, batches: int, step: float) -> float:
-    """Run ``batches`` iterations of get-a-batch + ``sleep(step)``; the fraction of time spent waiting."""
-    waited = 0.0
-    t0 = time.perf_counter()
-    for _ in range(batches):
-        t = time.perf_counter()
+def _training_loop(pipeline, make_request, batches: int, step: float, settle: int = 0) -> float:
+    """Run ``settle + batches`` iterations of get-a-batch + ``sleep(step)``; the fraction of the last
+    ``batches`` iterations' time spent waiting for a batch (the first ``settle`` let the cache fill)."""
+    waited = total = 0.0
+    for i in range(settle + batches):
+        t0 = time.perf_counter()
         pipeline.request_batch(make_request())
-        waited += time.perf_counter() - t
+        t1 = time.perf_counter()
         time.sleep(step)
-    return waited / (time.perf_counter() - t0) if batches else float("nan")
+        if i >= settle:
+            waited += t1 - t0
+            total += time.perf_counter() - t0
+    return waited / total if batches else float("nan")
 
 
 def run_precache(engine: str, sample_paths, num_workers: int, batches: int, loop_batches: int, nodes: list[str],
@@ -304,8 +307,9 @@ def run_precache(engine: str, sample_paths, num_workers: int, batches: int, loop
 
     After the workers have started and the batches made meanwhile have been consumed, measures the
     production rate (``batches`` requested back to back), then the fraction of time a training loop
-    of ``loop_batches`` iterations waits for batches when each iteration also sleeps ``train_step``
-    seconds (a stand-in GPU step: the CPU stays free for the producers). With ``paced``, a second
+    of ``loop_batches`` iterations (after ``cache_size`` more that let the cache refill) waits for
+    batches when each iteration also sleeps ``train_step`` seconds (a stand-in GPU step: the CPU
+    stays free for the producers). With ``paced``, a second
     loop's step is set from the measured rate so that producers are ``PACED_MARGIN`` times faster
     than the consumer: it should not wait at all.
     """
@@ -337,9 +341,11 @@ def run_precache(engine: str, sample_paths, num_workers: int, batches: int, loop
         for _ in range(batches):
             pipeline.request_batch(make_request())
         rate = batches / (time.perf_counter() - t0)
-        waited = _training_loop(pipeline, make_request, loop_batches, train_step)
+        waited = _training_loop(pipeline, make_request, loop_batches, train_step, settle=cache_size)
         paced_step = PACED_MARGIN / rate
-        paced_waited = _training_loop(pipeline, make_request, loop_batches, paced_step) if paced else float("nan")
+        paced_waited = (
+            _training_loop(pipeline, make_request, loop_batches, paced_step, settle=cache_size) if paced else float("nan")
+        )
     return {
         "engine": engine,
         "workers": num_workers,

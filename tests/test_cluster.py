@@ -77,6 +77,7 @@ def test_a_local_cluster_is_started_on_localhost_when_nothing_else_is_found():
         info = found.scheduler_info()
         assert len(info["workers"]) == 1
         assert all(w["nthreads"] == 1 for w in info["workers"].values())
+        assert all(address.startswith("tcp://127.0.0.1:") for address in info["workers"])
         assert dashboard_link(found).startswith("http://127.0.0.1:")
     finally:
         close_client(found)

@@ -9,10 +9,12 @@ as ``Scan`` places them, so ``daskseg predict`` gives the same affinities as the
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Hashable
 from typing import Any
 
@@ -22,6 +24,29 @@ from ..models.config import NetConfig, load_net_config
 from .processor import TiledProcessor
 
 logger = logging.getLogger(__name__)
+
+
+def resolve_checkpoint_path(checkpoint: str | os.PathLike) -> str:
+    """The checkpoint file to use: ``checkpoint`` itself, or the newest ``{checkpoint}_checkpoint_N``.
+
+    Resolved once, in the client, so that every worker loads the same weights even while training
+    keeps writing newer checkpoints (pure Python: the client needs no JAX for this).
+    """
+    path = os.path.abspath(os.fspath(checkpoint))
+    if os.path.isfile(path):
+        return path
+    pattern = re.compile(re.escape(os.path.basename(path)) + r"_checkpoint_(\d+)$")
+    found = []
+    for candidate in glob.glob(glob.escape(path) + "_checkpoint_*"):
+        m = pattern.match(os.path.basename(candidate))
+        if m and os.path.isfile(candidate):
+            found.append((int(m.group(1)), candidate))
+    if not found:
+        raise FileNotFoundError(
+            f"no checkpoint file {path!r} and no checkpoints {path}_checkpoint_*; give a checkpoint file written "
+            f"by training (e.g. train_net_checkpoint_10000) or its basename (train_net)"
+        )
+    return max(found)[1]
 
 
 def _checkpoint_identity(path: str) -> dict:
@@ -57,7 +82,8 @@ class NetworkProcessor(TiledProcessor):
     Args:
         network_config (str | Path | NetConfig | dict): the network's JSON config (``daskseg net
             create``), or the config itself.
-        checkpoint (str | Path): the trained weights, as the Train node saves them.
+        checkpoint (str | Path): the trained weights, as the Train node saves them: a checkpoint file
+            or a basename (its newest ``{basename}_checkpoint_N`` at start-up is used throughout).
         batch_size (int): tiles per forward pass (more use a GPU better; 1 reproduces the in-process
             pipeline bit for bit).
         normalize_factor (float, optional): raw intensities are multiplied by this after conversion
@@ -74,9 +100,7 @@ class NetworkProcessor(TiledProcessor):
         config = load_net_config(network_config)
         self.config_dict = config.to_dict()
         self.config_name = config.name
-        self.checkpoint = os.path.abspath(os.fspath(checkpoint))
-        if not os.path.exists(self.checkpoint):
-            raise FileNotFoundError(f"no checkpoint at {self.checkpoint!r}")
+        self.checkpoint = resolve_checkpoint_path(checkpoint)
         self.normalize_factor = normalize_factor
         out_channels = int(config.architecture.out_channels)
         super().__init__(config.input_shape, config.output_shape, output_channels=(out_channels,), batch_size=batch_size)
@@ -99,10 +123,10 @@ class NetworkProcessor(TiledProcessor):
         return normalize_raw(raw, self.normalize_factor)
 
     def setup(self) -> Any:
-        from ..jax import inference  # JAX loads here, in the worker, once per process
+        from ..jax.inference import load_predictor  # JAX loads here, in the worker, once per process
 
         logger.info("loading %s from %s", self.config_name, self.checkpoint)
-        return inference.load_forward(self.config_dict, self.checkpoint, batch_size=self.batch_size)
+        return load_predictor(self.config_dict, self.checkpoint)
 
     def __repr__(self) -> str:
         return f"NetworkProcessor({self.config_name}, {self.checkpoint})"

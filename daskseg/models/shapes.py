@@ -125,13 +125,18 @@ class UNetShapes:
 
     def _search_min_valid_1d(self, d: int) -> int:
         step = self.step[d]
+        reasons = set()
         for size in range(1, 100_000):
-            out, _ = self._trace_1d(size, d)
+            out, why = self._trace_1d(size, d)
             if out is not None:
                 # sizes are valid in a progression from here on; check the next one to be sure
                 assert self._trace_1d(size + step, d)[0] is not None
                 return size
-        raise ShapeError(f"no valid input size below 100000 in dimension {d}")
+            if size > 1000:
+                reasons.add(why)
+        raise ShapeError(
+            f"this U-Net accepts no input size in dimension {d} (tried up to 100000): " + "; ".join(sorted(reasons))
+        )
 
     def _nearest_1d(self, size: int, d: int) -> tuple[int | None, int]:
         """The largest valid size <= ``size`` (None if there is none) and the smallest >= ``size``."""

@@ -9,11 +9,14 @@ they call (see ``daskseg.models.conv``), so parameters, checkpoints and results 
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from . import conv as convlib
@@ -22,13 +25,42 @@ from .config import UNetConfig
 logger = logging.getLogger(__name__)
 
 
-def _conv(cin: int, cout: int, kernel: Sequence[int], impl: str, rngs: nnx.Rngs) -> nnx.Conv:
+@functools.cache
+def variance_scaling_init(scale: float):
+    """Truncated-normal fan-in initialiser (``scale=2``: He, for ReLU; ``1``: LeCun, Flax's default).
+
+    Draws with numpy from the given key: on CPU, JAX would compile a random kernel for every new
+    weight shape (about a second each), which dominated building a network. Under tracing (e.g.
+    ``nnx.eval_shape``) it falls back to ``flax.nnx.initializers.variance_scaling``.
+    """
+    fallback = nnx.initializers.variance_scaling(scale, "fan_in", "truncated_normal")
+
+    def init(key, shape, dtype=jnp.float32):
+        if isinstance(key, jax.core.Tracer):
+            return fallback(key, shape, dtype)
+        seed = np.asarray(jax.random.key_data(key)).ravel().astype(np.uint64)
+        rng = np.random.default_rng(seed)
+        fan_in = math.prod(shape[:-1])
+        # std of a standard normal truncated to [-2, 2] is 0.8796..., as in Flax
+        std = math.sqrt(scale / max(fan_in, 1)) / 0.87962566103423978
+        a = rng.standard_normal(shape)
+        bad = np.abs(a) > 2
+        while bad.any():
+            a[bad] = rng.standard_normal(int(bad.sum()))
+            bad = np.abs(a) > 2
+        return jnp.asarray((a * std).astype(dtype))
+
+    return init
+
+
+def _conv(cin: int, cout: int, kernel: Sequence[int], impl: str, rngs: nnx.Rngs, scale: float = 2.0) -> nnx.Conv:
     return nnx.Conv(
         cin,
         cout,
         kernel_size=tuple(kernel),
         padding="VALID",
         conv_general_dilated=convlib.conv_fn(impl),
+        kernel_init=variance_scaling_init(scale),
         rngs=rngs,
     )
 
@@ -58,10 +90,16 @@ class Upsample(nnx.Module):
         self.impl = impl
         if mode == "transposed_conv":
             self.layer = nnx.ConvTranspose(
-                cin, cout, kernel_size=self.factors, strides=self.factors, padding="VALID", rngs=rngs
+                cin,
+                cout,
+                kernel_size=self.factors,
+                strides=self.factors,
+                padding="VALID",
+                kernel_init=variance_scaling_init(1.0),
+                rngs=rngs,
             )
         else:
-            self.layer = _conv(cin, cout, (1,) * len(self.factors), impl, rngs)
+            self.layer = _conv(cin, cout, (1,) * len(self.factors), impl, rngs, scale=1.0)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         if self.mode == "transposed_conv":
@@ -85,6 +123,9 @@ def center_crop(x: jax.Array, shape: Sequence[int]) -> jax.Array:
 
 class UNet(nnx.Module):
     """3D U-Net with valid convolutions and an affinity head (``out_channels``, sigmoid).
+
+    Convolutions followed by ReLU start from He initialisation, the upsampling and the head from
+    LeCun's (both truncated normal, fan-in), drawn from ``rngs``.
 
     Args:
         config: the architecture (``UNetConfig``); keyword arguments override its fields, e.g.
@@ -128,7 +169,7 @@ class UNet(nnx.Module):
             )
         self.up = nnx.List(ups)
         self.up_convs = nnx.List(up_convs)
-        self.head = _conv(config.fmaps(0), config.out_channels, (1,) * config.dims, impl, rngs)
+        self.head = _conv(config.fmaps(0), config.out_channels, (1,) * config.dims, impl, rngs, scale=1.0)
 
     # --- shapes ------------------------------------------------------------------------------
     def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:

@@ -98,7 +98,7 @@ class PreCache(BatchFilter):
 
     # --- life cycle --------------------------------------------------------------------------
     def setup(self) -> None:
-        from ..cluster import get_client
+        from ..cluster import dashboard_link, get_client
 
         payload = _pack_upstream(self.get_upstream_provider())
         self._client, self._owns_client = get_client(self.client, n_workers=self.num_workers)
@@ -111,9 +111,10 @@ class PreCache(BatchFilter):
             self._close_client()
             raise
         logger.info(
-            "PreCache %s: upstream pipeline registered on the Dask cluster at %s",
+            "PreCache %s: upstream pipeline registered on the Dask cluster at %s (dashboard: %s)",
             self._token,
             self._client.scheduler.address,
+            dashboard_link(self._client),
         )
 
     def teardown(self) -> None:

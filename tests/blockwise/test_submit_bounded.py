@@ -148,3 +148,14 @@ def test_window_sizes():
     assert parse_max_in_flight(5, 8) == 5
     with pytest.raises(ValueError):
         parse_max_in_flight(0, 8)
+
+
+def span_collections(dask_scheduler) -> int:
+    spans = dask_scheduler.extensions["spans"].spans.values()
+    return max(len((s.metadata or {}).get("collections", [])) for s in spans)
+
+
+def test_scheduler_span_metadata_stays_small(client):
+    """distributed keeps one metadata entry per submission forever; the loop compacts it."""
+    submit_bounded(client, square, range(60), key=lambda i: f"compact-{i}", max_in_flight=2, compact_every=10)
+    assert client.run_on_scheduler(span_collections) <= 12

@@ -47,6 +47,23 @@ class SeededSource(BatchProvider):
         return batch
 
 
+class Zeros(BatchProvider):
+    """Provides zeros under ``key``: nothing random."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def setup(self):
+        self.provides(self.key, gp.ArraySpec(roi=TOTAL, voxel_size=VOXEL, dtype=np.int64))
+
+    def provide(self, request):
+        spec = self.spec[self.key].copy()
+        spec.roi = request[self.key].roi
+        batch = gp.Batch()
+        batch[self.key] = gp.Array(np.zeros(spec.roi.shape / VOXEL, np.int64), spec)
+        return batch
+
+
 class AddOffset(BatchFilter):
     """Adds one random offset to RAW, from its own random stream."""
 
@@ -130,6 +147,27 @@ def test_batches_are_the_upstream_batches_of_the_derived_seeds(client):
         reference = upstream_reference(request, seed)
         np.testing.assert_array_equal(batch[RAW].data, reference.data)
     assert {b[RAW].attrs["pid"] for b in batches} <= set(worker_pids(client).values())
+
+
+def test_upstream_random_streams_are_those_of_the_pipeline_without_pre_cache(client):
+    # in a second branch, the nodes' random-stream salts are not 0, 1 as in a pipeline of their own
+    other_key = gp.ArrayKey("PRECACHE_OTHER")
+
+    def tree(pre_cache):
+        branch = SeededSource() + AddOffset()
+        if pre_cache is not None:
+            branch = branch + pre_cache
+        return (Zeros(other_key), branch) + gp.MergeProvider()
+
+    request = make_request()
+    with gp.build(tree(PreCache(cache_size=2, client=client, ordered=True, seed=9))) as pipeline:
+        cached = pipeline.request_batch(request)[RAW]
+    with gp.build(tree(None)) as pipeline:
+        request = request.copy()
+        request.random_seed = batch_seed(9, 0, 0)
+        direct = pipeline.request_batch(request)[RAW]
+    np.testing.assert_array_equal(cached.data, direct.data)
+    assert not np.array_equal(cached.data, upstream_reference(make_request(), batch_seed(9, 0, 0)).data)
 
 
 def test_unordered_batches_are_distinct_and_from_the_window(client):
@@ -221,6 +259,18 @@ def test_pipeline_is_set_up_once_per_worker_and_torn_down_with_the_node(client, 
     torn_down = [name.split(".")[0] for name in after if name.endswith("teardown")]
     assert sorted(torn_down) == sorted(set_up)
     assert not [t for t in threading.enumerate() if t.name.startswith("daskseg-precache")]
+
+
+def test_the_current_context_client_or_a_scheduler_address_is_used(client):
+    workers = set(worker_pids(client).values())
+    with client.as_current():
+        pipeline = SeededSource() + PreCache(cache_size=1)
+        with gp.build(pipeline):
+            assert pipeline.request_batch(make_request())[RAW].attrs["pid"] in workers
+    pipeline = SeededSource() + PreCache(cache_size=1, client=client.scheduler.address)
+    with gp.build(pipeline):
+        assert pipeline.request_batch(make_request())[RAW].attrs["pid"] in workers
+    assert client.status == "running" and set(worker_pids(client).values()) == workers
 
 
 def test_threaded_workers_in_one_process_each_get_their_pipelines(tmp_path):
