@@ -30,13 +30,22 @@ def main(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose < 2:
+        # distributed configures its own INFO logging when imported; keep the terminal for progress
+        import dask.config
+
+        quiet = "info" if verbose else "warning"
+        dask.config.set({"logging": {"distributed": quiet, "distributed.nanny": "error", "bokeh": "error"}})
 
 
 def _register() -> None:
     from .info import info
+    from .net import net
+    from .plot_loss import plot_loss
     from .synth import synth
+    from .train import train
 
-    for command in (info, synth):
+    for command in (info, synth, net, train, plot_loss):
         main.add_command(command)
 
 

@@ -1,0 +1,55 @@
+"""``daskseg train``: the tutorial's training pipeline from a YAML config, batches made by Dask workers."""
+
+from __future__ import annotations
+
+import click
+
+from .common import cluster_client, scheduler_option, workers_option
+
+EXAMPLE_CONFIG = """\
+samples: [data/sample_A.zarr, data/sample_B.zarr, data/sample_C.zarr]
+network: nets/train_net_config.json
+iterations: 10000
+checkpoint_basename: checkpoints/train_net
+save_every: 1000
+snapshot_every: 500
+num_workers: 4          # LocalCluster workers producing batches
+cache_size: 16
+augment:                # defaults: the tutorial's; null leaves a node out
+  elastic: {control_point_spacing: [4, 40, 40], jitter_sigma: [0, 2, 2], rotation_interval: [0, 1.5708],
+            prob_slip: 0.05, prob_shift: 0.05, max_misalign: 25}
+"""
+
+
+@click.command(epilog="Example config:\n\n\b\n" + EXAMPLE_CONFIG)
+@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Training YAML (see the example below).")
+@click.option("--iterations", type=int, default=None, help="Override the config's iteration count.")
+@scheduler_option
+@workers_option
+def train(config_path: str, iterations: int | None, scheduler: str | None, workers: int | None) -> None:
+    """Train the U-Net on augmented batches produced by Dask workers; the training step runs here,
+    on the GPU when JAX sees one. Resumes from the newest checkpoint.
+
+    Example: `daskseg train --config train.yaml --workers 4`
+    """
+    from tqdm import tqdm
+
+    from ..training import check_samples, load_job, run_training
+
+    job = load_job(config_path)
+    if iterations is not None:
+        job.iterations = iterations
+    if workers is not None:
+        job.num_workers = workers
+    check_samples(job)  # bad data fails before any cluster starts
+    with cluster_client(scheduler, job.num_workers) as client:
+        bar = tqdm(total=job.iterations, unit="it", desc="training", dynamic_ncols=True)
+
+        def progress(iteration: int, loss: float) -> None:
+            bar.n = iteration
+            bar.set_postfix(loss=f"{loss:.5f}")
+
+        iteration, loss = run_training(job, client=client, on_iteration=progress)
+        bar.close()
+    click.echo(f"trained to iteration {iteration}" + (f", last loss {loss:.5f}" if loss is not None else ""))
