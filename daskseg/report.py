@@ -21,7 +21,8 @@ NEAREST_NEIGHBORHOOD = ((-1, 0, 0), (0, -1, 0), (0, 0, -1))
 
 
 def binary_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Accuracy, precision, recall and F1 of boolean ``predicted`` against boolean ``truth``."""
+    """Accuracy, precision, recall and F1 of boolean ``predicted`` against boolean ``truth``, and
+    ``boundary_f1``: the F1 of the minority class that matters, the cut edges (``False``)."""
     predicted = np.asarray(predicted, dtype=bool)
     truth = np.asarray(truth, dtype=bool)
     if predicted.shape != truth.shape:
@@ -33,7 +34,15 @@ def binary_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"accuracy": (n - fp - fn) / n if n else 0.0, "precision": precision, "recall": recall, "f1": f1}
+    tn = n - tp - fp - fn
+    boundary_f1 = 2 * tn / (2 * tn + fp + fn) if tn + fp + fn else 0.0
+    return {
+        "accuracy": (n - fp - fn) / n if n else 0.0,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "boundary_f1": boundary_f1,
+    }
 
 
 def gt_affinities(labels: np.ndarray, neighborhood: Sequence[Sequence[int]] = NEAREST_NEIGHBORHOOD) -> np.ndarray:

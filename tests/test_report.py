@@ -16,6 +16,7 @@ def test_binary_scores_hand_counted():
     assert s["precision"] == pytest.approx(2 / 3)
     assert s["recall"] == pytest.approx(2 / 3)
     assert s["f1"] == pytest.approx(2 / 3)
+    assert s["boundary_f1"] == pytest.approx(2 * 4 / (2 * 4 + 1 + 1))  # tn=4 for the cut class
 
 
 def test_binary_scores_reject_shape_mismatch():

@@ -39,13 +39,14 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
+    from .demo import demo
     from .info import info
     from .net import net
     from .plot_loss import plot_loss
     from .synth import synth
     from .train import train
 
-    for command in (info, synth, net, train, plot_loss):
+    for command in (synth, net, train, demo, info, plot_loss):
         main.add_command(command)
 
 

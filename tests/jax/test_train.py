@@ -1,0 +1,232 @@
+"""gp.jax.Train: resume, batch layouts, output ROIs, the gunpowder-JAX model protocol, devices."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import daskseg as gp
+from daskseg.jax import checkpoint as ckpt
+from daskseg.jax.model import GenericJaxModel
+
+from conftest import TINY, ArraysSource, boundary_volume
+
+RAW, GT, W = gp.ArrayKey("RAW"), gp.ArrayKey("GT_AFFS"), gp.ArrayKey("WEIGHTS")
+PRED, GRAD = gp.ArrayKey("PRED"), gp.ArrayKey("PRED_GRAD")
+IN_SHAPE = (16, 40, 40)
+OUT_SHAPE = TINY.output_shape(IN_SHAPE)  # (4, 24, 24)
+
+
+def _source():
+    raw, _, affs = boundary_volume(IN_SHAPE)
+    weights = np.ones_like(affs)
+    return ArraysSource({RAW: raw, GT: affs, W: weights})
+
+
+def _request(outputs=()):
+    request = gp.BatchRequest()
+    request.add(RAW, IN_SHAPE)
+    for key in (GT, W, *outputs):
+        request.add(key, OUT_SHAPE)
+    return request
+
+
+def _train(basename, iterations, **kwargs):
+    train = gp.jax.Train(
+        TINY,
+        optimizer=optax.adam(1e-3),
+        inputs={"raw": RAW, "gt_affs": GT, "loss_weights": W},
+        outputs={"pred_affs": PRED},
+        gradients={"pred_affs": GRAD},
+        checkpoint_basename=str(basename),
+        **kwargs,
+    )
+    pipeline = _source() + train
+    batches = []
+    with gp.build(pipeline):
+        for _ in range(iterations):
+            batches.append(pipeline.request_batch(_request((PRED, GRAD))))
+    return train, batches
+
+
+def test_outputs_and_gradients_in_the_batch_with_rois(tmp_path):
+    train, (batch,) = _train(tmp_path / "m", 1, save_every=100)
+    pred, grad = batch[PRED], batch[GRAD]
+    assert pred.data.shape == grad.data.shape == (3, *OUT_SHAPE)
+    assert pred.spec.roi == grad.spec.roi == batch[GT].spec.roi
+    assert pred.spec.voxel_size == (1, 1, 1) and pred.data.dtype == np.float32
+    # d loss / d pred of sum(w (p - g)^2) / count_nonzero(w), by hand
+    expected = 2 * (pred.data - batch[GT].data) / batch[W].data.size
+    np.testing.assert_allclose(grad.data, expected, rtol=1e-4, atol=1e-9)
+    assert batch.iteration == 1 and np.isfinite(batch.loss)
+    # teardown checkpoints the last iteration
+    assert [i for i, _ in ckpt.list_checkpoints(str(tmp_path / "m"))] == [1]
+
+
+def test_larger_output_is_centred_and_cropped(tmp_path):
+    """Requesting a smaller output ROI than the network produces crops the centred output."""
+    train = gp.jax.Train(
+        TINY, inputs={"raw": RAW, "gt_affs": GT, "loss_weights": W}, outputs={"pred_affs": PRED},
+        checkpoint_basename=str(tmp_path / "m"), save_every=100,
+    )
+    pipeline = _source() + train
+    request = _request()
+    small = request[GT].roi.grow((-1, -2, -2), (-1, -2, -2))
+    request[PRED] = gp.ArraySpec(roi=small)
+    with gp.build(pipeline):
+        batch = pipeline.request_batch(request)
+    assert batch[PRED].spec.roi == small and batch[PRED].data.shape == (3, 2, 20, 20)
+
+
+def test_resume_continues_with_identical_parameters(tmp_path):
+    straight, _ = _train(tmp_path / "a" / "m", 6, save_every=3)
+    first, _ = _train(tmp_path / "b" / "m", 4, save_every=3)  # "interrupted" after 4; saved 3 and (teardown) 4
+    os.remove(ckpt.checkpoint_name(str(tmp_path / "b" / "m"), 4))  # as if killed before teardown
+    with open(tmp_path / "b" / "m_log.csv") as f:
+        assert len(f.read().splitlines()) == 5
+    resumed, _ = _train(tmp_path / "b" / "m", 3, save_every=3)
+    assert resumed.iteration == 6
+    a = ckpt.load_checkpoint(ckpt.checkpoint_name(str(tmp_path / "a" / "m"), 6))
+    b = ckpt.load_checkpoint(ckpt.checkpoint_name(str(tmp_path / "b" / "m"), 6))
+    assert a.iteration == b.iteration == 6
+    leaves_a, leaves_b = jax.tree.leaves(a.state), jax.tree.leaves(b.state)
+    assert len(leaves_a) == len(leaves_b) > 0
+    for x, y in zip(leaves_a, leaves_b):  # parameters and Adam state
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    # the log of the resumed run dropped row 4 of the interrupted run and continued from 4
+    with open(tmp_path / "b" / "m_log.csv") as f:
+        iterations = [int(line.split(",")[0]) for line in f.read().splitlines()[1:]]
+    assert iterations == [1, 2, 3, 4, 5, 6]
+
+
+def test_crash_while_saving_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    basename = str(tmp_path / "m")
+    ckpt.save_checkpoint(basename, 2, {"w": np.ones(3)})
+
+    def broken_dump(obj, f, protocol=None):
+        f.write(b"\x80\x05partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt.pickle, "dump", broken_dump)
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.save_checkpoint(basename, 4, {"w": np.zeros(3)})
+    monkeypatch.undo()
+    assert [i for i, _ in ckpt.list_checkpoints(basename)] == [2]
+    latest = ckpt.latest_checkpoint(basename)
+    assert latest.iteration == 2 and np.array_equal(latest.state["w"], np.ones(3))
+    # a truncated newest file (e.g. copied by hand) is skipped in favour of the previous one
+    with open(ckpt.checkpoint_name(basename, 6), "wb") as f:
+        f.write(b"\x80\x05trunc")
+    assert ckpt.latest_checkpoint(basename).iteration == 2
+
+
+def test_keep_n_checkpoints(tmp_path):
+    _train(tmp_path / "m", 5, save_every=1, keep_n_checkpoints=2)
+    assert [i for i, _ in ckpt.list_checkpoints(str(tmp_path / "m"))] == [4, 5]
+
+
+def test_batched_arrays_from_stack(tmp_path):
+    train = gp.jax.Train(
+        TINY, inputs={"raw": RAW, "gt_affs": GT, "loss_weights": W}, outputs={"pred_affs": PRED},
+        gradients={"pred_affs": GRAD}, checkpoint_basename=str(tmp_path / "m"),
+    )
+    pipeline = _source() + gp.Stack(2) + train
+    with gp.build(pipeline):
+        batch = pipeline.request_batch(_request((PRED, GRAD)))
+    assert batch[RAW].data.shape == (2, *IN_SHAPE)
+    assert batch[PRED].data.shape == batch[GRAD].data.shape == (2, 3, *OUT_SHAPE)
+
+
+def test_missing_input_in_request_is_named(tmp_path):
+    train = gp.jax.Train(TINY, inputs={"raw": RAW, "gt_affs": GT, "loss_weights": W}, outputs={"pred_affs": PRED},
+                         checkpoint_basename=str(tmp_path / "m"))
+    pipeline = _source() + train
+    request = gp.BatchRequest()
+    request.add(GT, OUT_SHAPE)
+    request.add(W, OUT_SHAPE)
+    with gp.build(pipeline):
+        with pytest.raises(gp.DaskSegError, match="RAW"):
+            pipeline.request_batch(request)
+
+
+class PerVoxelLinear(GenericJaxModel):
+    """A gunpowder-JAX style model: affs = sigmoid(a * raw + b), its own SGD step."""
+
+    def __init__(self, is_training=True):
+        super().__init__(is_training)
+
+    def initialize(self, rng_key, inputs):
+        return {"a": jnp.zeros((3,)), "b": jnp.zeros((3,))}
+
+    def forward(self, params, inputs):
+        raw = inputs["raw"][..., None, 6:10, 8:32, 8:32]
+        return {"affs": jax.nn.sigmoid(params["a"][:, None, None, None] * raw + params["b"][:, None, None, None])}
+
+    def train_step(self, params, inputs, pmapped):
+        def loss_fn(p):
+            pred = self.forward(p, inputs)["affs"]
+            return jnp.mean((pred - inputs["gt"]) ** 2), pred
+
+        (loss, pred), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        if pmapped:
+            grads = jax.lax.pmean(grads, "num_devices")
+            loss = jax.lax.pmean(loss, "num_devices")
+        new = jax.tree.map(lambda p, g: p - 5.0 * g, params, grads)
+        return new, {"affs": pred}, loss
+
+
+def test_gunpowder_jax_model_protocol_ports_unchanged(tmp_path):
+    model = PerVoxelLinear()
+    # positional arguments in gunpowder.jax.Train's order: (model, inputs, outputs, ...)
+    train = gp.jax.Train(model, {"raw": RAW, "gt": GT}, {"affs": PRED}, checkpoint_basename=str(tmp_path / "lin"),
+                         save_every=10, log_every=5)
+    pipeline = _source() + train
+    losses = []
+    with gp.build(pipeline):
+        for _ in range(20):
+            batch = pipeline.request_batch(_request((PRED,)))
+            losses.append(batch.loss)
+    assert losses[-1] < 0.5 * losses[0]
+    assert batch[PRED].data.shape == (3, *OUT_SHAPE) and batch[PRED].spec.roi == batch[GT].spec.roi
+    state = ckpt.load_checkpoint(ckpt.checkpoint_name(str(tmp_path / "lin"), 20)).state
+    assert set(state) == {"a", "b"}
+    with open(tmp_path / "lin_log.csv") as f:
+        assert [line.split(",")[0] for line in f.read().splitlines()] == ["iteration", "5", "10", "15", "20"]
+
+
+@pytest.mark.slow
+def test_data_parallel_on_two_host_devices(tmp_path):
+    """n_devices=2 with two (forced) CPU devices: the batch is split, gradients averaged with pmean."""
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        import jax, numpy as np
+        assert jax.local_device_count() == 2, jax.devices()
+        import daskseg as gp
+        from test_train import PerVoxelLinear, _source, _request, RAW, GT, PRED
+        train = gp.jax.Train(PerVoxelLinear(), inputs={{"raw": RAW, "gt": GT}}, outputs={{"affs": PRED}},
+                             checkpoint_basename={str(tmp_path / "dp")!r}, n_devices=2)
+        pipeline = _source() + gp.Stack(4) + train
+        losses = []
+        with gp.build(pipeline):
+            for _ in range(10):
+                batch = pipeline.request_batch(_request((PRED,)))
+                losses.append(batch.loss)
+        assert batch[PRED].data.shape == (4, 3, 4, 24, 24), batch[PRED].data.shape
+        assert losses[-1] < 0.5 * losses[0], losses
+        print("ok")
+        """
+    )
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("ok")
