@@ -43,10 +43,11 @@ def _register() -> None:
     from .info import info
     from .net import net
     from .plot_loss import plot_loss
+    from .predict import predict
     from .synth import synth
     from .train import train
 
-    for command in (synth, net, train, demo, info, plot_loss):
+    for command in (synth, net, train, predict, demo, info, plot_loss):
         main.add_command(command)
 
 

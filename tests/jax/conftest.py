@@ -59,3 +59,21 @@ def boundary_volume(shape, seed=0):
          for a in range(3)]
     ).astype(np.float32)
     return raw.astype(np.float32), labels, affs
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compilation_cache(tmp_path_factory):
+    """Share compiled programs between the tests' Train/Predict nodes (each builds its own jit)."""
+    import jax
+
+    old = {
+        name: getattr(jax.config, name)
+        for name in ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+                     "jax_persistent_cache_min_entry_size_bytes")
+    }
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax_cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    yield
+    for name, value in old.items():
+        jax.config.update(name, value)
