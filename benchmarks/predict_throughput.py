@@ -79,10 +79,20 @@ class StandIn(TiledProcessor):
 
 
 def network_processor(workdir: str):
-    """A small U-Net with random weights, via daskseg.jax.inference (when it exists)."""
-    from daskseg.blockwise.network import make_test_network
+    """A U-Net of CREMI style (6 feature maps, x3 per level, two (1,2,2) downsamplings), input
+    (40, 132, 132) -> output (20, 92, 92), random weights saved as a checkpoint."""
+    from daskseg.blockwise.network import NetworkProcessor
+    from daskseg.jax.checkpoint import save_checkpoint
+    from daskseg.jax.model import FlaxUNetModel
+    from daskseg.models import NetConfig, UNetConfig
 
-    return make_test_network(workdir)
+    arch = UNetConfig(num_fmaps=6, fmap_inc_factor=3, downsample_factors=[(1, 2, 2), (1, 2, 2)])
+    config = NetConfig(name="bench_net", input_shape=(40, 132, 132), architecture=arch)
+    config_path = os.path.join(workdir, "bench_net_config.json")
+    config.save(config_path)
+    state = FlaxUNetModel(config_path, seed=0).initialize()
+    checkpoint = save_checkpoint(os.path.join(workdir, "bench_net"), 1, state)
+    return NetworkProcessor(config_path, checkpoint)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -215,6 +225,8 @@ def flat_memory(args, workdir: str) -> None:
     grid = BlockGrid(gp.Roi((0, 0, 0), (side * 64,) * 3), (64, 64, 64), (1, 1, 1), 8)
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    if args.no_profile:  # the event-loop profilers keep up to an hour of history: growth with time, not blocks
+        env["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] = "False"
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
                                "--port", str(port), "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)]
@@ -304,6 +316,7 @@ def main() -> int:
     parser.add_argument("--sim-seconds", type=float, default=60, help="how long to run the simulated volume")
     parser.add_argument("--sample-every", type=int, default=2000, help="blocks between memory samples")
     parser.add_argument("--graph-blocks", type=int, default=8000, help="blocks of the map_overlap graph contrast")
+    parser.add_argument("--no-profile", action="store_true", help="disable the scheduler's and workers' profilers")
     parser.add_argument("--skip", choices=["throughput", "memory"], action="append", default=[])
     args = parser.parse_args()
     if args.quick:

@@ -22,7 +22,8 @@ NEAREST_NEIGHBORHOOD = ((-1, 0, 0), (0, -1, 0), (0, 0, -1))
 
 def binary_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """Accuracy, precision, recall and F1 of boolean ``predicted`` against boolean ``truth``, and
-    ``boundary_f1``: the F1 of the minority class that matters, the cut edges (``False``)."""
+    ``boundary_f1``: the F1 of the minority class that matters, the cut edges (``False``), and
+    ``macro_f1``, the mean of both (a degenerate "everything connected" answer scores ~0.5)."""
     predicted = np.asarray(predicted, dtype=bool)
     truth = np.asarray(truth, dtype=bool)
     if predicted.shape != truth.shape:
@@ -42,6 +43,7 @@ def binary_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         "recall": recall,
         "f1": f1,
         "boundary_f1": boundary_f1,
+        "macro_f1": (f1 + boundary_f1) / 2,
     }
 
 
@@ -67,14 +69,16 @@ def raw_affinities(raw: np.ndarray, neighborhood: Sequence[Sequence[int]] = NEAR
     return out
 
 
-def best_threshold_scores(scores: np.ndarray, truth: np.ndarray, thresholds: Sequence[float] | None = None) -> tuple[float, dict]:
-    """The threshold on ``scores`` with the highest F1 against ``truth``, and its scores (an oracle
-    choice, so the baseline gets its best chance)."""
+def best_threshold_scores(
+    scores: np.ndarray, truth: np.ndarray, thresholds: Sequence[float] | None = None, criterion: str = "macro_f1"
+) -> tuple[float, dict]:
+    """The threshold on ``scores`` with the highest ``criterion`` against ``truth``, and its scores
+    (an oracle choice, so the baseline gets its best chance)."""
     thresholds = np.linspace(0.05, 0.95, 19) if thresholds is None else thresholds
     best_t, best = None, None
     for t in thresholds:
         s = binary_scores(scores > t, truth)
-        if best is None or s["f1"] > best["f1"]:
+        if best is None or s[criterion] > best[criterion]:
             best_t, best = float(t), s
     return best_t, best
 

@@ -17,6 +17,7 @@ def test_binary_scores_hand_counted():
     assert s["recall"] == pytest.approx(2 / 3)
     assert s["f1"] == pytest.approx(2 / 3)
     assert s["boundary_f1"] == pytest.approx(2 * 4 / (2 * 4 + 1 + 1))  # tn=4 for the cut class
+    assert s["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
 
 
 def test_binary_scores_reject_shape_mismatch():
@@ -44,7 +45,10 @@ def test_best_threshold_finds_the_separating_value():
     truth = np.array([0, 0, 1, 1], bool)
     scores = np.array([0.1, 0.3, 0.6, 0.9])
     t, s = best_threshold_scores(scores, truth, thresholds=[0.2, 0.5, 0.7])
-    assert t == 0.5 and s["f1"] == 1.0
+    assert t == 0.5 and s["f1"] == 1.0 and s["macro_f1"] == 1.0
+    # by positive-class F1 alone, "everything connected" (threshold 0.2 keeps 3 of 4) is not best either
+    t_f1, _ = best_threshold_scores(scores, truth, thresholds=[0.2, 0.5], criterion="f1")
+    assert t_f1 == 0.5
 
 
 def test_plot_section_writes_a_png(tmp_path):

@@ -34,8 +34,8 @@ def demo(out_dir: str, iterations: int | None, workers: int | None) -> None:
     numbers = run_demo(out_dir, settings, on_iteration=progress)
     bar.close()
     net, base = numbers["network_affinities"], numbers["raw_threshold_affinities"]
-    click.echo(f"affinity F1: network {net['f1']:.3f}, raw-intensity threshold {base['f1']:.3f}")
-    click.echo(f"boundary F1: network {net['boundary_f1']:.3f}, raw-intensity threshold {base['boundary_f1']:.3f}")
+    for name in ("macro_f1", "boundary_f1", "f1"):
+        click.echo(f"affinity {name}: network {net[name]:.3f}, raw-intensity threshold {base[name]:.3f}")
     click.echo(f"segmentation VOI: network {numbers['network_segmentation']['voi']:.3f}, "
                f"raw-intensity threshold {numbers['raw_threshold_segmentation']['voi']:.3f}")
     click.echo(f"report: {out_dir}/report.md")

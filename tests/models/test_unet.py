@@ -23,10 +23,11 @@ def test_output_shape_and_head():
     net = UNet(TINY, rngs=nnx.Rngs(0))
     shape = TINY.shapes.valid_input_shape((14, 40, 40))
     x = jnp.asarray(np.random.default_rng(0).random((2, *shape, 1), dtype=np.float32))
-    y = net(x)
+    forward = jax.jit(lambda x: net(x))
+    y = forward(x)
     assert y.shape == (2, *TINY.output_shape(shape), 3)
     assert float(y.min()) > 0 and float(y.max()) < 1  # sigmoid affinities
-    assert net(x[0]).shape == y.shape[1:]  # unbatched
+    assert forward(x[0]).shape == y.shape[1:]  # unbatched
     assert net.context == TINY.context
 
 
