@@ -7,10 +7,11 @@
 
 Part 1, throughput (voxels/s) on a synthetic volume, all with the same processor and blocks:
 
-- bare: the processor's forward over every block in one loop in this process, inputs already in
-  memory (the compute limit; its compile/warm-up is not counted);
+- bare: the processor's forward over every block in one loop, inputs already in memory (the compute
+  limit; its compile/warm-up is not counted), both in this process and inside a Dask worker (the
+  same loop as one task: worker processes run the same code slower or faster than this one);
 - daskseg: ``daskseg.blockwise.predict`` on a LocalCluster (workers warmed up first), reading from and
-  writing to Zarr, done records and all;
+  writing to Zarr, done records and all (its overhead is the ratio to the bare loop in a worker);
 - map_overlap: ``dask.array.map_overlap`` + ``to_zarr`` doing the same computation on the same cluster.
 
 Part 2, memory flat in the number of blocks: ``submit_bounded`` over a simulated grid of >= 1,000,000
@@ -119,8 +120,22 @@ def warm(client, processor) -> None:
 
 
 # --- part 1 -----------------------------------------------------------------------------------
+def bare_loop(processor, raw_path: str, grid) -> float:
+    """Seconds of the processor over every block's input, inputs read into memory first (not timed)."""
+    from daskseg.io import open_dataset
+
+    raw = open_dataset(raw_path, "raw")
+    inputs = [raw.read(block.read_roi) for block in grid]
+    processor(inputs[0])  # compile / warm up (cached per process)
+    t = time.perf_counter()
+    for x in inputs:
+        processor(x)
+    return time.perf_counter() - t
+
+
 def throughput(args, workdir: str) -> None:
     import dask.array as da
+    import zarr
     from distributed import Client, LocalCluster
 
     import daskseg as gp
@@ -134,8 +149,7 @@ def throughput(args, workdir: str) -> None:
     ctx_neg, ctx_pos = processor.context_neg, processor.context_pos
     out_shape = tuple(b * g for b, g in zip(block, grid_blocks))
     raw_shape = tuple(o + n + p for o, n, p in zip(out_shape, ctx_neg, ctx_pos))
-    rng = np.random.default_rng(0)
-    raw = rng.integers(0, 255, raw_shape, dtype=np.uint8)
+    raw = np.random.default_rng(0).integers(0, 255, raw_shape, dtype=np.uint8)
     read_shape = tuple(b + n + p for b, n, p in zip(block, ctx_neg, ctx_pos))
     raw_path = os.path.join(workdir, "raw.zarr")
     write_array(raw_path, "raw", raw, (1, 1, 1), chunk_shape=read_shape)
@@ -144,60 +158,51 @@ def throughput(args, workdir: str) -> None:
     grid = BlockGrid(roi, block, vs, ctx_neg, ctx_pos, min_block_shape=processor.min_block_shape)
     voxels = math.prod(out_shape)
     print(f"volume: raw {raw_shape}, output {out_shape}, {len(grid)} blocks of {block} voxels, processor "
-          f"{type(processor).__name__} (tile {tuple(processor.input_shape)} -> {tuple(processor.output_shape_tile)})")
+          f"{type(processor).__name__} (tile {tuple(processor.input_shape)} -> {tuple(processor.output_shape_tile)}); "
+          f"best of {args.repeat}, interleaved", flush=True)
 
-    # bare forward over the same blocks, inputs in memory
-    inputs = [raw[tuple(slice(b, e) for b, e in zip(blk.read_roi.begin, blk.read_roi.end))] for blk in grid]
-    processor(inputs[0])  # compile / warm up
-    t = time.perf_counter()
-    for x in inputs:
-        processor(x)
-    bare = time.perf_counter() - t
-    del inputs
-    print(f"bare forward, one loop:        {bare:7.2f} s  {voxels / bare:12,.0f} voxels/s")
+    # map_overlap + to_zarr over the same region and blocks: first and last chunks carry the context
+    arr = da.from_zarr(f"{raw_path}/raw").rechunk(tuple(
+        (n + block[d],) + (block[d],) * (grid_blocks[d] - 2) + (block[d] + p,) if grid_blocks[d] > 1
+        else (n + block[d] + p,)
+        for d, (n, p) in enumerate(zip(ctx_neg, ctx_pos))
+    ))
+    out_chunks = (processor.output_channels,) + tuple((block[d],) * grid_blocks[d] for d in range(3))
+    depth = {d: (int(ctx_neg[d]), int(ctx_pos[d])) for d in range(3)}
 
+    times: dict[str, list[float]] = {"local": [], "worker": [], "daskseg": [], "overlap": []}
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster, Client(cluster) as client:
         warm(client, processor)
-        t = time.perf_counter()
-        result = predict(raw=f"{raw_path}/raw", out=f"{workdir}/pred.zarr/affs", processor=processor, roi=roi,
-                         block_shape=block, client=client, resume=False, overwrite=True, progress=False)
-        ours = time.perf_counter() - t
-        ts = result.task_seconds
-        print(f"daskseg predict, {args.workers} worker(s):   {ours:7.2f} s  {voxels / ours:12,.0f} voxels/s   "
-              f"(in tasks: read {ts['read']:.2f} s, process {ts['process']:.2f} s, write {ts['write']:.2f} s)")
-
-        # map_overlap + to_zarr over the same region and blocks
-        lo = [0] * 3
-        arr = da.from_zarr(f"{raw_path}/raw")
-        chunks = tuple(
-            (n + block[d],) + (block[d],) * (grid_blocks[d] - 2) + (block[d] + p,) if grid_blocks[d] > 1
-            else (n + block[d] + p,)
-            for d, (n, p) in enumerate(zip(ctx_neg, ctx_pos))
-        )
-        arr = arr.rechunk(chunks)
-        out_chunks = ((3,),) + tuple((block[d],) * grid_blocks[d] for d in range(3))
-        depth = {d: (int(ctx_neg[d]), int(ctx_pos[d])) for d in range(3)}
-
-        def run_block(x):
-            return processor(x)
-
-        lazy = da.map_overlap(run_block, arr, depth=depth, boundary="none", trim=False, chunks=out_chunks,
-                              new_axis=0, dtype=np.float32, meta=np.empty((0, 0, 0, 0), np.float32))
-        t = time.perf_counter()
-        tasks = len(lazy.__dask_graph__())
-        lazy.to_zarr(f"{workdir}/overlap.zarr", component="affs", overwrite=True)
-        overlap = time.perf_counter() - t
-        del lo
-        print(f"map_overlap + to_zarr:         {overlap:7.2f} s  {voxels / overlap:12,.0f} voxels/s   "
-              f"({tasks} tasks in its graph for {len(grid)} blocks)")
-    ours_out = open_dataset(f"{workdir}/pred.zarr", "affs").read()
-    import zarr
-
-    theirs = zarr.open_array(f"{workdir}/overlap.zarr", path="affs")[:]
-    same = np.array_equal(ours_out, theirs)
-    print(f"ratios: daskseg / bare = {ours / bare:.3f} (overhead {100 * (ours / bare - 1):+.1f}% with "
-          f"{args.workers} worker(s)); map_overlap / daskseg = {overlap / ours:.2f}; outputs equal: {same}")
+        for _ in range(args.repeat):
+            times["local"].append(bare_loop(processor, raw_path, grid))
+            times["worker"].append(client.submit(bare_loop, processor, raw_path, grid, pure=False).result())
+            t = time.perf_counter()
+            result = predict(raw=f"{raw_path}/raw", out=f"{workdir}/pred.zarr/affs", processor=processor, roi=roi,
+                             block_shape=block, client=client, resume=False, overwrite=True, progress=False)
+            times["daskseg"].append(time.perf_counter() - t)
+            lazy = da.map_overlap(processor, arr, depth=depth, boundary="none", trim=False, chunks=out_chunks,
+                                  new_axis=0, dtype=np.float32, meta=np.empty((0, 0, 0, 0), np.float32))
+            tasks = len(lazy.__dask_graph__())
+            t = time.perf_counter()
+            lazy.to_zarr(f"{workdir}/overlap.zarr", component="affs", overwrite=True)
+            times["overlap"].append(time.perf_counter() - t)
+    best = {k: min(v) for k, v in times.items()}
+    ts = result.task_seconds
+    label = f"{args.workers} worker(s)"
+    print(f"bare forward, this process:    {best['local']:7.2f} s  {voxels / best['local']:12,.0f} voxels/s")
+    print(f"bare forward, in a worker:     {best['worker']:7.2f} s  {voxels / best['worker']:12,.0f} voxels/s")
+    print(f"daskseg predict, {label}:  {best['daskseg']:7.2f} s  {voxels / best['daskseg']:12,.0f} voxels/s   "
+          f"(last run, summed in tasks: read {ts['read']:.2f} s, process {ts['process']:.2f} s, "
+          f"write {ts['write']:.2f} s)")
+    print(f"map_overlap + to_zarr:         {best['overlap']:7.2f} s  {voxels / best['overlap']:12,.0f} voxels/s   "
+          f"({tasks} tasks in its graph for {len(grid)} blocks)")
+    same = np.array_equal(open_dataset(f"{workdir}/pred.zarr", "affs").read(),
+                          zarr.open_array(f"{workdir}/overlap.zarr", path="affs")[:])
+    print(f"ratios: daskseg / bare in a worker = {best['daskseg'] / best['worker']:.3f}; daskseg / bare here = "
+          f"{best['daskseg'] / best['local']:.3f} ({label}); map_overlap / daskseg = "
+          f"{best['overlap'] / best['daskseg']:.2f}; outputs equal: {same}")
+    print(f"all times (s): " + "; ".join(f"{k} " + ", ".join(f"{x:.2f}" for x in v) for k, v in times.items()))
 
 
 # --- part 2 -----------------------------------------------------------------------------------
@@ -311,6 +316,7 @@ def main() -> int:
     parser.add_argument("--network", action="store_true", help="use a small U-Net instead of the numpy stand-in")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (1 compares with the bare loop)")
     parser.add_argument("--blocks", type=int, nargs=3, default=[2, 3, 3], help="blocks per dimension")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each measurement (the best counts)")
     parser.add_argument("--block-multiple", type=int, default=1, help="tiles per block per dimension")
     parser.add_argument("--sim-blocks", type=int, default=1_000_000, help="blocks of the simulated volume")
     parser.add_argument("--sim-seconds", type=float, default=60, help="how long to run the simulated volume")

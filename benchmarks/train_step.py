@@ -111,11 +111,21 @@ def main(argv=None) -> int:
     parser.add_argument("--shape", type=int, nargs=3, default=None, help="input shape (default: CREMI training net)")
     parser.add_argument("--quick", action="store_true", help="a smaller valid input (29, 268, 268)")
     parser.add_argument("--impls", default="xla,auto", help="conv_impl values to time (comma separated)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement (best is reported)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (best is reported)")
     parser.add_argument("--no-train", action="store_true", help="forward only")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
     parser.add_argument("--no-reexec", action="store_true", help="never re-run under the torch interpreter")
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="threads for both frameworks (default: all cores); 1 is steadier on a shared machine",
+    )
     args = parser.parse_args(argv)
+    if args.threads is not None:  # before JAX starts its CPU client
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = (
+            f"{flags} --xla_cpu_multi_thread_eigen={'true' if args.threads > 1 else 'false'} "
+            f"intra_op_parallelism_threads={args.threads}"
+        ).strip()
 
     if not args.no_torch and not args.no_reexec and not _torch_available():
         other = os.environ.get("DASKSEG_TORCH_PYTHON") or str(REPO / ".venv-torch" / "bin" / "python")
@@ -135,7 +145,8 @@ def main(argv=None) -> int:
     base = UNetConfig()  # the gunpowder CREMI example's network
     shape = tuple(args.shape) if args.shape else ((29, 268, 268) if args.quick else CREMI_TRAIN_INPUT_SHAPE)
     out_shape = base.output_shape(shape)
-    print(f"jax {jax.__version__} ({jax.default_backend()}), {os.cpu_count()} CPUs; CREMI U-Net "
+    print(f"jax {jax.__version__} ({jax.default_backend()}), {os.cpu_count()} CPUs, threads: {args.threads or 'all'}; "
+          "CREMI U-Net "
           f"num_fmaps={base.num_fmaps} fmap_inc_factor={base.fmap_inc_factor} factors={list(base.downsample_factors)}")
     print(f"input {shape} -> output {out_shape}, batch 1", flush=True)
 
@@ -178,6 +189,9 @@ def main(argv=None) -> int:
     if not args.no_torch and _torch_available():
         import torch
 
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
+
         tnet = build_torch_unet(base, jax.tree.map(np.array, params0))
         x = torch.from_numpy(raw)[None, None]
         g = torch.from_numpy(gt)[None]
@@ -212,21 +226,24 @@ def main(argv=None) -> int:
     elif not args.no_torch:
         print("torch is not importable: no PyTorch side (pip install torch into this venv or .venv-torch)")
 
-    for what in ("fwd", "train"):
-        for _ in range(args.repeat):
-            for name, fns in timed.items():
-                if what in fns:
-                    t = time.perf_counter()
-                    fns[what]()
-                    dt = time.perf_counter() - t
-                    results[name][what] = min(dt, results[name].get(what, float("inf")))
+    samples: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.repeat):
+        for name, fns in timed.items():
+            for what, fn in fns.items():
+                t = time.perf_counter()
+                fn()
+                samples.setdefault((name, what), []).append(time.perf_counter() - t)
+    for (name, what), times in samples.items():
+        results[name][what] = min(times)
+        results[name][what + "_median"] = float(np.median(times))
     for name, r in results.items():
         if "fwd_compile+run" in r:
             r["fwd_compile"] = max(r["fwd_compile+run"] - r["fwd"], 0.0)
         if "train_compile+run" in r:
             r["train_compile"] = max(r["train_compile+run"] - r["train"], 0.0)
 
-    print("\nsummary (seconds; ratio = time / torch time, measured side by side in this run)")
+    print(f"\nsummary (best of {args.repeat} round-robin runs, seconds; "
+          "ratio = time / torch time, side by side in this run)")
     torch_r = results.get("torch")
     for name, r in results.items():
         line = f"  {name:16s} forward {r['fwd']:7.3f} s"
@@ -242,6 +259,12 @@ def main(argv=None) -> int:
             line += f" train {r['train_compile']:.1f} s"
         line += f"   max |out - plain flax| {r['maxdiff']:.1e}"
         print(line)
+    if torch_r:
+        print("  medians:", ", ".join(
+            f"{name} fwd {r['fwd_median'] / torch_r['fwd_median']:.2f}x"
+            + (f" train {r['train_median'] / torch_r['train_median']:.2f}x" if "train_median" in r else "")
+            for name, r in results.items() if name != "torch"
+        ))
     if "jax[xla]" in results:
         for name, r in results.items():
             if name.startswith("jax[") and name != "jax[xla]":

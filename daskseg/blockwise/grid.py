@@ -84,7 +84,9 @@ class BlockGrid:
         self.voxel_size = Coordinate(voxel_size)
         dims = self.voxel_size.dims
         if output_roi.dims != dims or output_roi.unbounded:
-            raise GeometryError(f"output ROI {output_roi} must be bounded and {dims}D like voxel size {self.voxel_size}")
+            raise GeometryError(
+                f"output ROI {output_roi} must be bounded and {dims}D like voxel size {self.voxel_size}"
+            )
         if not output_roi.is_aligned(self.voxel_size):
             raise GeometryError(f"output ROI {output_roi} is not aligned with voxel size {self.voxel_size}")
         if output_roi.empty:

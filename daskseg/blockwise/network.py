@@ -103,7 +103,10 @@ class NetworkProcessor(TiledProcessor):
         self.checkpoint = resolve_checkpoint_path(checkpoint)
         self.normalize_factor = normalize_factor
         out_channels = int(config.architecture.out_channels)
-        super().__init__(config.input_shape, config.output_shape, output_channels=(out_channels,), batch_size=batch_size)
+        super().__init__(
+            config.input_shape, config.output_shape, output_channels=(out_channels,), batch_size=batch_size
+        )
+        self.multithreaded = True  # XLA uses every core of a CPU worker
         self._checkpoint_id = _checkpoint_identity(self.checkpoint)
         self._config_hash = hashlib.sha256(json.dumps(self.config_dict, sort_keys=True).encode()).hexdigest()
 

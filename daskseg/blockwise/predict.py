@@ -269,6 +269,11 @@ def _open_or_create_output(
     array_dir = os.path.join(container, name.strip("/"))
     exists = os.path.exists(os.path.join(array_dir, "zarr.json")) or os.path.exists(os.path.join(array_dir, ".zarray"))
     probe = array_dir if exists else _nearest_existing(array_dir)
+    if not os.path.isdir(probe):
+        raise DatasetError(
+            f"cannot write the output {container}/{name}: {probe!r} is a file, not a directory; choose an "
+            f"output path whose parent directories exist or can be created"
+        )
     if not os.access(probe, os.W_OK):
         raise DatasetError(
             f"cannot write the output {container}/{name}: {probe!r} is not writable (read-only file system or "
@@ -377,7 +382,8 @@ def predict(
             default: ``daskseg.cluster.get_client`` (current client, ``$DASK_SCHEDULER_ADDRESS``, or a
             new LocalCluster of ``n_workers`` processes).
         scheduler (str, optional): a scheduler address to connect to.
-        n_workers (int, optional): workers of a new LocalCluster.
+        n_workers (int, optional): workers of a new LocalCluster (default: one per core, or one for a
+            network, whose forward pass uses all cores by itself).
         resume (bool): skip blocks an earlier run of the same layout finished. An existing record of
             another layout is then refused (``LayoutMismatchError``); with ``resume=False`` every block
             is recomputed.
@@ -492,8 +498,8 @@ def predict(
     layout = {
         "grid": grid.layout(),
         "processor": processor.identity(),
-        "output": {"dtype": str(out_ds.dtype), "shape": list(out_ds.shape), "roi": [list(out_ds.roi.offset), list(out_ds.roi.shape)]},
-        "input": {"dtype": str(raw_ds.dtype), "shape": list(raw_ds.shape), "roi": [list(raw_ds.roi.offset), list(raw_ds.roi.shape)]},
+        "output": _describe(out_ds),
+        "input": _describe(raw_ds),
     }
     record = DoneRecord(os.path.join(out_ds.container, out_ds.name), layout, len(grid), resume=resume and not created)
 
@@ -507,9 +513,10 @@ def predict(
         if skipped:
             logger.info("resuming: %d of %d blocks are done already", skipped, total)
         if skipped == total:
-            return PredictResult(
-                f"{out_ds.container}/{out_ds.name}", output_roi, block_shape_c, grid.shape, total, skipped, 0, 0.0, 0.0, None
-            )
+            output = f"{out_ds.container}/{out_ds.name}"
+            return PredictResult(output, output_roi, block_shape_c, grid.shape, total, skipped, 0, 0.0, 0.0, None)
+        if n_workers is None and processor.multithreaded:
+            n_workers = 1  # only used if a LocalCluster is started: one worker, its network using all cores
         dask_client, owns = get_client(client, scheduler_address=scheduler, n_workers=n_workers)
         link = dashboard_link(dask_client)
         if link:
@@ -601,6 +608,10 @@ def predict(
             bar.close()
         if owns and dask_client is not None:
             close_client(dask_client)
+
+
+def _describe(ds: Dataset) -> dict:
+    return {"dtype": str(ds.dtype), "shape": list(ds.shape), "roi": [list(ds.roi.offset), list(ds.roi.shape)]}
 
 
 def _seconds(value: float | str | None) -> float | None:

@@ -41,6 +41,8 @@ class BlockProcessor:
     - ``block_step`` (Coordinate): block shapes should be multiples of this (a network's output
       shape, so that tiles inside blocks fall where they would in one big scan); default 1;
     - ``min_block_shape`` (Coordinate): the smallest output block ``process`` can produce;
+    - ``multithreaded`` (bool): whether ``process`` uses all cores by itself (as XLA does), so that
+      a new LocalCluster should have one worker rather than one per core;
 
     and implement ``setup()`` (optional) and ``process(state, raw)``.
     """
@@ -51,6 +53,7 @@ class BlockProcessor:
     output_dtype: np.dtype = np.dtype("float32")
     block_step: Coordinate | None = None
     min_block_shape: Coordinate | None = None
+    multithreaded: bool = False
 
     @property
     def dims(self) -> int:

@@ -4,8 +4,8 @@ Dask costs about 2 ms of scheduler time and some memory per task, and a graph of
 large volume (as ``map_overlap`` builds, with ~30 tasks a block) costs seconds and gigabytes before
 the first block runs. ``submit_bounded`` instead submits one task per item (a block, or a small
 group of blocks) from a lazy iterator, keeps at most ``max_in_flight`` of them on the cluster, and
-submits the next as soon as one finishes. Client and scheduler memory stay flat however many blocks
-there are.
+tops the window up (one ``client.map`` call) whenever half of it has finished. Client and scheduler
+memory stay flat however many blocks there are.
 
 Failed tasks are retried (``retries``), each try limited in time (``time_limit``); items that still
 fail are collected and reported at the end (``BlocksFailedError``), after all other items ran.
@@ -56,7 +56,8 @@ class BlocksFailedError(BlockwiseError):
         shown = "; ".join(str(f) for f in self.failures[:10])
         more = f" (and {len(self.failures) - 10} more)" if len(self.failures) > 10 else ""
         stop = " Stopped submitting after too many failures." if stopped_early else ""
-        first_tb = f"\nTraceback of the first failure:\n{self.failures[0].traceback}" if self.failures[0].traceback else ""
+        first = self.failures[0].traceback
+        first_tb = f"\nTraceback of the first failure:\n{first}" if first else ""
         super().__init__(
             f"{len(self.failures)} of {total} tasks failed after all retries: {shown}{more}.{stop}{hint}{first_tb}"
         )
@@ -180,8 +181,9 @@ def submit_bounded(
         items (iterable): consumed lazily, one item per task.
         key (callable): ``key(item)`` gives the task's unique Dask key.
         args, kwargs: further arguments of every task (small and picklable: they travel with each).
-        max_in_flight (int | str): tasks on the cluster at once; ``'2x'`` means twice the number of
-            worker threads (re-read every ``refresh_seconds``, so workers that join are used).
+        max_in_flight (int | str): tasks on the cluster at most; ``'2x'`` means twice the number of
+            worker threads (re-read every ``refresh_seconds``, so workers that join are used). The
+            window is topped up whenever half of it is free.
         retries (int): extra tries of a failed task (errors and lost workers).
         resources (dict, optional): Dask worker resources each task needs, e.g. ``{'GPU': 1}``.
         on_done (callable, optional): ``on_done(item, result)`` in the client, after a task

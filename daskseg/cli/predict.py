@@ -30,27 +30,36 @@ def _load_processor(spec: str):
 
 
 @click.command()
-@click.option("--network", "network", type=click.Path(exists=True, dir_okay=False), help="Network config JSON (daskseg net create).")
-@click.option("--checkpoint", type=click.Path(exists=True), help="Trained weights of the network.")
+@click.option("--network", type=click.Path(exists=True, dir_okay=False),
+              help="Network config JSON (daskseg net create).")
+@click.option("--checkpoint", help="Trained weights: a checkpoint file, or a basename (its newest checkpoint).")
 @click.option("--raw", required=True, help="Input dataset, e.g. IN.zarr/volumes/raw or IN.hdf/volumes/raw.")
 @click.option("--out", required=True, help="Output dataset (Zarr), e.g. OUT.zarr/volumes/pred_affs.")
-@click.option("--roi", default=None, help="Output ROI in world units, begin:end per axis, e.g. 400:4400,40:1240,40:1240. "
+@click.option("--roi", default=None,
+              help="Output ROI in world units, begin:end per axis, e.g. 400:4400,40:1240,40:1240. "
               "Default: the raw ROI shrunk by the network context on each side.")
-@click.option("--block-shape", default=None, help="Output voxels per block, e.g. 92,220,220 (a multiple of the "
-              "network output and of the output chunks). Default: about 2M voxels.")
+@click.option("--block-shape", default=None,
+              help="Output voxels per block, e.g. 92,220,220 (a multiple of the network output and of the "
+              "output chunks). Default: about 2M voxels.")
 @click.option("--scheduler", default=None, help="Address of a running Dask scheduler (tcp://host:8786).")
-@click.option("--workers", "n_workers", type=int, default=None, help="Workers of a new LocalCluster (when no scheduler).")
+@click.option("--workers", "n_workers", type=int, default=None,
+              help="Workers of a new LocalCluster when no scheduler is given (default: 1 for a network, whose "
+              "forward uses all cores; one per core for a --processor).")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Skip blocks a previous run of the same layout finished; --no-resume recomputes every block.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output that does not fit this prediction.")
 @click.option("--dtype", type=click.Choice(["float32", "uint8"]), default="float32", show_default=True,
               help="Output dtype; uint8 stores round(255 * value).")
 @click.option("--voxel-size", default=None, help="Voxel size of an input without metadata, e.g. 40,4,4.")
-@click.option("--max-in-flight", default=None, help="Blocks on the cluster at once: a number or Nx worker threads (default 2x).")
+@click.option("--max-in-flight", default=None,
+              help="Blocks on the cluster at once: a number, or Nx worker threads (default 2x).")
 @click.option("--retries", type=int, default=None, help="Extra tries of a failed block (default 2).")
-@click.option("--block-timeout", default="config", help="Time limit of one try of a block, e.g. '30 minutes' (0: none).")
-@click.option("--blocks-per-task", type=int, default=1, show_default=True, help="Blocks per Dask task (for cheap blocks).")
-@click.option("--processor", "processor_spec", default=None, help="MODULE:NAME of a BlockProcessor to run instead of a network.")
+@click.option("--block-timeout", default="config",
+              help="Time limit of one try of a block, e.g. '30 minutes' (0: none; default 30 minutes).")
+@click.option("--blocks-per-task", type=int, default=1, show_default=True,
+              help="Blocks per Dask task (more for very cheap blocks).")
+@click.option("--processor", "processor_spec", default=None,
+              help="MODULE:NAME of a BlockProcessor to run instead of a network.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 def predict(
     network, checkpoint, raw, out, roi, block_shape, scheduler, n_workers, resume, overwrite, dtype, voxel_size,
@@ -62,8 +71,11 @@ def predict(
     and writes only its valid output. Finished blocks are recorded, so a run that was interrupted
     (or had failed blocks) continues where it stopped when started again.
 
-    Example: daskseg predict --network nets/test_net_config.json --checkpoint train/checkpoint_10000
-    --raw sample_A.zarr/volumes/raw --out pred.zarr/volumes/pred_affs --workers 2
+    Example: daskseg predict --network nets/test_net_config.json --checkpoint train_net_checkpoint_10000
+    --raw sample_A.zarr/volumes/raw --out pred.zarr/volumes/pred_affs
+
+    On a cluster: start `dask scheduler` and GPU workers with `dask worker ADDRESS --nthreads 1
+    --resources GPU=1`, then pass --scheduler ADDRESS; prediction tasks then ask for a GPU each.
     """
     from ..blockwise import BlocksFailedError
     from ..blockwise import predict as predict_blockwise
@@ -77,16 +89,21 @@ def predict(
         max_in_flight = int(max_in_flight)
     timeout = None if block_timeout in ("0", "none", "None") else block_timeout
     try:
-        open_input(raw, _shape(voxel_size, "--voxel-size"))  # a wrong input fails before a cluster starts
+        # wrong inputs, configs or checkpoints fail here, before a cluster starts
+        if processor is None:
+            from ..blockwise.network import NetworkProcessor
+
+            processor = NetworkProcessor(network, checkpoint)
+        open_input(raw, _shape(voxel_size, "--voxel-size"))
+        if n_workers is None and processor.multithreaded:
+            n_workers = 1  # a network's forward pass uses every core of its worker
         client, owns = get_client(scheduler_address=scheduler, n_workers=n_workers)
-    except DaskSegError as e:
-        raise click.ClickException(str(e)) from e
+    except (DaskSegError, FileNotFoundError, ValueError) as e:
+        raise click.ClickException(f"{type(e).__name__}: {e}") from e
     try:
         link = dashboard_link(client)
         click.echo(f"dashboard: {link}" if link else "dashboard: (none)", err=True)
         result = predict_blockwise(
-            network,
-            checkpoint,
             raw=raw,
             out=out,
             roi=roi,
@@ -105,7 +122,7 @@ def predict(
         )
     except BlocksFailedError as e:
         raise click.ClickException(str(e)) from e
-    except DaskSegError as e:
+    except (DaskSegError, FileNotFoundError, ValueError) as e:
         raise click.ClickException(f"{type(e).__name__}: {e}") from e
     except KeyboardInterrupt:
         click.echo("interrupted: finished blocks are recorded; run the same command again to continue", err=True)

@@ -50,6 +50,8 @@ def train(config_path: str, iterations: int | None, scheduler: str | None, worke
             bar.n = iteration
             bar.set_postfix(loss=f"{loss:.5f}")
 
-        iteration, loss = run_training(job, client=client, on_iteration=progress)
-        bar.close()
+        try:
+            iteration, loss = run_training(job, client=client, on_iteration=progress)
+        finally:
+            bar.close()
     click.echo(f"trained to iteration {iteration}" + (f", last loss {loss:.5f}" if loss is not None else ""))

@@ -55,7 +55,12 @@ class Predictor:
         conv_impl: override the architecture's ``conv_impl`` (``"auto"``, ``"xla"``, ...).
     """
 
-    def __init__(self, net: NetConfig | UNetConfig | dict | str | os.PathLike, params: Any = None, conv_impl: str | None = None):
+    def __init__(
+        self,
+        net: NetConfig | UNetConfig | dict | str | os.PathLike,
+        params: Any = None,
+        conv_impl: str | None = None,
+    ):
         if isinstance(net, UNetConfig):
             self.net_config = None
             arch = net
@@ -66,8 +71,6 @@ class Predictor:
             arch = arch.replace(conv_impl=conv_impl)
         self.architecture = arch
         self._model = FlaxUNetModel(arch, seed=0)
-        if self.net_config is not None:
-            self._model.raw, self._model.pred_affs = self.net_config.raw, self.net_config.pred_affs
         params = self._model._initial_params if params is None else params_from_state(params)
         self.params = jax.tree.map(np.asarray, jax.device_get(params))
         self._device_params = None
@@ -107,7 +110,7 @@ class Predictor:
         raw = np.asarray(raw)
         dims = self.architecture.dims
         self.architecture.output_shape(raw.shape[-dims:])  # clear error for invalid shapes
-        _, batched = _layout(raw, dims, self.architecture.in_channels)
+        batched = _is_batched(raw, dims, self.architecture.in_channels)
         out = np.asarray(self._forward(self._device_params, raw))
         return out if batched else out[0]
 
@@ -124,13 +127,10 @@ class Predictor:
         self.__init__(net, state["params"], conv_impl=conv_impl)
 
 
-def _layout(raw: np.ndarray, dims: int, in_channels: int) -> tuple[tuple[int, ...], bool]:
+def _is_batched(raw: np.ndarray, dims: int, in_channels: int) -> bool:
+    """Whether ``raw`` has a batch axis, by the rules of ``daskseg.jax.model.raw_to_model_layout``."""
     lead = raw.ndim - dims
-    if lead == 0:
-        return raw.shape, False
-    if lead == 1:
-        return raw.shape, in_channels == 1
-    return raw.shape, True
+    return lead == 2 or (lead == 1 and in_channels == 1)
 
 
 def load_predictor(
@@ -149,4 +149,18 @@ def load_predictor(
         return Predictor(net, None, conv_impl)
     loaded = resolve_checkpoint(checkpoint)
     logger.info("load_predictor: %s (iteration %d)", loaded.path, loaded.iteration)
-    return Predictor(net, loaded.state, conv_impl)
+    predictor = Predictor(net, loaded.state, conv_impl)
+    expected = _shapes(predictor._model._initial_params)
+    found = _shapes(predictor.params)
+    if found != expected:
+        differ = [f"{k}: {found.get(k)} in the checkpoint, {expected.get(k)} in the network"
+                  for k in sorted(set(expected) | set(found)) if found.get(k) != expected.get(k)]
+        raise ckpt.CheckpointError(
+            f"checkpoint {loaded.path!r} does not fit the network config: {len(differ)} parameter arrays differ "
+            f"({'; '.join(differ[:3])}). Predict with the network config the checkpoint was trained with."
+        )
+    return predictor
+
+
+def _shapes(params: Any) -> dict[str, tuple[int, ...]]:
+    return {jax.tree_util.keystr(k): tuple(np.shape(v)) for k, v in jax.tree_util.tree_leaves_with_path(params)}

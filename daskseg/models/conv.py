@@ -17,8 +17,18 @@ These functions compute the same valid, unit-stride convolutions from fast primi
 
 Select with ``UNet(..., conv_impl=...)`` / the architecture's ``conv_impl``, or override everywhere
 with the environment variable ``DASKSEG_CONV_IMPL``. All formulations give the plain convolution's
-result up to float rounding (checked in tests/models/test_conv.py); gradients follow by autodiff of
-the same primitives, so the train step is fast too.
+result up to float rounding (checked in tests/models/test_conv.py). Gradients follow by autodiff of
+the same primitives, except the kernel gradient of the 2D convolutions on large planes with few
+channels (the U-Net's top levels): XLA:CPU computes it as a convolution whose kernel is the whole
+image, 4-7x slower than PyTorch and only ~1e-4 accurate; ``_kernel_grad_gemm`` computes it as
+im2col GEMMs, a few planes per scan step, faster and accurate to ~1e-7 (float64 reference).
+
+What was tried (CREMI training net, 2 cores; ratios side by side with PyTorch 2.x/oneDNN):
+native 3D convolutions 10-15x slower forward; XLA:CPU flags (``--xla_cpu_use_onednn``,
+``--xla_cpu_use_xnnpack``, YNNPACK ``individual_convolution`` fusion) changed native 3D convolutions
+by at most ~1.4x; three summed 2D convolutions (``slices2d``) and the folded 2D convolution
+(``fold2d``) reach PyTorch's forward time, ``fold2d`` slightly ahead at the top level; full im2col
++ GEMM and 27 shifted matmuls were 2-4x slower than ``fold2d``. See benchmarks/train_step.py.
 
 Max pooling and the transposed convolution of the U-Net have kernel == stride, so they are written
 as reshapes plus a reduction or one matrix product, which XLA runs well on every backend.

@@ -224,7 +224,3 @@ class UNet(nnx.Module):
                 module.impl = impl
         return self
 
-
-def max_pool_reference(x: jax.Array, factors: Sequence[int]) -> jax.Array:
-    """Flax's own max pooling, for checking ``conv.max_pool``."""
-    return nnx.max_pool(x, window_shape=tuple(factors), strides=tuple(factors), padding="VALID")

@@ -38,7 +38,8 @@ def scan_reference(raw: np.ndarray, processor: TiledProcessor) -> np.ndarray:
     axes = [tile_positions(w, o) for w, o in zip(out_shape, processor.output_shape_tile)]
     for p in itertools.product(*axes):
         tile = raw[tuple(slice(s, s + n) for s, n in zip(p, processor.input_shape))]
-        out[(Ellipsis, *(slice(s, s + n) for s, n in zip(p, processor.output_shape_tile)))] = tile_forward(tile[None])[0]
+        where = tuple(slice(s, s + n) for s, n in zip(p, processor.output_shape_tile))
+        out[(Ellipsis, *where)] = tile_forward(tile[None])[0]
     return out
 
 

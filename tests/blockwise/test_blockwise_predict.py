@@ -4,7 +4,6 @@ volume, resumable to the same bytes, and clear about bad inputs, outputs and lay
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 
 import numpy as np
@@ -102,6 +101,36 @@ def test_explicit_roi_largest_valid(client, raw_path, tmp_path):
     predict(raw=f"{container}/volumes/raw", out=f"{tmp_path}/o.zarr/p", processor=MEAN3, roi="12:32,1:19,1:21",
             block_shape=(4, 6, 6), client=client)
     np.testing.assert_array_equal(open_dataset(tmp_path / "o.zarr", "p").read(), expected_mean(raw, roi))
+
+
+def test_groups_of_blocks_per_task(client, raw_path, tmp_path):
+    container, raw = raw_path
+    result = predict(raw=f"{container}/volumes/raw", out=f"{tmp_path}/o.zarr/p", processor=MEAN3, block_shape=(2, 4, 6),
+                     blocks_per_task=7, client=client, max_in_flight=3)
+    assert result.processed == result.num_blocks == 4 * 4 * 3
+    np.testing.assert_array_equal(open_dataset(tmp_path / "o.zarr", "p").read(),
+                                  expected_mean(raw, gp.Roi((14, 2, 2), (16, 16, 18))))
+
+
+def test_blocks_ask_for_a_gpu_when_workers_declare_one(raw_path, tmp_path):
+    from distributed import Client, Nanny, Scheduler, SpecCluster, get_task_stream
+
+    container, raw = raw_path
+    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": None}}
+    workers = {
+        "gpu": {"cls": Nanny, "options": {"nthreads": 1, "resources": {"GPU": 1}, "host": "127.0.0.1"}},
+        "cpu": {"cls": Nanny, "options": {"nthreads": 1, "host": "127.0.0.1"}},
+    }
+    with SpecCluster(workers=workers, scheduler=scheduler) as cluster, Client(cluster, set_as_default=False) as client:
+        client.wait_for_workers(2, timeout=120)
+        gpu_worker = [a for a, w in client.scheduler_info()["workers"].items() if w["resources"]][0]
+        with get_task_stream(client) as stream:
+            predict(raw=f"{container}/volumes/raw", out=f"{tmp_path}/o.zarr/p", processor=MEAN3, block_shape=(4, 8, 6),
+                    client=client)
+    ran_on = {t["worker"] for t in stream.data if t["key"].startswith("predict-block-")}
+    assert ran_on == {gpu_worker}
+    np.testing.assert_array_equal(open_dataset(tmp_path / "o.zarr", "p").read(),
+                                  expected_mean(raw, gp.Roi((14, 2, 2), (16, 16, 18))))
 
 
 def test_metadata_for_viewers(client, raw_path, tmp_path):

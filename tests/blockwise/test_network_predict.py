@@ -88,6 +88,18 @@ def test_same_affinities_as_the_tutorial_pipeline(network, sample, tmp_path):
             assert ours.roi == expected.roi == result.roi
             assert ours.channel_shape == (3,)
             np.testing.assert_array_equal(ours.read(), expected.read())
+        # the command line, on the same cluster
+        from click.testing import CliRunner
+
+        from daskseg.cli.predict import predict as predict_command
+
+        cli = CliRunner().invoke(predict_command, [
+            "--network", config_path, "--checkpoint", checkpoint, "--raw", f"{sample}/volumes/raw",
+            "--out", f"{tmp_path}/cli.zarr/volumes/pred_affs", "--scheduler", client.scheduler.address,
+            "--block-shape", "2,24,24", "--no-progress",
+        ])
+        assert cli.exit_code == 0, cli.output
+        np.testing.assert_array_equal(open_dataset(tmp_path / "cli.zarr", "volumes/pred_affs").read(), expected.read())
         # one compile per worker process: every worker built its network once
         loaded = client.run(lambda: __import__("daskseg.blockwise.processor", fromlist=["x"]).cached_setups())
         assert all(n == 1 for n in loaded.values())

@@ -74,3 +74,15 @@ def test_clear_errors(raw, tmp_path):
     assert result.exit_code == 2 and "--network and --checkpoint" in result.output
     result = CliRunner().invoke(predict, ["--raw", path, "--out", f"{tmp_path}/o.zarr/p", "--processor", "nowhere:X"])
     assert result.exit_code == 2 and "cannot load processor" in result.output
+
+
+def test_missing_checkpoint_is_a_clear_error(raw, tmp_path):
+    path, _ = raw
+    config = tmp_path / "net_config.json"
+    from daskseg.models import create_networks
+
+    create_networks(tmp_path, train_input_shape=(14, 24, 24), predict_input_shape=(14, 28, 28), num_fmaps=2,
+                    fmap_inc_factor=2, downsample_factors=[(1, 2, 2)], predict_name="net")
+    result = CliRunner().invoke(predict, ["--network", str(config), "--checkpoint", f"{tmp_path}/nothing",
+                                          "--raw", path, "--out", f"{tmp_path}/o.zarr/p"])
+    assert result.exit_code == 1 and "no checkpoint file" in result.output and "Traceback" not in result.output

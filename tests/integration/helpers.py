@@ -207,3 +207,12 @@ def digest(batch, key) -> str:
     h = hashlib.sha256(repr((array.spec.roi, array.data.dtype.str, array.data.shape)).encode())
     h.update(np.ascontiguousarray(array.data).tobytes())
     return h.hexdigest()
+
+
+def wait_until_idle(address: str, timeout: float = 60) -> None:
+    """Wait until no task is queued or running on the cluster at ``address`` (e.g. after a PreCache's
+    teardown cancelled its tasks), so that the next test or the cluster's shutdown finds it idle."""
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        poll(lambda: not any(client.processing().values()), timeout, f"the cluster at {address} to be idle", 0.05)

@@ -18,12 +18,14 @@ from .helpers import (
     SLOW_MAX3,
     SimulatedWork,
     poll,
+    wait_until_idle,
     workers_import_tests,  # noqa: F401  (autouse fixture)
 )
 
 pytestmark = pytest.mark.integration
 
 RAW = gp.ArrayKey("RAW")
+NUM_BLOCKS = 4 * 2 * 2  # output (8, 32, 32) voxels in blocks of (2, 16, 16)
 
 
 def prefix_states(cluster) -> dict[str, dict[str, float]]:
@@ -57,7 +59,7 @@ def test_metrics_show_predict_blocks_while_predict_runs(process_cluster, raw, tm
         try:
             outcome["result"] = predict(
                 processor=SLOW_MAX3, raw=f"{raw}/volumes/raw", out=f"{tmp_path}/out.zarr/pred",
-                roi="4:36,2:66,2:66", block_shape=(4, 16, 16), client=process_cluster.address, progress=False,
+                roi="4:36,2:66,2:66", block_shape=(2, 16, 16), client=process_cluster.address, progress=False,
             )
         except BaseException as e:
             outcome["error"] = e
@@ -68,17 +70,17 @@ def test_metrics_show_predict_blocks_while_predict_runs(process_cluster, raw, tm
         def seen_while_running():
             running = thread.is_alive()
             states = prefix_states(process_cluster).get("predict-block", {})
-            return running and states.get("processing", 0) > 0 and states
+            # tasks have started and not all have finished: the job is running
+            return running and states.get("processing", 0) > 0 and states.get("memory", 0) < NUM_BLOCKS and states
 
         seen = poll(seen_while_running, 60, "predict-block tasks in /metrics while predict runs", interval=0.05)
     finally:
         thread.join(timeout=120)
     if "error" in outcome:
         raise outcome["error"]
-    num_blocks = outcome["result"].num_blocks
-    assert num_blocks == 2 * 2 * 2
-    assert seen.get("memory", 0) < num_blocks  # seen mid-run: not every block had finished
-    assert prefix_states(process_cluster)["predict-block"]["memory"] >= num_blocks
+    assert outcome["result"].num_blocks == NUM_BLOCKS
+    assert seen["processing"] > 0
+    assert prefix_states(process_cluster)["predict-block"]["memory"] >= NUM_BLOCKS
 
 
 def test_metrics_show_batch_tasks_while_precache_produces(process_cluster, raw):
@@ -101,4 +103,5 @@ def test_metrics_show_batch_tasks_while_precache_produces(process_cluster, raw):
             "daskseg-batch tasks in /metrics while PreCache runs",
             interval=0.05,
         )
+    wait_until_idle(process_cluster.address)
     assert states["memory"] >= 3  # the three batches delivered (and the ones queued behind them)

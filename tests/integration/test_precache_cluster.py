@@ -17,6 +17,7 @@ from .helpers import (
     digest,
     kill_worker,
     running_on,
+    wait_until_idle,
     worker_address,
     workers_import_tests,  # noqa: F401  (autouse fixture)
 )
@@ -76,12 +77,14 @@ def test_precache_produces_batches_on_the_cluster_at_an_address(process_cluster,
         with gp.build(pipeline):
             got = [(digest(b, RAW), digest(b, LABELS)) for b in (pipeline.request_batch(request()) for _ in range(n))]
         workers = set(monitor.scheduler_info()["workers"])
+    wait_until_idle(process_cluster.address)
     assert got == expected_digests(sample, n)
     assert len(set(got)) == n  # the batches differ (the seeds reached the random nodes)
     ran = {t["worker"] for t in stream.data if str(t["key"]).startswith("daskseg-batch-")}
     assert ran == workers and len(ran) == 2  # made by both worker processes of the cluster
 
 
+@pytest.mark.slow
 def test_worker_killed_during_batch_production_loses_and_doubles_nothing(tmp_path, sample):
     n = 14
     cluster = start_cluster(str(tmp_path / "cluster"), workers=2)
@@ -104,6 +107,7 @@ def test_worker_killed_during_batch_production_loses_and_doubles_nothing(tmp_pat
                 lambda dask_scheduler: dask_scheduler.task_prefixes["daskseg-batch"].suspicious
             )
             assert len(monitor.scheduler_info()["workers"]) == 1
+        wait_until_idle(cluster.address)
     finally:
         cluster.stop()
     assert suspicious >= 1  # a batch task was running on the worker when it died, and was redone

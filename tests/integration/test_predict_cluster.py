@@ -4,7 +4,6 @@ byte for byte, and every block is recorded done."""
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 
@@ -84,6 +83,7 @@ def test_cli_predict_runs_on_the_separately_started_workers(process_cluster, raw
     assert counts["memory"] >= NUM_BLOCKS
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_predict_gives_the_undisturbed_output(tmp_path, raw, undisturbed):
     raw_path, _ = raw
     reference, _ = undisturbed

@@ -133,3 +133,24 @@ def test_tutorial_prediction_with_scan_equals_one_large_block(trained):
     whole = Predictor(cfg.architecture.replace(conv_impl="xla"), state)(raw)
     assert batch[PRED].data.shape == whole.shape == (3, 12, 72, 72)
     np.testing.assert_allclose(batch[PRED].data, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_with_a_gunpowder_jax_model_and_its_checkpoint(tmp_path):
+    from test_train import IN_SHAPE, OUT_SHAPE, PerVoxelLinear, _source
+
+    params = {"a": np.array([1.0, 2.0, 3.0], np.float32), "b": np.zeros(3, np.float32)}
+    ckpt.save_checkpoint(str(tmp_path / "lin"), 5, params)
+    raw_key = gp.ArrayKey("RAW")
+    pipeline = _source() + gp.jax.Predict(
+        PerVoxelLinear(is_training=False), inputs={"raw": raw_key}, outputs={"affs": PRED},
+        checkpoint=str(tmp_path / "lin_checkpoint_5"),
+    )
+    request = gp.BatchRequest()
+    request.add(raw_key, IN_SHAPE)
+    request.add(PRED, OUT_SHAPE)
+    with gp.build(pipeline):
+        batch = pipeline.request_batch(request)
+    raw = batch[raw_key].data
+    expected = 1 / (1 + np.exp(-params["a"][:, None, None, None] * raw[None, 6:10, 8:32, 8:32]))
+    np.testing.assert_allclose(batch[PRED].data, expected, rtol=1e-5)
+    assert batch[PRED].spec.roi == request[PRED].roi

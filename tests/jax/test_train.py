@@ -223,6 +223,19 @@ def test_data_parallel_on_two_host_devices(tmp_path):
                 losses.append(batch.loss)
         assert batch[PRED].data.shape == (4, 3, 4, 24, 24), batch[PRED].data.shape
         assert losses[-1] < 0.5 * losses[0], losses
+        # the Flax U-Net on the same path: parameters stay replicated, checkpoints hold one copy
+        from test_train import TINY, W, GRAD
+        unet = gp.jax.Train(TINY, inputs={{"raw": RAW, "gt_affs": GT, "loss_weights": W}},
+                            outputs={{"pred_affs": PRED}}, gradients={{"pred_affs": GRAD}},
+                            checkpoint_basename={str(tmp_path / "unet")!r}, n_devices=2, save_every=2)
+        pipeline = _source() + gp.Stack(2) + unet
+        with gp.build(pipeline):
+            for _ in range(2):
+                batch = pipeline.request_batch(_request((PRED, GRAD)))
+        assert batch[PRED].data.shape == batch[GRAD].data.shape == (2, 3, 4, 24, 24)
+        from daskseg.jax.checkpoint import load_checkpoint
+        state = load_checkpoint({str(tmp_path / "unet_checkpoint_2")!r}).state
+        assert state["params"]["head"]["kernel"].shape == (1, 1, 1, 4, 3)
         print("ok")
         """
     )

@@ -52,10 +52,11 @@ def test_nnx_conv_with_fast_function_equals_plain_flax(impl):
 def test_unsupported_convolutions_fall_back_to_lax():
     x = jnp.ones((1, 6, 6, 6, 2))
     k = jnp.ones((3, 3, 3, 2, 2))
-    same = conv.conv_general_dilated(x, k, (1, 1, 1), "SAME", dimension_numbers=("NDHWC", "DHWIO", "NDHWC"), impl="fold2d")
-    ref = lax.conv_general_dilated(x, k, (1, 1, 1), "SAME", dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))
+    dn = ("NDHWC", "DHWIO", "NDHWC")
+    same = conv.conv_general_dilated(x, k, (1, 1, 1), "SAME", dimension_numbers=dn, impl="fold2d")
+    ref = lax.conv_general_dilated(x, k, (1, 1, 1), "SAME", dimension_numbers=dn)
     np.testing.assert_array_equal(same, ref)
-    strided = conv.conv_general_dilated(x, k, (2, 2, 2), "VALID", dimension_numbers=("NDHWC", "DHWIO", "NDHWC"), impl="fold2d")
+    strided = conv.conv_general_dilated(x, k, (2, 2, 2), "VALID", dimension_numbers=dn, impl="fold2d")
     assert strided.shape == (1, 2, 2, 2, 2)
 
 
