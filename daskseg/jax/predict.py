@@ -18,7 +18,7 @@ from ..models.shapes import ShapeError
 from ..pipeline import BatchFilter
 from .inference import Predictor, resolve_checkpoint
 from .model import FlaxUNetModel
-from .train import is_model_protocol, place_output
+from .train import is_model_protocol, output_spec, place_output
 
 logger = logging.getLogger(__name__)
 
@@ -112,15 +112,11 @@ class Predict(BatchFilter):
         in_spec = self.spec[self._input_key]
         context = self._context_world()
         for key in self.outputs.values():
-            spec = self.array_specs[key].copy() if key in self.array_specs else ArraySpec()
+            spec = output_spec(self.array_specs, key)
             if spec.voxel_size is None:
                 spec.voxel_size = in_spec.voxel_size
             if spec.roi is None and context is not None and in_spec.roi is not None:
                 spec.roi = in_spec.roi.grow(-context[0], -context[1])
-            if spec.interpolatable is None:
-                spec.interpolatable = False
-            if spec.dtype is None:
-                spec.dtype = np.float32
             self.provides(key, spec)
         if self.spawn_subprocess:
             logger.warning("Predict: spawn_subprocess is not supported; prediction runs in this process")

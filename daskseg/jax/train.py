@@ -44,6 +44,17 @@ def output_roi(data_shape: tuple[int, ...], voxel_size: Coordinate, centre_of: R
     return Roi(offset, shape)
 
 
+def output_spec(array_specs: Mapping[ArrayKey, ArraySpec], key: ArrayKey) -> ArraySpec:
+    """The spec model output ``key`` is provided with: a copy of ``array_specs[key]`` (or an empty
+    spec), not interpolatable and float32 where it does not say; the caller fills in the rest."""
+    spec = array_specs[key].copy() if key in array_specs else ArraySpec()
+    if spec.interpolatable is None:
+        spec.interpolatable = False
+    if spec.dtype is None:
+        spec.dtype = np.float32
+    return spec
+
+
 def place_output(key: ArrayKey, data: np.ndarray, spec: ArraySpec, requested: Roi, centre_of: Roi | None) -> Array:
     """``data`` as an Array on ``requested``: as is if the shapes agree, else centred on ``centre_of`` and cropped."""
     vs = spec.voxel_size
@@ -191,17 +202,13 @@ class Train(BatchFilter):
             raise SpecError(f"Train inputs {missing} are not provided upstream (it provides {sorted(self.spec)})")
         common = voxel_sizes.pop() if len(voxel_sizes) == 1 else None
         for key in self.provided_arrays:
-            spec = self.array_specs[key].copy() if key in self.array_specs else ArraySpec()
+            spec = output_spec(self.array_specs, key)
             if spec.voxel_size is None and not spec.nonspatial:
                 if common is None:
                     raise SpecError(
                         f"Train: the inputs have different voxel sizes and no ArraySpec in array_specs gives one for {key}"
                     )
                 spec.voxel_size = common
-            if spec.interpolatable is None:
-                spec.interpolatable = False
-            if spec.dtype is None:
-                spec.dtype = np.float32
             self.provides(key, spec)
         if self.spawn_subprocess:
             logger.warning("Train: spawn_subprocess is not supported; training runs in this process")

@@ -13,6 +13,7 @@ from ..batch import Batch, BatchRequest
 from ..errors import RequestError, SpecError
 from ..geometry import Coordinate, Roi
 from ..pipeline import BatchFilter
+from ._axis_op import spatial_data
 
 logger = logging.getLogger(__name__)
 
@@ -209,16 +210,7 @@ class AddAffinities(BatchFilter):
     @staticmethod
     def _spatial(array: Array, key: ArrayKey) -> np.ndarray:
         """The purely spatial data of ``array`` (leading singleton channel axes removed)."""
-        data = array.data
-        dims = array.spec.roi.dims
-        if data.ndim > dims:
-            if any(s != 1 for s in data.shape[:-dims]):
-                raise SpecError(
-                    f"AddAffinities: {key} has channel axes of shape {data.shape[:-dims]}; expected a single "
-                    "label volume"
-                )
-            data = data.reshape(data.shape[-dims:])
-        return data
+        return spatial_data(array.data, array.spec.roi.dims, f"AddAffinities: {key}")
 
 
 def _as_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

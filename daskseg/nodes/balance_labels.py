@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -12,6 +11,7 @@ from ..array import Array, ArrayKey
 from ..batch import Batch, BatchRequest
 from ..errors import SpecError
 from ..pipeline import BatchFilter
+from ._slabs import slab_slices
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class BalanceLabels(BatchFilter):
                 ) from None
 
         scale = np.empty(data.shape, dtype=np.float32)
-        for slices in self._slabs(data.shape):
+        for slices in slab_slices(data.shape, self.slab or (-1,) * data.ndim, f"BalanceLabels: labels {self.labels}"):
             scale[slices] = self._weights(data[slices], None if mask is None else mask[slices])
 
         spec = self.spec[self.scales].copy()
@@ -159,20 +159,6 @@ class BalanceLabels(BatchFilter):
                 raise ValueError(f"BalanceLabels: labels {self.labels} ({data.dtype}) are not integral class ids")
             data = data.astype(np.intp)
         return data
-
-    def _slabs(self, shape: tuple[int, ...]):
-        if not self.slab:
-            yield tuple(slice(None) for _ in shape)
-            return
-        if len(self.slab) != len(shape):
-            raise SpecError(
-                f"BalanceLabels: slab {self.slab} has {len(self.slab)} entries, but labels {self.labels} have "
-                f"{len(shape)} axes (shape {shape})"
-            )
-        slab = tuple(m if s == -1 else s for m, s in zip(shape, self.slab))
-        ranges = (range(0, m, s) for m, s in zip(shape, slab))
-        for start in itertools.product(*ranges):
-            yield tuple(slice(b, b + s) for b, s in zip(start, slab))
 
     def _weights(self, labels: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         """The scales of one slab: ``mask / (num_classes * clip(frac_c))`` at voxels of class ``c``."""

@@ -8,17 +8,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..array import Array, ArrayKey
-from ..batch import Batch, BatchRequest
+from ..array import ArrayKey
+from ..batch import BatchRequest
 from ..errors import RequestError, SpecError
-from ..geometry import Coordinate, Roi, lcm_voxel_size
-from ..pipeline import BatchFilter
+from ..geometry import Coordinate, Roi
 from ..transform import ElasticField, GridMap, SectionShifts, SpatialTransform
+from ._spatial_augment import SpatialAugment, slip_and_shift
 
 logger = logging.getLogger(__name__)
 
 
-class ElasticAugment(BatchFilter):
+class ElasticAugment(SpatialAugment):
     """Elastically deform a batch: jittered control points, a random rotation in the plane of the
     last two axes, random scaling, and slipped or shifted sections (misaligned EM sections).
 
@@ -149,7 +149,7 @@ class ElasticAugment(BatchFilter):
             raise SpecError(f"ElasticAugment: {name} {value} has {values.size} entries, but the data has {dims} spatial dimensions")
         return values
 
-    def _interpolatable(self, key: ArrayKey) -> bool:
+    def _interpolate(self, key: ArrayKey) -> bool:
         spec = self.spec[key]
         if spec.interpolatable is not None:
             return bool(spec.interpolatable)
@@ -199,75 +199,29 @@ class ElasticAugment(BatchFilter):
 
     def _misalignment(self, sections: int, dims: int, voxel_size: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """World shifts (``(sections, dims)``) of slipped (one section) and shifted (all sections from
-        one on) sections."""
-        shifts = np.zeros((sections, dims))
-        base = np.zeros(dims)
+        one on) sections: whole voxels, up to ``max_misalign`` in each of the last two axes."""
         m = int(self.max_misalign)
-        for z in range(sections):
-            r = rng.random()
-            if r < self.prob_slip:
-                offset = np.zeros(dims)
-                offset[-2:] = rng.integers(-m, m, size=2, endpoint=True) * voxel_size[-2:]
-                shifts[z] = base + offset
-            elif r < self.prob_slip + self.prob_shift:
-                base = base.copy()
-                base[-2:] += rng.integers(-m, m, size=2, endpoint=True) * voxel_size[-2:]
-                shifts[z] = base
-            else:
-                shifts[z] = base
-        return shifts
 
-    def prepare(self, request: BatchRequest) -> BatchRequest | None:
-        self._maps = {}
-        rng = self.random_generator(request)
-        if self.p < 1 and rng.random() >= self.p:
-            return None
-        keys = [k for k, s in request.items() if s.roi is not None and not s.nonspatial]
-        if not keys:
-            return None
-        sizes = []
-        for key in keys:
-            vs = self.spec[key].voxel_size
-            if vs is None:
-                raise SpecError(f"ElasticAugment: {key} has no voxel size upstream ({self.spec[key]})")
-            sizes.append(vs)
-        voxel_size = lcm_voxel_size(sizes)
-        total = request[keys[0]].roi
-        for key in keys[1:]:
-            total = total.union(request[key].roi)
-        master = total.snap_to_grid(voxel_size, mode="grow")
-        transform = self.create_transform(master, voxel_size, rng)
+        def offset(moves: bool) -> np.ndarray | None:
+            if not moves:
+                return None
+            o = np.zeros(dims)
+            o[-2:] = rng.integers(-m, m, size=2, endpoint=True) * voxel_size[-2:]
+            return o
 
-        deps = BatchRequest()
-        for key, spec in request.items():
-            if key not in keys:
-                deps[key] = spec.copy()
-                continue
-            interpolate = self._interpolatable(key)
-            grid = transform.grid(spec.roi, self.spec[key].voxel_size)
-            source = grid.source_roi(interpolate)
-            provided = self.spec[key].roi
-            if provided is not None and not provided.contains(source):
-                raise RequestError(
-                    f"ElasticAugment: to deliver {key} in {spec.roi}, the transformation needs {source} "
-                    f"upstream, which is not inside the provided {provided}. Put a RandomLocation upstream "
-                    "(it keeps requests inside the data) or request further from the border."
-                )
-            if not spec.placeholder:  # placeholders only pass their ROI on
-                self._maps[key] = (grid, interpolate)
-            dep = spec.copy()
-            dep.roi = source
-            deps[key] = dep
-            request[key] = dep  # so that the upstream request is exactly the dependency
-            logger.debug("ElasticAugment: %s in %s needs %s upstream (%s)", key, spec.roi, source, grid.kind)
-        return deps
+        return slip_and_shift(sections, dims, self.prob_slip, self.prob_shift, rng, offset)
 
-    def process(self, batch: Batch, request: BatchRequest) -> Batch | None:
-        for key, (grid, interpolate) in self._maps.items():
-            array = batch[key]
-            data = grid.apply(array.data, array.spec.roi, interpolate)
-            spec = array.spec.copy()
-            spec.roi = request[key].roi
-            batch[key] = Array(data, spec, array.attrs)
-        self._maps = {}
-        return batch
+    def _draw_transform(
+        self, request: BatchRequest, keys: list[ArrayKey], rng: np.random.Generator
+    ) -> SpatialTransform:
+        voxel_size, total = self._request_extent(request, keys)
+        return self.create_transform(total.snap_to_grid(voxel_size, mode="grow"), voxel_size, rng)
+
+    def _check_source(self, key: ArrayKey, roi: Roi, source: Roi) -> None:
+        provided = self.spec[key].roi
+        if provided is not None and not provided.contains(source):
+            raise RequestError(
+                f"ElasticAugment: to deliver {key} in {roi}, the transformation needs {source} "
+                f"upstream, which is not inside the provided {provided}. Put a RandomLocation upstream "
+                "(it keeps requests inside the data) or request further from the border."
+            )

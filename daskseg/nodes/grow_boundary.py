@@ -10,6 +10,7 @@ from ..array import Array, ArrayKey
 from ..batch import Batch, BatchRequest
 from ..errors import GeometryError, SpecError
 from ..pipeline import BatchFilter
+from ._axis_op import spatial_data
 
 logger = logging.getLogger(__name__)
 
@@ -124,14 +125,7 @@ class GrowBoundary(BatchFilter):
                 )
             vs = labels.spec.voxel_size
             in_labels = _slices(common, roi, vs, channel_dims)
-            mask_data = mask.crop(common, copy=False).data
-            if mask_data.ndim > dims:
-                if any(s != 1 for s in mask_data.shape[:-dims]):
-                    raise SpecError(
-                        f"GrowBoundary: mask {self.mask} has channel axes {mask_data.shape[:-dims]}; "
-                        "expected a purely spatial mask"
-                    )
-                mask_data = mask_data.reshape(mask_data.shape[-dims:])
+            mask_data = spatial_data(mask.crop(common, copy=False).data, dims, f"GrowBoundary: mask {self.mask}")
             view = data[in_labels]
             view[...] = grow_boundary(view, self.steps, self.background, axes, mask=mask_data)
 

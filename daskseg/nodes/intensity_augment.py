@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..array import Array, ArrayKey
-from ..batch import Batch, BatchRequest
 from ..errors import SpecError
-from ..pipeline import BatchFilter
+from ._float_augment import FloatAugment
+from ._slabs import slab_slices
 
 logger = logging.getLogger(__name__)
 
 
-class IntensityAugment(BatchFilter):
+class IntensityAugment(FloatAugment):
     """Randomly scale and shift the values of an intensity array.
 
     Expects float data in [0, 1] (use :class:`Normalize` first).
@@ -96,42 +95,17 @@ class IntensityAugment(BatchFilter):
         self.p = p
         self.slab = tuple(slab) if slab is not None else None
 
+    _expected = "[0, 1]"
+    _what = "intensity augmentation"
+
     def setup(self) -> None:
-        if self.array not in self.spec:
-            raise SpecError(f"IntensityAugment: {self.array} is not provided upstream; provided: {sorted(self.spec)}")
+        super().setup()
         spec = self.spec[self.array]
         if self.z_section_wise and spec.roi is not None and spec.roi.dims != 3:
             raise SpecError(f"IntensityAugment: z_section_wise needs 3D data, but {self.array} has ROI {spec.roi}")
-        if spec.dtype is not None and not np.issubdtype(spec.dtype, np.floating):
-            raise SpecError(
-                f"IntensityAugment: {self.array} is {spec.dtype}; intensity augmentation requires floats in "
-                "[0, 1]. Consider using Normalize before."
-            )
-        self.updates(self.array, spec.copy())
-        self.enable_autoskip()
 
-    def prepare(self, request: BatchRequest) -> BatchRequest:
-        deps = BatchRequest()
-        deps[self.array] = request[self.array].copy()
-        return deps
-
-    def process(self, batch: Batch, request: BatchRequest) -> Batch | None:
-        rng = self.random_generator(request)
-        if rng.random() >= self.p:
-            return None
-        array = batch[self.array]
+    def _augment(self, array: Array, rng: np.random.Generator) -> np.ndarray:
         data = array.data
-        if not np.issubdtype(data.dtype, np.floating):
-            raise SpecError(
-                f"IntensityAugment: {self.array} is {data.dtype}; intensity augmentation requires floats in "
-                "[0, 1]. Consider using Normalize before."
-            )
-        if self.clip and data.size and (data.min() < 0 or data.max() > 1):
-            raise ValueError(
-                f"IntensityAugment: {self.array} has values in [{data.min()}, {data.max()}]; intensity "
-                "augmentation expects values in [0, 1]. Consider using Normalize before."
-            )
-
         result = np.empty_like(data)
         for slices in self._slabs(data.shape, array.spec.roi.dims if array.spec.roi is not None else data.ndim):
             part = data[slices]
@@ -143,10 +117,7 @@ class IntensityAugment(BatchFilter):
             np.add(part * data.dtype.type(scale), offset, out=result[slices])
         if self.clip:
             np.clip(result, 0, 1, out=result)
-
-        outputs = Batch()
-        outputs[self.array] = Array(result, array.spec.copy(), array.attrs)
-        return outputs
+        return result
 
     def _slabs(self, shape: tuple[int, ...], dims: int):
         if self.z_section_wise:
@@ -154,15 +125,6 @@ class IntensityAugment(BatchFilter):
                 raise SpecError(f"IntensityAugment: z_section_wise needs 3D data, {self.array} is {dims}D")
             slab = [-1] * len(shape)
             slab[len(shape) - dims] = 1
-        elif self.slab is not None:
-            if len(self.slab) != len(shape):
-                raise SpecError(
-                    f"IntensityAugment: slab {self.slab} has {len(self.slab)} entries, but {self.array} has "
-                    f"{len(shape)} axes (shape {shape})"
-                )
-            slab = list(self.slab)
         else:
-            slab = [-1] * len(shape)
-        slab = [m if s == -1 else s for m, s in zip(shape, slab)]
-        for start in itertools.product(*(range(0, m, max(s, 1)) for m, s in zip(shape, slab))):
-            yield tuple(slice(b, b + s) for b, s in zip(start, slab))
+            slab = self.slab if self.slab is not None else [-1] * len(shape)
+        return slab_slices(shape, slab, f"IntensityAugment: {self.array}")

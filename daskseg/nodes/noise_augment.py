@@ -8,9 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..array import Array, ArrayKey
-from ..batch import Batch, BatchRequest
-from ..errors import SpecError
-from ..pipeline import BatchFilter
+from ._float_augment import FloatAugment
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +24,7 @@ _MODES: dict[str, dict[str, Any]] = {
 }
 
 
-class NoiseAugment(BatchFilter):
+class NoiseAugment(FloatAugment):
     """Add random noise to an array, with the modes and arguments of scikit-image's
     ``skimage.util.random_noise`` (re-implemented here; scikit-image is not needed). The noise
     is drawn from the request's random seed, so the same request gives the same noise.
@@ -91,43 +89,12 @@ class NoiseAugment(BatchFilter):
         if "amount" in self.kwargs and not 0 <= self.kwargs["amount"] <= 1:
             raise ValueError(f"NoiseAugment: amount must be in [0, 1], got {self.kwargs['amount']}")
 
-    def setup(self) -> None:
-        if self.array not in self.spec:
-            raise SpecError(f"NoiseAugment: {self.array} is not provided upstream; provided: {sorted(self.spec)}")
-        spec = self.spec[self.array]
-        if spec.dtype is not None and not np.issubdtype(spec.dtype, np.floating):
-            raise SpecError(
-                f"NoiseAugment: {self.array} is {spec.dtype}; noise augmentation requires floats in [-1, 1] "
-                "or [0, 1]. Consider using Normalize before."
-            )
-        self.updates(self.array, spec.copy())
-        self.enable_autoskip()
+    _low = -1.0
+    _expected = "[-1, 1] or [0, 1]"
+    _what = "noise augmentation"
 
-    def prepare(self, request: BatchRequest) -> BatchRequest:
-        deps = BatchRequest()
-        deps[self.array] = request[self.array].copy()
-        return deps
-
-    def process(self, batch: Batch, request: BatchRequest) -> Batch | None:
-        rng = self.random_generator(request)
-        if rng.random() >= self.p:
-            return None
-        array = batch[self.array]
-        data = array.data
-        if not np.issubdtype(data.dtype, np.floating):
-            raise SpecError(
-                f"NoiseAugment: {self.array} is {data.dtype}; noise augmentation requires floats. "
-                "Consider using Normalize before."
-            )
-        if self.clip and data.size and (data.min() < -1 or data.max() > 1):
-            raise ValueError(
-                f"NoiseAugment: {self.array} has values in [{data.min()}, {data.max()}], expected [-1, 1] or "
-                "[0, 1]. Consider using Normalize before."
-            )
-        result = random_noise(data, rng, self.mode, self.clip, **self.kwargs)
-        outputs = Batch()
-        outputs[self.array] = Array(result.astype(data.dtype, copy=False), array.spec.copy(), array.attrs)
-        return outputs
+    def _augment(self, array: Array, rng: np.random.Generator) -> np.ndarray:
+        return random_noise(array.data, rng, self.mode, self.clip, **self.kwargs)
 
 
 def random_noise(data: np.ndarray, rng: np.random.Generator, mode: str, clip: bool = True, **kwargs: Any) -> np.ndarray:

@@ -7,17 +7,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..array import Array, ArrayKey
-from ..batch import Batch, BatchRequest
+from ..array import ArrayKey
+from ..batch import BatchRequest
 from ..errors import SpecError
-from ..geometry import lcm_voxel_size
-from ..pipeline import BatchFilter
 from ..transform import GridMap, SectionShifts, SpatialTransform
+from ._spatial_augment import SpatialAugment, slip_and_shift
 
 logger = logging.getLogger(__name__)
 
 
-class ShiftAugment(BatchFilter):
+class ShiftAugment(SpatialAugment):
     """Randomly shift sections along ``shift_axis`` against each other, by whole voxels.
 
     Each section (of the least common multiple of the voxel sizes) independently either slips
@@ -67,7 +66,7 @@ class ShiftAugment(BatchFilter):
         self.sigma = sigma
         self.shift_axis = shift_axis
         self.p = p
-        self._maps: dict[ArrayKey, GridMap] = {}
+        self._maps: dict[ArrayKey, tuple[GridMap, bool]] = {}
 
     def setup(self) -> None:
         total = self.spec.get_total_roi()
@@ -94,61 +93,22 @@ class ShiftAugment(BatchFilter):
         dims = len(self.shift_sigmas)
         vs = np.asarray(voxel_size, dtype=np.float64)
         sigma = np.asarray(self.shift_sigmas) / vs
-        shifts = np.zeros((sections, dims))
-        base = np.zeros(dims)
-        for z in range(sections):
-            r = rng.random()
-            offset = np.rint(rng.normal(size=dims) * sigma) * vs
-            if r < self.prob_slip:
-                shifts[z] = base + offset
-            elif r < self.prob_slip + self.prob_shift:
-                base = base + offset
-                shifts[z] = base
-            else:
-                shifts[z] = base
-        return shifts
+        # an offset is drawn for every section, moving or not
+        return slip_and_shift(
+            sections, dims, self.prob_slip, self.prob_shift, rng, lambda moves: np.rint(rng.normal(size=dims) * sigma) * vs
+        )
 
-    def prepare(self, request: BatchRequest) -> BatchRequest | None:
-        self._maps = {}
-        rng = self.random_generator(request)
-        if self.p < 1 and rng.random() >= self.p:
-            return None
-        keys = [k for k, s in request.items() if s.roi is not None and not s.nonspatial]
-        if not keys:
-            return None
-        voxel_size = lcm_voxel_size([self.spec[k].voxel_size for k in keys])
-        total = request[keys[0]].roi
-        for key in keys[1:]:
-            total = total.union(request[key].roi)
+    def _draw_transform(
+        self, request: BatchRequest, keys: list[ArrayKey], rng: np.random.Generator
+    ) -> SpatialTransform | None:
+        voxel_size, total = self._request_extent(request, keys)
         total = total.snap_to_grid(voxel_size, mode="grow")
         a = self.shift_axis
         shifts = self.shift_array(total.shape[a] // voxel_size[a], voxel_size, rng)
         logger.debug("ShiftAugment: section shifts %s", shifts.tolist())
         sections = SectionShifts(a, float(total.begin[a]), float(voxel_size[a]), -shifts)
         transform = SpatialTransform(total.dims, sections=sections)
-        if transform.is_identity:
-            return None
+        return None if transform.is_identity else transform
 
-        deps = BatchRequest()
-        for key, spec in request.items():
-            if key not in keys:
-                deps[key] = spec.copy()
-                continue
-            grid = transform.grid(spec.roi, self.spec[key].voxel_size)
-            if not spec.placeholder:  # placeholders only pass their ROI on
-                self._maps[key] = grid
-            dep = spec.copy()
-            dep.roi = grid.source_roi(interpolate=False)
-            deps[key] = dep
-            request[key] = dep
-        return deps
-
-    def process(self, batch: Batch, request: BatchRequest) -> Batch | None:
-        for key, grid in self._maps.items():
-            array = batch[key]
-            data = grid.apply(array.data, array.spec.roi, interpolate=False)
-            spec = array.spec.copy()
-            spec.roi = request[key].roi
-            batch[key] = Array(data, spec, array.attrs)
-        self._maps = {}
-        return batch
+    def _interpolate(self, key: ArrayKey) -> bool:
+        return False  # whole-voxel shifts: no voxel is interpolated

@@ -7,17 +7,17 @@ import logging
 
 import numpy as np
 
-from ..array import Array, ArrayKey
-from ..batch import Batch, BatchRequest
+from ..array import ArrayKey
+from ..batch import BatchRequest
 from ..errors import SpecError
-from ..geometry import Coordinate, lcm_voxel_size
-from ..pipeline import BatchFilter
+from ..geometry import Coordinate
 from ..transform import GridMap, SpatialTransform
+from ._spatial_augment import SpatialAugment
 
 logger = logging.getLogger(__name__)
 
 
-class SimpleAugment(BatchFilter):
+class SimpleAugment(SpatialAugment):
     """Randomly mirror and transpose all arrays in a batch, the same way for all of them.
 
     The mirrored and transposed ROIs are requested upstream, and the data is flipped and transposed
@@ -75,7 +75,7 @@ class SimpleAugment(BatchFilter):
         self.mirror_probs = mirror_probs
         self.transpose_probs = transpose_probs
         self.p = p
-        self._maps: dict[ArrayKey, GridMap] = {}
+        self._maps: dict[ArrayKey, tuple[GridMap, bool]] = {}
 
     def setup(self) -> None:
         total = self.spec.get_total_roi()
@@ -159,24 +159,16 @@ class SimpleAugment(BatchFilter):
                     perm[o] = int(n)
         return mirror, perm
 
-    def prepare(self, request: BatchRequest) -> BatchRequest | None:
-        self._maps = {}
-        rng = self.random_generator(request)
-        if self.p < 1 and rng.random() >= self.p:
-            return None
-        keys = [k for k, s in request.items() if s.roi is not None and not s.nonspatial]
-        if not keys:
-            return None
+    def _draw_transform(
+        self, request: BatchRequest, keys: list[ArrayKey], rng: np.random.Generator
+    ) -> SpatialTransform | None:
         mirror, perm = self._draw(rng)
         self.mirror, self.transpose = mirror, perm
         logger.debug("SimpleAugment: mirror %s, transpose %s", mirror, perm)
         if not any(mirror) and perm == list(range(self.dims)):
             return None
 
-        voxel_size = lcm_voxel_size([self.spec[k].voxel_size for k in keys])
-        total = request[keys[0]].roi
-        for key in keys[1:]:
-            total = total.union(request[key].roi)
+        voxel_size, total = self._request_extent(request, keys)
         # transpose around the centre (on the lcm grid), mirror about the centre (twice of it on the grid)
         center = total.center - total.center % voxel_size
         twice_mirror = Coordinate(b + e for b, e in zip(total.begin, total.end))
@@ -190,28 +182,4 @@ class SimpleAugment(BatchFilter):
         matrix = flip[:, None] * matrix
         c = np.asarray(center, dtype=np.float64)
         translation = np.where(flip < 0, np.asarray(twice_mirror, dtype=np.float64) - 2 * c, 0.0)
-        transform = SpatialTransform(dims, matrix, c, translation)
-
-        deps = BatchRequest()
-        for key, spec in request.items():
-            if key not in keys:
-                deps[key] = spec.copy()
-                continue
-            grid = transform.grid(spec.roi, self.spec[key].voxel_size)
-            if not spec.placeholder:  # placeholders only pass their ROI on
-                self._maps[key] = grid
-            dep = spec.copy()
-            dep.roi = grid.source_roi()
-            deps[key] = dep
-            request[key] = dep
-        return deps
-
-    def process(self, batch: Batch, request: BatchRequest) -> Batch | None:
-        for key, grid in self._maps.items():
-            array = batch[key]
-            data = grid.apply(array.data, array.spec.roi)
-            spec = array.spec.copy()
-            spec.roi = request[key].roi
-            batch[key] = Array(data, spec, array.attrs)
-        self._maps = {}
-        return batch
+        return SpatialTransform(dims, matrix, c, translation)
