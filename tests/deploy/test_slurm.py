@@ -6,12 +6,10 @@ import os
 import subprocess
 import sys
 
+import dask_jobqueue  # noqa: F401  (the dev extra installs it: these tests run, never skip)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAUNCH = os.path.join(ROOT, "deploy", "slurm", "launch.py")
-
-import dask_jobqueue  # noqa: E402,F401  (the dev extra installs it: these tests must run, not skip)
-
 
 def job_script(*args: str) -> str:
     out = subprocess.run(
