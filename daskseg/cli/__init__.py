@@ -15,7 +15,7 @@ class DaskSegGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except DaskSegError as e:
+        except (DaskSegError, FileNotFoundError) as e:
             raise click.ClickException(f"{type(e).__name__}: {e}") from e
 
 

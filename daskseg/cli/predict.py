@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-from ..errors import DaskSegError
+from .common import cluster_client
 
 
 def _shape(value: str | None, what: str) -> tuple[int, ...] | None:
@@ -80,56 +80,48 @@ def predict(
     from ..blockwise import BlocksFailedError
     from ..blockwise import predict as predict_blockwise
     from ..blockwise.predict import open_input
-    from ..cluster import close_client, dashboard_link, get_client
 
     processor = _load_processor(processor_spec) if processor_spec else None
     if processor is None and (network is None or checkpoint is None):
         raise click.UsageError("give --network and --checkpoint (or --processor)")
     if max_in_flight is not None and not max_in_flight.lower().endswith("x"):
-        max_in_flight = int(max_in_flight)
+        try:
+            max_in_flight = int(max_in_flight)
+        except ValueError:
+            raise click.BadParameter(f"a number or Nx, got {max_in_flight!r}", param_hint="--max-in-flight") from None
     timeout = None if block_timeout in ("0", "none", "None") else block_timeout
-    try:
-        # wrong inputs, configs or checkpoints fail here, before a cluster starts
-        if processor is None:
-            from ..blockwise.network import NetworkProcessor
+    # wrong inputs, configs or checkpoints fail here, before a cluster starts
+    if processor is None:
+        from ..blockwise.network import NetworkProcessor
 
-            processor = NetworkProcessor(network, checkpoint)
-        open_input(raw, _shape(voxel_size, "--voxel-size"))
-        if n_workers is None and processor.multithreaded:
-            n_workers = 1  # a network's forward pass uses every core of its worker
-        client, owns = get_client(scheduler_address=scheduler, n_workers=n_workers)
-    except (DaskSegError, FileNotFoundError, ValueError) as e:
-        raise click.ClickException(f"{type(e).__name__}: {e}") from e
-    try:
-        link = dashboard_link(client)
-        click.echo(f"dashboard: {link}" if link else "dashboard: (none)", err=True)
-        result = predict_blockwise(
-            raw=raw,
-            out=out,
-            roi=roi,
-            block_shape=_shape(block_shape, "--block-shape"),
-            processor=processor,
-            client=client,
-            resume=resume,
-            overwrite=overwrite,
-            dtype=dtype,
-            raw_voxel_size=_shape(voxel_size, "--voxel-size"),
-            max_in_flight=max_in_flight,
-            retries=retries,
-            block_timeout=timeout,
-            blocks_per_task=blocks_per_task,
-            progress=progress,
-        )
-    except BlocksFailedError as e:
-        raise click.ClickException(str(e)) from e
-    except (DaskSegError, FileNotFoundError, ValueError) as e:
-        raise click.ClickException(f"{type(e).__name__}: {e}") from e
-    except KeyboardInterrupt:
-        click.echo("interrupted: finished blocks are recorded; run the same command again to continue", err=True)
-        raise SystemExit(130)
-    finally:
-        if owns:
-            close_client(client)
+        processor = NetworkProcessor(network, checkpoint)
+    open_input(raw, _shape(voxel_size, "--voxel-size"))
+    if n_workers is None and processor.multithreaded:
+        n_workers = 1  # a network's forward pass uses every core of its worker
+    with cluster_client(scheduler, n_workers) as client:
+        try:
+            result = predict_blockwise(
+                raw=raw,
+                out=out,
+                roi=roi,
+                block_shape=_shape(block_shape, "--block-shape"),
+                processor=processor,
+                client=client,
+                resume=resume,
+                overwrite=overwrite,
+                dtype=dtype,
+                raw_voxel_size=_shape(voxel_size, "--voxel-size"),
+                max_in_flight=max_in_flight,
+                retries=retries,
+                block_timeout=timeout,
+                blocks_per_task=blocks_per_task,
+                progress=progress,
+            )
+        except BlocksFailedError as e:
+            raise click.ClickException(str(e)) from e
+        except KeyboardInterrupt:
+            click.echo("interrupted: finished blocks are recorded; run the same command again to continue", err=True)
+            raise SystemExit(130)
     click.echo(
         f"wrote {result.output} over {result.roi}: {result.processed} blocks of {tuple(result.block_shape)} voxels "
         f"in {result.seconds:.1f} s ({result.voxels_per_second:,.0f} voxels/s)"

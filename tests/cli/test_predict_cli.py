@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from daskseg.blockwise import FunctionProcessor
 from daskseg.blockwise.done import read_done
-from daskseg.cli.predict import predict
+from daskseg.cli import main
 from daskseg.io import open_dataset, write_array
 from dask_fixtures import local_client
 
@@ -44,19 +44,19 @@ def test_predict_writes_and_resumes(scheduler, raw, tmp_path):
     out = f"{tmp_path}/out.zarr/volumes/pred"
     args = ["--raw", path, "--out", out, "--processor", f"{__name__}:MEAN3", "--scheduler", scheduler,
             "--block-shape", "2,4,4", "--roi", "44:68,2:22,2:26", "--no-progress"]
-    result = CliRunner().invoke(predict, args)
+    result = CliRunner().invoke(main, ["predict", *args])
     assert result.exit_code == 0, result.output
     assert "dashboard:" in result.output and "wrote" in result.output
     expected = mean3(data)[1:-1, 1:-1, 1:-1].astype(np.float32)
     np.testing.assert_array_equal(open_dataset(f"{tmp_path}/out.zarr", "volumes/pred").read(), expected)
     assert read_done(f"{tmp_path}/out.zarr/volumes/pred")[1].all()
-    again = CliRunner().invoke(predict, args)
+    again = CliRunner().invoke(main, ["predict", *args])
     assert again.exit_code == 0 and "done before" in again.output
 
 
 def test_failed_blocks_exit_non_zero_naming_them(scheduler, raw, tmp_path):
     path, _ = raw
-    result = CliRunner().invoke(predict, [
+    result = CliRunner().invoke(main, ["predict", 
         "--raw", path, "--out", f"{tmp_path}/o.zarr/pred", "--processor", f"{__name__}:BROKEN",
         "--scheduler", scheduler, "--retries", "0", "--block-shape", "4,8,10",
     ])
@@ -67,12 +67,12 @@ def test_failed_blocks_exit_non_zero_naming_them(scheduler, raw, tmp_path):
 def test_clear_errors(raw, tmp_path):
     path, _ = raw
     container = path.rsplit("/volumes", 1)[0]
-    result = CliRunner().invoke(predict, ["--raw", f"{container}/volumes/nope", "--out", f"{tmp_path}/o.zarr/p",
+    result = CliRunner().invoke(main, ["predict", "--raw", f"{container}/volumes/nope", "--out", f"{tmp_path}/o.zarr/p",
                                           "--processor", f"{__name__}:MEAN3", "--workers", "1"])
     assert result.exit_code == 1 and "volumes/raw" in result.output and "Traceback" not in result.output
-    result = CliRunner().invoke(predict, ["--raw", path, "--out", f"{tmp_path}/o.zarr/p"])
+    result = CliRunner().invoke(main, ["predict", "--raw", path, "--out", f"{tmp_path}/o.zarr/p"])
     assert result.exit_code == 2 and "--network and --checkpoint" in result.output
-    result = CliRunner().invoke(predict, ["--raw", path, "--out", f"{tmp_path}/o.zarr/p", "--processor", "nowhere:X"])
+    result = CliRunner().invoke(main, ["predict", "--raw", path, "--out", f"{tmp_path}/o.zarr/p", "--processor", "nowhere:X"])
     assert result.exit_code == 2 and "cannot load processor" in result.output
 
 
@@ -83,6 +83,6 @@ def test_missing_checkpoint_is_a_clear_error(raw, tmp_path):
 
     create_networks(tmp_path, train_input_shape=(14, 24, 24), predict_input_shape=(14, 28, 28), num_fmaps=2,
                     fmap_inc_factor=2, downsample_factors=[(1, 2, 2)], predict_name="net")
-    result = CliRunner().invoke(predict, ["--network", str(config), "--checkpoint", f"{tmp_path}/nothing",
+    result = CliRunner().invoke(main, ["predict", "--network", str(config), "--checkpoint", f"{tmp_path}/nothing",
                                           "--raw", path, "--out", f"{tmp_path}/o.zarr/p"])
     assert result.exit_code == 1 and "no checkpoint file" in result.output and "Traceback" not in result.output

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import daskseg as gp
+from recording import Recorder
 from daskseg.io import write_array
 
 RAW = gp.ArrayKey("DA_RAW")
@@ -14,14 +15,6 @@ LABELS = gp.ArrayKey("DA_LABELS")
 ART = gp.ArrayKey("DA_ARTIFACTS")
 ALPHA = gp.ArrayKey("DA_ALPHA")
 VS = (40, 4, 4)
-
-
-class Recorder(gp.BatchFilter):
-    def __init__(self):
-        self.requests: list[gp.BatchRequest] = []
-
-    def prepare(self, request):
-        self.requests.append(request.copy())
 
 
 def _pipeline(tmp_path, augment, shape=(20, 60, 60)):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import daskseg as gp
+from recording import Recorder
 from daskseg.errors import RequestError
 from daskseg.io import write_array
 
@@ -16,16 +17,6 @@ RAW = gp.ArrayKey("EA_RAW")
 LABELS = gp.ArrayKey("EA_LABELS")
 COARSE = gp.ArrayKey("EA_COARSE")
 VS = (40, 4, 4)
-
-
-class Recorder(gp.BatchFilter):
-    """Pass-through node that remembers the requests it received."""
-
-    def __init__(self):
-        self.requests: list[gp.BatchRequest] = []
-
-    def prepare(self, request):
-        self.requests.append(request.copy())
 
 
 def _sample(tmp_path, shape=(12, 64, 64), offset=(0, 0, 0), seed=0):

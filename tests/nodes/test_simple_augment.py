@@ -7,20 +7,13 @@ import numpy as np
 import pytest
 
 import daskseg as gp
+from recording import Recorder
 from daskseg.errors import SpecError
 from daskseg.io import write_array
 
 RAW = gp.ArrayKey("SA_RAW")
 LABELS = gp.ArrayKey("SA_LABELS")
 COARSE = gp.ArrayKey("SA_COARSE")
-
-
-class Recorder(gp.BatchFilter):
-    def __init__(self):
-        self.requests: list[gp.BatchRequest] = []
-
-    def prepare(self, request):
-        self.requests.append(request.copy())
 
 
 def _pipeline(tmp_path, augment, vs=(4, 4, 4), shape=(10, 10, 10)):
