@@ -100,8 +100,8 @@ def save_checkpoint(basename: str, iteration: int, state: Any, meta: dict | None
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-    except OSError:
-        pass
+    except OSError as e:  # some file systems cannot fsync a directory; the file itself is synced
+        logger.debug("could not fsync %s: %s", directory, e)
     logger.info("saved checkpoint %s (iteration %d)", path, iteration)
     return path
 
@@ -140,8 +140,8 @@ def remove_partial_checkpoints(basename: str) -> None:
         try:
             os.unlink(path)
             logger.info("removed partial checkpoint %s", path)
-        except OSError:
-            pass
+        except OSError as e:
+            logger.warning("could not remove partial checkpoint %s: %s", path, e)
 
 
 def prune_checkpoints(basename: str, keep: int) -> None:
@@ -152,5 +152,5 @@ def prune_checkpoints(basename: str, keep: int) -> None:
         try:
             os.unlink(path)
             logger.info("removed old checkpoint %s", path)
-        except OSError:
-            pass
+        except OSError as e:
+            logger.warning("could not remove old checkpoint %s: %s", path, e)
