@@ -68,6 +68,7 @@ class DatasetWrite(BatchFilter):
     """
 
     _format: str = ""
+    _default_filename: str = ""
 
     def __init__(
         self,
@@ -79,7 +80,7 @@ class DatasetWrite(BatchFilter):
     ):
         self.dataset_names = {key: dataset_name(name) for key, name in dict(dataset_names).items()}
         self.output_dir = str(output_dir)
-        self.output_filename = str(output_filename)
+        self.output_filename = str(output_filename if output_filename is not None else self._default_filename)
         self.compression_type = compression_type
         self.dataset_dtypes = {key: np.dtype(dt) for key, dt in dict(dataset_dtypes or {}).items()}
         self._compression = compression_option(compression_type)

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import Any
-
-from ..array import ArrayKey
 from .dataset_write import DatasetWrite
 
 
@@ -34,13 +29,4 @@ class Hdf5Write(DatasetWrite):
     """
 
     _format = "hdf5"
-
-    def __init__(
-        self,
-        dataset_names: Mapping[ArrayKey, str],
-        output_dir: str | os.PathLike = ".",
-        output_filename: str = "output.hdf",
-        compression_type: Any = None,
-        dataset_dtypes: Mapping[ArrayKey, Any] | None = None,
-    ):
-        super().__init__(dataset_names, output_dir, output_filename, compression_type, dataset_dtypes)
+    _default_filename = "output.hdf"

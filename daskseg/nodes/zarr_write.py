@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import Any
-
-from ..array import ArrayKey
 from .dataset_write import DatasetWrite
 
 
@@ -35,13 +30,4 @@ class ZarrWrite(DatasetWrite):
     """
 
     _format = "zarr"
-
-    def __init__(
-        self,
-        dataset_names: Mapping[ArrayKey, str],
-        output_dir: str | os.PathLike = ".",
-        output_filename: str = "output.zarr",
-        compression_type: Any = None,
-        dataset_dtypes: Mapping[ArrayKey, Any] | None = None,
-    ):
-        super().__init__(dataset_names, output_dir, output_filename, compression_type, dataset_dtypes)
+    _default_filename = "output.zarr"
