@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import daskseg as gp
+from recording import Recorder
 from daskseg.errors import RequestError, SpecError
 from daskseg.io import write_array
 from daskseg.nodes.add_affinities import seg_to_affgraph
@@ -40,16 +41,6 @@ HAND_AFFS = np.array(
 )
 
 
-class RecordRequests(gp.BatchFilter):
-    """Passes batches through and remembers the requests it received."""
-
-    def __init__(self):
-        self.requests = []
-
-    def prepare(self, request):
-        self.requests.append(request.copy())
-
-
 def _source(tmp_path, arrays, offset=(0, 0, 0)):
     path = tmp_path / "aa.zarr"
     for key, data in arrays.items():
@@ -72,7 +63,7 @@ def test_positive_and_long_range_offsets():
 
 def test_pipeline_rois_request_and_values(tmp_path):
     source = _source(tmp_path, {LABELS: HAND_LABELS}, offset=(400, 40, 80))
-    record = RecordRequests()
+    record = Recorder()
     pipeline = source + record + gp.AddAffinities(NHOOD, LABELS, AFFS)
     with gp.build(pipeline):
         spec = pipeline.spec[AFFS]
@@ -154,7 +145,7 @@ def test_affinities_mask_from_labels_mask_and_unlabelled(tmp_path):
 
 def test_autoskip_and_setup_errors(tmp_path):
     source = _source(tmp_path, {LABELS: HAND_LABELS})
-    record = RecordRequests()
+    record = Recorder()
     pipeline = source + record + gp.AddAffinities(NHOOD, LABELS, AFFS)
     request = gp.BatchRequest()
     roi = gp.Roi((0, 0, 0), (80, 12, 12))

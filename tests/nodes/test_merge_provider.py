@@ -6,19 +6,12 @@ import numpy as np
 import pytest
 
 import daskseg as gp
+from recording import Recorder
 from daskseg.errors import SpecError
 from daskseg.io import write_array
 
 RAW, LABELS, MASK = gp.ArrayKey("RAW"), gp.ArrayKey("LABELS"), gp.ArrayKey("MASK")
 VS = gp.Coordinate((4, 2, 2))
-
-
-class RecordRequests(gp.BatchFilter):
-    def __init__(self):
-        self.requests = []
-
-    def prepare(self, request):
-        self.requests.append(request.copy())
 
 
 @pytest.fixture
@@ -33,7 +26,7 @@ def two_files(tmp_path):
 
 def test_keys_are_served_by_their_providers(two_files):
     path, raw, labels = two_files
-    rec_raw, rec_lab = RecordRequests(), RecordRequests()
+    rec_raw, rec_lab = Recorder(), Recorder()
     pipeline = (
         gp.ZarrSource(path / "raw.zarr", {RAW: "raw"}) + rec_raw,
         gp.Hdf5Source(path / "labels.hdf", {LABELS: "labels", MASK: "mask"}) + rec_lab,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import daskseg as gp
+from recording import Recorder
 from daskseg.errors import SpecError
 from daskseg.io import write_array
 
@@ -14,14 +15,6 @@ VS = gp.Coordinate((4, 2, 2))
 OFFSET = gp.Coordinate((8, 4, 4))
 DATA = (np.arange(2 * 3 * 4) + 1).astype(np.uint8).reshape(2, 3, 4)  # ROI [8:16, 4:10, 4:12]
 DATA_ROI = gp.Roi(OFFSET, gp.Coordinate(DATA.shape) * VS)
-
-
-class RecordRequests(gp.BatchFilter):
-    def __init__(self):
-        self.requests = []
-
-    def prepare(self, request):
-        self.requests.append(request.copy())
 
 
 @pytest.fixture
@@ -47,7 +40,7 @@ def test_spec_grows_by_size(path):
 
 
 def test_constant_padding_around_a_partial_overlap(path):
-    recorder = RecordRequests()
+    recorder = Recorder()
     pipeline = gp.ZarrSource(path, {RAW: "raw"}) + recorder + gp.Pad(RAW, (4, 2, 2), value=200)
     roi = gp.Roi((4, 2, 8), (8, 6, 6))  # one z-section and one y-row before the data, x inside
     out = run(pipeline, RAW, roi)
@@ -94,7 +87,7 @@ def test_reflect_mode_mirrors_without_repeating_the_border(path):
 
 
 def test_requests_for_other_keys_pass_untouched(path):
-    recorder = RecordRequests()
+    recorder = Recorder()
     pipeline = gp.ZarrSource(path, {RAW: "raw", AFFS: "affs"}) + recorder + gp.Pad(RAW, None)
     roi = gp.Roi(OFFSET, VS)
     out = run(pipeline, AFFS, roi)
