@@ -56,12 +56,8 @@ class AsType(BatchFilter):
     def prepare(self, request: BatchRequest) -> BatchRequest:
         deps = BatchRequest()
         spec = request[self.target].copy()
-        spec.dtype = None
-        if self.target == self.source:
-            # upstream delivers its own dtype; the dependencies cannot unset a field, so the
-            # downstream request is changed in place (as in gunpowder's prepare)
-            request[self.source].dtype = None
-        elif self.source in request:
+        spec.dtype = None  # upstream delivers its own dtype (a dependency's dtype replaces the request's)
+        if self.target != self.source and self.source in request:
             spec.dtype = request[self.source].dtype
         deps[self.source] = spec
         return deps

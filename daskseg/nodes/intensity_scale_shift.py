@@ -56,11 +56,8 @@ class IntensityScaleShift(BatchFilter):
     def prepare(self, request: BatchRequest) -> BatchRequest:
         deps = BatchRequest()
         spec = request[self.array].copy()
-        spec.dtype = None
+        spec.dtype = None  # upstream delivers its own dtype (a dependency's dtype replaces the request's)
         deps[self.array] = spec
-        # upstream delivers its own dtype; dependencies cannot unset a field of the downstream
-        # request, so it is changed in place (as in gunpowder's prepare)
-        request[self.array].dtype = None
         return deps
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
