@@ -7,6 +7,7 @@ from .dataset import (
     list_datasets,
     open_dataset,
     read_metadata,
+    set_attrs,
     split_dataset_path,
     write_array,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "list_datasets",
     "open_dataset",
     "read_metadata",
+    "set_attrs",
     "split_dataset_path",
     "write_array",
 ]

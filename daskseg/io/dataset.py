@@ -385,3 +385,23 @@ def write_array(
     )
     ds.write(roi, data)
     return ds
+
+
+def set_attrs(container: str | os.PathLike, name: str | None, attrs: dict) -> None:
+    """Set attributes of dataset ``name`` of a Zarr or HDF5 container (or, if None, of its root)."""
+    container = str(container)
+    if container_format(container) == "hdf5":
+        import h5py
+
+        with h5py.File(container, "a") as f:
+            target = f if name is None else f[name]
+            for k, v in attrs.items():
+                target.attrs[k] = v
+    else:
+        import zarr
+
+        if name is None:
+            target = zarr.open_group(container, mode="a")
+        else:
+            target = zarr.open_array(os.path.join(container, name.strip("/")), mode="r+")
+        target.attrs.update(attrs)

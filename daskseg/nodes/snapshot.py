@@ -13,7 +13,7 @@ import numpy as np
 from ..array import ArrayKey
 from ..batch import Batch, BatchRequest
 from ..errors import SpecError
-from ..io import container_format, write_array
+from ..io import container_format, set_attrs, write_array
 from ..pipeline import BatchFilter
 from .dataset_write import compression_option, dataset_name
 
@@ -144,7 +144,7 @@ class Snapshot(BatchFilter):
             )
             ds.close()
             if self.store_value_range and data.size:
-                _set_attrs(path, name, {"value_range": [float(np.min(data)), float(np.max(data))]})
+                set_attrs(path, name, {"value_range": [float(np.min(data)), float(np.max(data))]})
             written.append(name)
         root_attrs = {}
         if batch.loss is not None:
@@ -152,7 +152,7 @@ class Snapshot(BatchFilter):
         if batch.iteration is not None:
             root_attrs["iteration"] = int(batch.iteration)
         if root_attrs and written:
-            _set_attrs(path, None, root_attrs)
+            set_attrs(path, None, root_attrs)
         if not written:
             logger.warning(
                 "%s: batch %d holds none of %s; nothing saved", self.name(), batch.id, sorted(self.dataset_names)
@@ -160,22 +160,3 @@ class Snapshot(BatchFilter):
 
     def name(self) -> str:
         return f"Snapshot[{self.output_dir}]"
-
-
-def _set_attrs(container: str, name: str | None, attrs: dict) -> None:
-    """Set attributes of dataset ``name`` (or, if None, of the container's root)."""
-    if container_format(container) == "hdf5":
-        import h5py
-
-        with h5py.File(container, "a") as f:
-            target = f if name is None else f[name]
-            for k, v in attrs.items():
-                target.attrs[k] = v
-    else:
-        import zarr
-
-        if name is None:
-            target = zarr.open_group(container, mode="a")
-        else:
-            target = zarr.open_array(os.path.join(container, name), mode="r+")
-        target.attrs.update(attrs)
