@@ -15,8 +15,10 @@ whether that is the case. ``close_client`` closes a client and, if it owns one, 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 
 from .errors import DaskSegError
 
@@ -119,7 +121,9 @@ def _connect(address: str, timeout: float, from_env: bool):
 def _start_local_cluster(n_workers, threads_per_worker, processes, dashboard_address, **kwargs):
     from distributed import Client, LocalCluster
 
-    kwargs.setdefault("host", "127.0.0.1")
+    if processes:
+        # listen on loopback only; a threads-only cluster talks in-process (inproc://) and has no host
+        kwargs.setdefault("host", "127.0.0.1")
     logger.info(
         "starting a LocalCluster: %s workers x %d threads (%s)",
         "default" if n_workers is None else n_workers,
@@ -153,6 +157,18 @@ def close_client(client) -> None:
     finally:
         if cluster is not None:
             cluster.close()
+
+
+@contextlib.contextmanager
+def client_session(client=None, **kwargs) -> Iterator:
+    """``get_client(client, **kwargs)`` as a context: yields the client and, on exit, closes it and
+    its LocalCluster if this call started them (a found or given client is left open)."""
+    dask_client, owns = get_client(client, **kwargs)
+    try:
+        yield dask_client
+    finally:
+        if owns:
+            close_client(dask_client)
 
 
 def dashboard_link(client) -> str | None:

@@ -53,7 +53,7 @@ def run_demo(
 ) -> dict:
     """Run the demo into ``out_dir``; returns the report's numbers (also in ``report.json``)."""
     from .blockwise import predict
-    from .cluster import close_client, dashboard_link, get_client
+    from .cluster import client_session, dashboard_link
     from .jax.loss_plot import plot_loss
     from .segment import affinities_to_segmentation, cremi_scores
 
@@ -98,10 +98,7 @@ def run_demo(
         augment=augment,
     )
 
-    owns = False
-    if client is None:
-        client, owns = get_client(n_workers=s.workers)
-    try:
+    with client_session(client, n_workers=s.workers) as client:
         logger.info("demo: Dask dashboard at %s", dashboard_link(client))
         t0 = time.perf_counter()
         iteration, last_loss = run_training(job, client=client, on_iteration=on_iteration)
@@ -125,9 +122,6 @@ def run_demo(
             progress=False,
         )
         timings["predict"] = time.perf_counter() - t0
-    finally:
-        if owns:
-            close_client(client)
 
     t0 = time.perf_counter()
     pred_ds = open_dataset(os.path.join(out_dir, "prediction.zarr"), "volumes/pred_affs")

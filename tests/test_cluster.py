@@ -101,3 +101,18 @@ def test_a_client_can_be_closed_twice_safely(client):
     close_client(other)
     close_client(other)
     assert other.status == "closed"
+
+
+def test_client_session_closes_only_what_it_started():
+    from distributed import Client, LocalCluster
+
+    from daskseg.cluster import client_session
+
+    with client_session(n_workers=1, processes=False) as started:
+        assert started.status == "running"
+    assert started.status == "closed" and started.cluster.status.name == "closed"
+
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster, Client(cluster) as given:
+        with client_session(given) as same:
+            assert same is given
+        assert given.status == "running"  # a client handed in stays open for its owner

@@ -9,6 +9,7 @@ interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -415,7 +416,7 @@ def predict(
             written and recorded, so running again retries only the failed ones.
     """
     from .. import config as dsconfig
-    from ..cluster import close_client, dashboard_link, get_client
+    from ..cluster import client_session, dashboard_link
 
     if raw is None or out is None:
         raise TypeError("predict needs raw= (the input dataset) and out= (the output dataset)")
@@ -504,8 +505,7 @@ def predict(
     record = DoneRecord(os.path.join(out_ds.container, out_ds.name), layout, len(grid), resume=resume and not created)
 
     # --- run -------------------------------------------------------------------------------
-    owns = False
-    dask_client = None
+    sessions = contextlib.ExitStack()
     bar = None
     try:
         skipped = record.count_done()
@@ -517,7 +517,9 @@ def predict(
             return PredictResult(output, output_roi, block_shape_c, grid.shape, total, skipped, 0, 0.0, 0.0, None)
         if n_workers is None and processor.multithreaded:
             n_workers = 1  # only used if a LocalCluster is started: one worker, its network using all cores
-        dask_client, owns = get_client(client, scheduler_address=scheduler, n_workers=n_workers)
+        dask_client = sessions.enter_context(
+            client_session(client, scheduler_address=scheduler, n_workers=n_workers)
+        )
         link = dashboard_link(dask_client)
         if link:
             logger.info("Dask dashboard: %s", link)
@@ -606,8 +608,7 @@ def predict(
         record.close()
         if bar is not None:
             bar.close()
-        if owns and dask_client is not None:
-            close_client(dask_client)
+        sessions.close()
 
 
 def _describe(ds: Dataset) -> dict:

@@ -21,13 +21,9 @@ workers_option = click.option(
 @contextlib.contextmanager
 def cluster_client(scheduler: str | None, workers: int | None) -> Iterator:
     """Connect to (or start) the cluster, print the dashboard link, and close what we started."""
-    from ..cluster import close_client, dashboard_link, get_client
+    from ..cluster import client_session, dashboard_link
 
-    client, owns = get_client(scheduler_address=scheduler, n_workers=workers)
-    link = dashboard_link(client)
-    click.echo(f"Dask dashboard: {link}" if link else f"Dask scheduler: {client.scheduler.address}", err=True)
-    try:
+    with client_session(scheduler_address=scheduler, n_workers=workers) as client:
+        link = dashboard_link(client)
+        click.echo(f"Dask dashboard: {link}" if link else f"Dask scheduler: {client.scheduler.address}", err=True)
         yield client
-    finally:
-        if owns:
-            close_client(client)
