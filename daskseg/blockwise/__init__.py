@@ -6,6 +6,7 @@ Nothing here imports JAX: ``NetworkProcessor`` loads it inside the workers, on f
 
 from .done import DoneRecord, LayoutMismatchError, RecordLockedError
 from .grid import AlignmentError, Block, BlockGrid, BlockwiseError, check_alignment
+from .grouping import AdaptiveGroups, fixed_groups
 from .predict import PredictResult, predict
 from .processor import BlockProcessor, FunctionProcessor
 from .submit import BlockFailure, BlocksFailedError, BlockTimeoutError, submit_bounded
@@ -20,6 +21,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "AdaptiveGroups",
     "AlignmentError",
     "Block",
     "BlockFailure",
@@ -35,6 +37,7 @@ __all__ = [
     "PredictResult",
     "RecordLockedError",
     "check_alignment",
+    "fixed_groups",
     "predict",
     "submit_bounded",
 ]

@@ -2,8 +2,8 @@
 
 The output ROI is cut into blocks aligned with the output array's chunks (or shards); one task per
 block reads the block grown by the network's context from the input, runs the network (loaded and
-compiled once per worker process) and writes only its valid output. Tasks are submitted lazily, a
-bounded number at a time; each finished block is recorded durably after its data was written, so an
+compiled once per worker process) and writes only its valid output. Tasks (one block each, or several
+when blocks are cheap) are submitted lazily, a bounded number at a time; each finished block is recorded durably after its data was written, so an
 interrupted run resumes where it stopped.
 """
 
@@ -16,7 +16,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,13 +28,16 @@ from ..io import Dataset, create_dataset, open_dataset, split_dataset_path
 from ..io.dataset import container_format
 from .done import DoneRecord
 from .grid import Block, BlockGrid, BlockwiseError, check_alignment
+from .grouping import DEFAULT_MAX_BLOCKS, AdaptiveGroups, fixed_groups
 from .processor import BlockProcessor
 from .submit import (
     BlockCancelledError,
+    BlockFailure,
     BlocksFailedError,
     call_with_time_limit,
     gpu_resources,
     submit_bounded,
+    worker_threads,
 )
 
 logger = logging.getLogger(__name__)
@@ -61,6 +64,7 @@ class PredictResult:
         voxels_per_second: output voxels written per second by this run.
         dashboard_link: the Dask dashboard of the cluster used (None without one).
         task_seconds: seconds the workers spent reading, processing and writing, summed over blocks.
+        tasks: Dask tasks that ran the processed blocks (fewer when cheap blocks were grouped).
     """
 
     output: str
@@ -74,6 +78,7 @@ class PredictResult:
     voxels_per_second: float
     dashboard_link: str | None
     task_seconds: dict[str, float] = field(default_factory=dict)
+    tasks: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,8 +155,9 @@ def process_blocks(
 
 
 def run_task(item, grid, processor, raw, out, run, time_limit):
-    """The Dask task of ``predict``: ``process_blocks`` under a time limit."""
-    return call_with_time_limit(process_blocks, time_limit, item, grid, processor, raw, out, run)
+    """The Dask task of ``predict``: ``process_blocks`` under a time limit of ``time_limit`` per block."""
+    limit = None if time_limit is None else time_limit * len(item)
+    return call_with_time_limit(process_blocks, limit, item, grid, processor, raw, out, run)
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,17 +327,6 @@ def _nearest_existing(path: str) -> str:
     return path
 
 
-def _groups(indices: Iterator[int], size: int) -> Iterator[tuple[int, ...]]:
-    group: list[int] = []
-    for i in indices:
-        group.append(i)
-        if len(group) == size:
-            yield tuple(group)
-            group = []
-    if group:
-        yield tuple(group)
-
-
 # --------------------------------------------------------------------------------------------
 # predict
 # --------------------------------------------------------------------------------------------
@@ -356,7 +351,7 @@ def predict(
     max_in_flight: int | str | None = None,
     retries: int | None = None,
     block_timeout: float | str | None = "config",
-    blocks_per_task: int = 1,
+    blocks_per_task: int | str = "auto",
     max_failures: int | None = 100,
     progress: bool | None = None,
     on_block_done: Callable[[Block], None] | None = None,
@@ -399,7 +394,9 @@ def predict(
         retries (int, optional): extra tries per block (default ``daskseg.predict.retries``).
         block_timeout (float | str | None): time limit of one try of a block, seconds or ``'30
             minutes'``; default ``daskseg.predict.block-timeout``; None for no limit.
-        blocks_per_task (int): blocks per Dask task (more when blocks are very cheap).
+        blocks_per_task (int | str): blocks per Dask task; ``'auto'`` starts with one and packs cheap
+            blocks into tasks of about half a second (``AdaptiveGroups``), so that the scheduler's
+            few milliseconds per task stay a small share of the work.
         max_failures (int, optional): stop submitting after this many failed tasks.
         progress (bool, optional): show a progress bar (default: when stderr is a terminal).
         on_block_done (callable, optional): called with each ``Block`` after it was recorded done.
@@ -429,8 +426,8 @@ def predict(
     if dtype not in OUTPUT_DTYPES:
         raise ValueError(f"dtype must be one of {OUTPUT_DTYPES}, not {dtype!r}")
     out_dtype = np.dtype(dtype)
-    if blocks_per_task < 1:
-        raise ValueError(f"blocks_per_task must be at least 1, got {blocks_per_task}")
+    if blocks_per_task != "auto" and (not isinstance(blocks_per_task, int) or blocks_per_task < 1):
+        raise ValueError(f"blocks_per_task must be 'auto' or a whole number of at least 1, got {blocks_per_task!r}")
 
     # --- geometry --------------------------------------------------------------------------
     raw_ds = open_input(raw, raw_voxel_size)
@@ -549,6 +546,13 @@ def predict(
             k = grid.block(item[0]).key(KEY_PREFIX, token)
             return k if len(item) == 1 else f"{k}-x{len(item)}"
 
+        if blocks_per_task == "auto":
+            # at most a quarter of each worker thread's share of the remaining blocks in one task
+            most = max(1, min(DEFAULT_MAX_BLOCKS, (total - skipped) // (4 * max(worker_threads(dask_client), 1))))
+            groups: Iterable[tuple[int, ...]] = AdaptiveGroups(record.pending(), max_blocks=most)
+        else:
+            groups = fixed_groups(record.pending(), blocks_per_task)
+
         def done(item: tuple[int, ...], result: Any) -> None:
             nonlocal processed, voxels, last_flush
             for flat in item:
@@ -558,6 +562,8 @@ def predict(
             if isinstance(result, dict):
                 for k in task_seconds:
                     task_seconds[k] += float(result.get(k, 0.0))
+                if isinstance(groups, AdaptiveGroups):
+                    groups.observe(len(item), sum(float(result.get(k, 0.0)) for k in task_seconds))
             if bar is not None:
                 bar.update(len(item))
             now = time.monotonic()
@@ -571,13 +577,14 @@ def predict(
         stats = submit_bounded(
             dask_client,
             run_task,
-            _groups(record.pending(), blocks_per_task),
+            groups,
             key=key,
             args=(grid, processor, raw_ds, out_ds, token, time_limit),
             max_in_flight=max_in_flight,
             retries=retries,
             resources=resources,
             on_done=done,
+            on_failed=_blocks_one_by_one,
             max_failures=max_failures,
         )
         record.flush()
@@ -603,12 +610,18 @@ def predict(
             voxels_per_second=voxels / stats.seconds if stats.seconds > 0 else 0.0,
             dashboard_link=link,
             task_seconds=task_seconds,
+            tasks=stats.finished,
         )
     finally:
         record.close()
         if bar is not None:
             bar.close()
         sessions.close()
+
+
+def _blocks_one_by_one(failure: BlockFailure) -> list[tuple[int]] | None:
+    """A failed group of blocks runs again one block per task, so that only failing blocks fail."""
+    return [(flat,) for flat in failure.item] if len(failure.item) > 1 else None
 
 
 def _describe(ds: Dataset) -> dict:

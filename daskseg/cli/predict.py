@@ -18,6 +18,19 @@ def _shape(value: str | None, what: str) -> tuple[int, ...] | None:
         raise click.BadParameter(f"{what} must be integers separated by commas, e.g. 92,110,110; got {value!r}")
 
 
+def _blocks_per_task(ctx, param, value: str) -> int | str:
+    """'auto', or a whole number of at least 1."""
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise click.BadParameter(f"'auto' or a whole number of at least 1, got {value!r}")
+    return number
+
+
 def _load_processor(spec: str):
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
@@ -56,8 +69,8 @@ def _load_processor(spec: str):
 @click.option("--retries", type=int, default=None, help="Extra tries of a failed block (default 2).")
 @click.option("--block-timeout", default="config",
               help="Time limit of one try of a block, e.g. '30 minutes' (0: none; default 30 minutes).")
-@click.option("--blocks-per-task", type=int, default=1, show_default=True,
-              help="Blocks per Dask task (more for very cheap blocks).")
+@click.option("--blocks-per-task", default="auto", show_default=True, callback=_blocks_per_task,
+              help="Blocks per Dask task: a number, or 'auto' (cheap blocks packed into ~0.5 s tasks).")
 @click.option("--processor", "processor_spec", default=None,
               help="MODULE:NAME of a BlockProcessor to run instead of a network.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
@@ -124,6 +137,6 @@ def predict(
             raise SystemExit(130)
     click.echo(
         f"wrote {result.output} over {result.roi}: {result.processed} blocks of {tuple(result.block_shape)} voxels "
-        f"in {result.seconds:.1f} s ({result.voxels_per_second:,.0f} voxels/s)"
+        f"({result.tasks} tasks) in {result.seconds:.1f} s ({result.voxels_per_second:,.0f} voxels/s)"
         + (f", {result.skipped} done before" if result.skipped else "")
     )

@@ -3,8 +3,10 @@ volume, resumable to the same bytes, and clear about bad inputs, outputs and lay
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import time
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ import zarr
 import daskseg as gp
 from daskseg.blockwise import (
     AlignmentError,
+    BlockGrid,
     BlocksFailedError,
     FunctionProcessor,
     LayoutMismatchError,
@@ -21,7 +24,7 @@ from daskseg.blockwise import (
 )
 from daskseg.blockwise.done import read_done
 from daskseg.errors import DatasetError, GeometryError
-from daskseg.io import open_dataset, write_array
+from daskseg.io import create_dataset, open_dataset, write_array
 from dask_fixtures import local_client
 from test_block_processor import BoxTiles, scan_reference
 
@@ -108,8 +111,40 @@ def test_groups_of_blocks_per_task(client, raw_path, tmp_path):
     result = predict(raw=f"{container}/volumes/raw", out=f"{tmp_path}/o.zarr/p", processor=MEAN3, block_shape=(2, 4, 6),
                      blocks_per_task=7, client=client, max_in_flight=3)
     assert result.processed == result.num_blocks == 4 * 4 * 3
+    assert result.tasks == 7  # 48 blocks in groups of 7
     np.testing.assert_array_equal(open_dataset(tmp_path / "o.zarr", "p").read(),
                                   expected_mean(raw, gp.Roi((14, 2, 2), (16, 16, 18))))
+
+
+def test_cheap_blocks_are_grouped_automatically(client, raw_path, tmp_path):
+    """'auto' (the default) packs cheap blocks into fewer tasks; the output is unchanged."""
+    container, raw = raw_path
+    result = predict(raw=f"{container}/volumes/raw", out=f"{tmp_path}/o.zarr/p", processor=MEAN3, block_shape=(1, 2, 2),
+                     client=client)
+    assert result.processed == result.num_blocks == 8 * 8 * 9
+    assert result.tasks < result.num_blocks / 4
+    np.testing.assert_array_equal(open_dataset(tmp_path / "o.zarr", "p").read(),
+                                  expected_mean(raw, gp.Roi((14, 2, 2), (16, 16, 18))))
+
+
+def test_time_limit_is_per_block_of_a_task(raw_path):
+    from daskseg.blockwise.predict import open_input, run_task
+    from daskseg.blockwise.submit import BlockTimeoutError
+
+    container, _ = raw_path
+    raw = open_input(f"{container}/volumes/raw")
+    grid = BlockGrid(gp.Roi((14, 2, 2), (6, 2, 2)), (1, 2, 2), raw.voxel_size, (2, 1, 1), (2, 1, 1))
+    slow = FunctionProcessor(functools.partial(sleep_then_mean3, 0.3), context=1, name="slow")
+    out = create_dataset(container.parent / "slow.zarr", "p", grid.output_roi, raw.voxel_size, "float32", chunk_shape=(1, 2, 2))
+    times = run_task((0, 1, 2), grid, slow, raw, out, None, 0.5)  # 0.9 s for 3 blocks: within 3 x 0.5 s
+    assert times["blocks"] == 3
+    with pytest.raises(BlockTimeoutError):
+        run_task((0,), grid, FunctionProcessor(functools.partial(sleep_then_mean3, 0.8), context=1), raw, out, None, 0.5)
+
+
+def sleep_then_mean3(seconds: float, x: np.ndarray) -> np.ndarray:
+    time.sleep(seconds)
+    return mean3(x)
 
 
 def test_blocks_ask_for_a_gpu_when_workers_declare_one(raw_path, tmp_path):
@@ -178,7 +213,9 @@ def test_hdf5_input_uint8_output_one_worker_started_by_predict(tmp_path):
     assert dict(zarr.open_array(f"{tmp_path}/o.zarr/pred").attrs)["daskseg"]["value_scale"] == 255
 
 
-def test_failed_blocks_are_named_and_a_rerun_finishes_them(client, raw_path, tmp_path):
+@pytest.mark.parametrize("blocks_per_task", [1, 5])
+def test_failed_blocks_are_named_and_a_rerun_finishes_them(client, raw_path, tmp_path, blocks_per_task):
+    """Only the blocks that fail are named, also when they ran in a group (which is split up and rerun)."""
     container, raw = raw_path
     data = raw.copy()
     data[6, 10, 11] = SENTINEL
@@ -187,7 +224,7 @@ def test_failed_blocks_are_named_and_a_rerun_finishes_them(client, raw_path, tmp
     flaky = FunctionProcessor(mean3_fails_on_sentinel, context=1, name="mean3")
     with pytest.raises(BlocksFailedError) as info:
         predict(raw=f"{container}/volumes/raw", out=out, processor=flaky, block_shape=(4, 4, 4), client=client,
-                retries=0)
+                retries=0, blocks_per_task=blocks_per_task)
     # the failed blocks are exactly those whose read ROI holds the sentinel voxel (z = 10 + 6 * 2)
     sentinel = gp.Coordinate((22, 10, 11))
     from daskseg.blockwise import BlockGrid

@@ -13,6 +13,7 @@ from daskseg.blockwise.submit import (
     call_with_time_limit,
     parse_max_in_flight,
     submit_bounded,
+    trim_scheduler_memory,
 )
 from dask_fixtures import local_client
 
@@ -155,7 +156,47 @@ def span_collections(dask_scheduler) -> int:
     return max(len((s.metadata or {}).get("collections", [])) for s in spans)
 
 
+def cached_keys(dask_scheduler=None) -> int:
+    from dask.utils import key_split
+
+    return key_split.cache_info().currsize
+
+
 def test_scheduler_span_metadata_stays_small(client):
     """distributed keeps one metadata entry per submission forever; the loop compacts it."""
-    submit_bounded(client, square, range(60), key=lambda i: f"compact-{i}", max_in_flight=2, compact_every=10)
+    submit_bounded(client, square, range(60), key=lambda i: f"compact-{i}", max_in_flight=2, trim_every=10)
     assert client.run_on_scheduler(span_collections) <= 12
+
+
+def test_scheduler_key_cache_is_trimmed(client):
+    """key_split's memo keeps every task key (~300 B each, up to 100,000); the loop empties it."""
+    submit_bounded(client, square, range(300), key=lambda i: f"untrimmed-{i}", max_in_flight=4, trim_every=0)
+    assert client.run_on_scheduler(cached_keys) >= 300  # without trimming, every key stays
+    submit_bounded(client, square, range(300), key=lambda i: f"trimmed-{i}", max_in_flight=4, trim_every=50)
+    assert client.run_on_scheduler(cached_keys) < 100
+
+
+def test_trim_scheduler_memory_reports_what_it_dropped(client):
+    submit_bounded(client, square, range(20), key=lambda i: f"report-{i}", max_in_flight=2, trim_every=0)
+    dropped = client.run_on_scheduler(trim_scheduler_memory)
+    assert dropped["cached_keys"] >= 20 and dropped["span_entries"] >= 1
+    assert client.run_on_scheduler(cached_keys) == 0
+
+
+def fail_if_group_holds_three(group: tuple[int, ...]) -> int:
+    if 3 in group:
+        raise ValueError("three")
+    return sum(group)
+
+
+def test_failed_task_can_be_replaced_by_its_parts(client):
+    """on_failed may return items to run instead: a failed group reruns one by one, only (3,) fails."""
+    done: list[tuple[int, ...]] = []
+    stats = submit_bounded(
+        client, fail_if_group_holds_three, [(0, 1, 2), (3, 4, 5), (6,)], key=lambda g: f"group-{g}",
+        max_in_flight=2, retries=0, on_done=lambda item, result: done.append(item),
+        on_failed=lambda f: [(i,) for i in f.item] if len(f.item) > 1 else None,
+    )
+    assert sorted(done) == [(0, 1, 2), (4,), (5,), (6,)]
+    assert [f.item for f in stats.failures] == [(3,)]
+    assert stats.submitted == 6 and stats.finished == 4
