@@ -16,9 +16,11 @@ Part 1, throughput (voxels/s) on a synthetic volume, all with the same processor
 
 Part 2, memory flat in the number of blocks: ``submit_bounded`` over a simulated grid of >= 1,000,000
 blocks that do no work (with the done record), against a real ``dask scheduler`` process and
-``dask worker`` processes, sampling client and scheduler RSS while it runs for ``--sim-seconds``;
-and, for contrast, the time and memory of merely building a ``map_overlap`` graph of ``--graph-blocks``
-blocks (extrapolated per million blocks).
+``dask worker`` processes, sampling client, scheduler and worker RSS while it runs for
+``--sim-seconds``: once with one block per task (the scheduler's worst case) and once with the
+adaptive groups ``daskseg predict`` uses by default; daisy 2.0 over the same kind of blocks, when
+``.venv-anchors`` has it (``make bench-anchors``); and, for contrast, the time and memory of merely
+building a ``map_overlap`` graph of ``--graph-blocks`` blocks (extrapolated per million blocks).
 """
 
 from __future__ import annotations
@@ -207,69 +209,85 @@ def throughput(args, workdir: str) -> None:
 
 # --- part 2 -----------------------------------------------------------------------------------
 def noop_block(item, grid):
-    """A simulated block: compute its ROIs, do nothing."""
+    """A simulated block: compute its ROIs, do nothing; returns the seconds it took (for grouping)."""
+    t = time.perf_counter()
     for flat in item:
         grid.block(flat)
-    return None
+    return {"process": time.perf_counter() - t}
 
 
 class Enough(Exception):
     pass
 
 
-def flat_memory(args, workdir: str) -> None:
+def start_process_cluster(args, env) -> tuple[list, int]:
+    """A ``dask scheduler`` and ``args.workers`` single-threaded ``dask worker`` processes on 127.0.0.1."""
+    port = free_port()
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--no-dashboard"], **quiet)]
+    for _ in range(args.workers):
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", f"tcp://127.0.0.1:{port}",
+                                       "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"], **quiet))
+    return procs, port
+
+
+def simulate(args, workdir: str, grid, grouped: bool, trim: bool) -> dict:
+    """Run no-op blocks of ``grid`` for ``args.sim_seconds`` (or to the end) against real processes.
+
+    One block per task (``grouped=False``: the scheduler's worst case) or ``AdaptiveGroups`` as
+    ``daskseg predict`` uses by default. Samples client, scheduler and worker RSS as blocks finish.
+    """
     from distributed import Client
 
-    import daskseg as gp
-    from daskseg.blockwise import BlockGrid, DoneRecord
+    from daskseg.blockwise import AdaptiveGroups, DoneRecord
     from daskseg.blockwise.submit import submit_bounded
 
-    side = round(args.sim_blocks ** (1 / 3))
-    while side**3 < args.sim_blocks:
-        side += 1
-    grid = BlockGrid(gp.Roi((0, 0, 0), (side * 64,) * 3), (64, 64, 64), (1, 1, 1), 8)
-    port = free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO))
     if args.no_profile:  # the event-loop profilers keep up to an hour of history: growth with time, not blocks
         env["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] = "False"
-    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                               "--port", str(port), "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]
+    procs, port = start_process_cluster(args, env)
     try:
-        for _ in range(args.workers):
-            procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker",
-                                           f"tcp://127.0.0.1:{port}", "--nthreads", "1", "--no-dashboard",
-                                           "--host", "127.0.0.1"], env=env, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL))
         client = Client(f"tcp://127.0.0.1:{port}", timeout=60)
         client.wait_for_workers(args.workers, timeout=120)
         sched_pid = procs[0].pid
+        worker_pids = list(client.run(os.getpid).values())
         samples = []
-        record = DoneRecord(os.path.join(workdir, "sim-record"), grid.layout(), len(grid), resume=False)
+        record = DoneRecord(os.path.join(workdir, f"sim-record-{grouped}-{trim}"), grid.layout(), len(grid),
+                            resume=False)
         start = time.perf_counter()
-        count = 0
+        count = tasks = 0
         next_sample = 0
+        pending = len(grid)
+        groups = AdaptiveGroups(record.pending(), max_blocks=max(1, min(1024, pending // (4 * args.workers)))) \
+            if grouped else ((i,) for i in record.pending())
 
         def on_done(item, result):
-            nonlocal count, next_sample
+            nonlocal count, tasks, next_sample
             for flat in item:
                 record.mark_done(flat)
             count += len(item)
+            tasks += 1
+            if grouped:
+                groups.observe(len(item), result["process"])
             if count >= next_sample:
                 held = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
-                samples.append((count, time.perf_counter() - start, rss(), rss(sched_pid), held))
+                samples.append((count, time.perf_counter() - start, rss(), rss(sched_pid),
+                                sum(rss(p) for p in worker_pids), held, tasks))
                 next_sample += args.sample_every
             if time.perf_counter() - start > args.sim_seconds:
                 raise Enough
 
-        items = ((i,) for i in record.pending())
         token = "0badc0de"
         try:
-            submit_bounded(client, noop_block, items, key=lambda it: grid.block(it[0]).key("predict-block", token),
-                           args=(grid,), max_in_flight="4x", retries=0, on_done=on_done)
+            submit_bounded(client, noop_block, groups,
+                           key=lambda it: grid.block(it[0]).key("predict-block", token) + f"-x{len(it)}",
+                           args=(grid,), max_in_flight="4x", retries=0, on_done=on_done,
+                           trim_every=args.trim_every if trim else 0)
         except Enough:
             pass
         elapsed = time.perf_counter() - start
+        samples.append((count, elapsed, rss(), rss(sched_pid), sum(rss(p) for p in worker_pids), 0, tasks))
         record.close()
         client.close()
     finally:
@@ -277,20 +295,64 @@ def flat_memory(args, workdir: str) -> None:
             p.terminate()
         for p in procs:
             p.wait(30)
+    mode = "adaptive groups (predict's default)" if grouped else "one block per task"
+    print(f"-- {mode}, {'with' if trim else 'WITHOUT'} trimming: {count:,} of {len(grid):,} no-op blocks in "
+          f"{tasks:,} tasks, {elapsed:.1f} s ({count / elapsed:,.0f} blocks/s, {1000 * elapsed / max(count, 1):.3f} "
+          f"ms/block; {args.workers} worker(s), at most {4 * args.workers} tasks in flight)")
+    print("   blocks done     tasks   client RSS   scheduler RSS   worker RSS   tasks held by the scheduler")
+    for c, _, cr, sr, wr, held, t in samples[:: max(1, len(samples) // 6)] + [samples[-1]]:
+        print(f"   {c:11,}  {t:8,}   {mb(cr):>10}   {mb(sr):>13}   {mb(wr):>10}   {held:>5}")
     first, last = samples[len(samples) // 4], samples[-1]
-    print(f"simulated volume: {len(grid):,} blocks; {count:,} no-op blocks ran in {elapsed:.1f} s "
-          f"({count / elapsed:,.0f} blocks/s, {1000 * elapsed / max(count, 1):.2f} ms/block; "
-          f"{args.workers} worker(s), at most {4 * args.workers} in flight)")
-    print("  blocks done   client RSS   scheduler RSS   tasks held by the scheduler")
-    for c, _, cr, sr, held in samples[:: max(1, len(samples) // 6)] + [samples[-1]]:
-        print(f"  {c:11,}   {mb(cr):>10}   {mb(sr):>13}   {held:>5}")
     dblocks = max(last[0] - first[0], 1)
-    print(f"from {first[0]:,} to {last[0]:,} blocks (after warm-up): client {mb(first[2])} -> {mb(last[2])}, "
-          f"scheduler {mb(first[3])} -> {mb(last[3])}; per 100k blocks: client "
-          f"{mb((last[2] - first[2]) * 1e5 / dblocks)}, scheduler {mb((last[3] - first[3]) * 1e5 / dblocks)}; "
-          f"tasks held never above {max(s[4] for s in samples)}")
+    per = {name: (last[i] - first[i]) * 1e5 / dblocks for name, i in (("client", 2), ("scheduler", 3), ("worker", 4))}
+    print(f"   from {first[0]:,} to {last[0]:,} blocks (after warm-up), per 100k blocks: "
+          + ", ".join(f"{k} {mb(v)}" for k, v in per.items())
+          + f"; tasks held never above {max(s[5] for s in samples)}")
+    return {"blocks": count, "tasks": tasks, "seconds": elapsed, "per_100k": per}
 
-    # contrast: the graph map_overlap would build for blocks of the same volume
+
+def daisy_anchor(args) -> dict | None:
+    """daisy 2.0's no-op blocks/s over the same number of blocks, from the anchors venv (if installed)."""
+    import json
+
+    python = os.environ.get("DASKSEG_ANCHORS_PYTHON") or str(REPO / ".venv-anchors" / "bin" / "python")
+    script = REPO / "benchmarks" / "anchors" / "daisy_noop_blocks.py"
+    if not (os.path.exists(python) and script.exists()):
+        print("daisy anchor: no .venv-anchors (make bench-anchors) -- skipped")
+        return None
+    out = subprocess.run([python, str(script), "--blocks", str(args.daisy_blocks), "--workers", str(args.workers),
+                          "--json"], capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        print(f"daisy anchor failed: {out.stderr.strip().splitlines()[-1:]}")
+        return None
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"-- daisy {result.get('version', '2.0')}: {result['blocks']:,} no-op blocks in {result['seconds']:.1f} s "
+          f"({result['blocks_per_s']:,.0f} blocks/s, {result['ms_per_block']:.3f} ms/block, {args.workers} worker(s)); "
+          f"its scheduler process grew {result['rss_per_100k_blocks_mb']:.1f} MB per 100k blocks")
+    return result
+
+
+def flat_memory(args, workdir: str) -> None:
+    import daskseg as gp
+    from daskseg.blockwise import BlockGrid
+
+    side = round(args.sim_blocks ** (1 / 3))
+    while side**3 < args.sim_blocks:
+        side += 1
+    grid = BlockGrid(gp.Roi((0, 0, 0), (side * 64,) * 3), (64, 64, 64), (1, 1, 1), 8)
+    single = simulate(args, workdir, grid, grouped=False, trim=not args.no_trim)
+    grouped = simulate(args, workdir, grid, grouped=True, trim=not args.no_trim)
+    daisy = daisy_anchor(args)
+    rate = {k: r["blocks"] / r["seconds"] for k, r in (("single", single), ("grouped", grouped))}
+    line = (f"ratios: adaptive groups / one block per task = {rate['grouped'] / rate['single']:.1f}x blocks/s")
+    if daisy:
+        line += (f"; daskseg (adaptive groups) / daisy = {rate['grouped'] / daisy['blocks_per_s']:.2f}x; "
+                 f"daskseg (one block per task) / daisy = {rate['single'] / daisy['blocks_per_s']:.2f}x")
+    print(line)
+
+
+def map_overlap_contrast(args) -> None:
+    """Time and memory of merely building the map_overlap graph of ``args.graph_blocks`` blocks."""
     import dask.array as da
 
     n = args.graph_blocks
@@ -323,6 +385,9 @@ def main() -> int:
     parser.add_argument("--sample-every", type=int, default=2000, help="blocks between memory samples")
     parser.add_argument("--graph-blocks", type=int, default=8000, help="blocks of the map_overlap graph contrast")
     parser.add_argument("--no-profile", action="store_true", help="disable the scheduler's and workers' profilers")
+    parser.add_argument("--no-trim", action="store_true", help="do not trim per-task leftovers (to see them grow)")
+    parser.add_argument("--trim-every", type=int, default=10_000, help="tasks between trims of per-task leftovers")
+    parser.add_argument("--daisy-blocks", type=int, default=100_000, help="no-op blocks for the daisy anchor")
     parser.add_argument("--skip", choices=["throughput", "memory"], action="append", default=[])
     args = parser.parse_args()
     if args.quick:
@@ -330,6 +395,8 @@ def main() -> int:
         args.sim_seconds = min(args.sim_seconds, 10)
         args.sample_every = 500
         args.graph_blocks = 1000
+        args.daisy_blocks = min(args.daisy_blocks, 5000)
+        args.trim_every = min(args.trim_every, 500)
     with tempfile.TemporaryDirectory(prefix="daskseg-bench-") as workdir:
         if "throughput" not in args.skip:
             print("== throughput ==", flush=True)
@@ -337,6 +404,7 @@ def main() -> int:
         if "memory" not in args.skip:
             print("== memory while submitting a simulated volume ==", flush=True)
             flat_memory(args, workdir)
+            map_overlap_contrast(args)
     return 0
 
 

@@ -593,8 +593,9 @@ def predict(
             logger.error("failed blocks: %s", names)
             raise BlocksFailedError(
                 stats.failures,
-                stats.submitted,
+                total - skipped,
                 stats.stopped_early,
+                unit="blocks",
                 hint=" The other blocks were written and recorded; run again (resume is on by default) to retry "
                 "only the unfinished ones.",
             )

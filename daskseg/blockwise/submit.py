@@ -52,7 +52,14 @@ class BlockFailure:
 class BlocksFailedError(BlockwiseError):
     """Some blocks failed after all retries; ``failures`` lists them (the others were written)."""
 
-    def __init__(self, failures: Sequence[BlockFailure], total: int, stopped_early: bool = False, hint: str = ""):
+    def __init__(
+        self,
+        failures: Sequence[BlockFailure],
+        total: int,
+        stopped_early: bool = False,
+        hint: str = "",
+        unit: str = "tasks",
+    ):
         self.failures = list(failures)
         shown = "; ".join(str(f) for f in self.failures[:10])
         more = f" (and {len(self.failures) - 10} more)" if len(self.failures) > 10 else ""
@@ -60,7 +67,7 @@ class BlocksFailedError(BlockwiseError):
         first = self.failures[0].traceback
         first_tb = f"\nTraceback of the first failure:\n{first}" if first else ""
         super().__init__(
-            f"{len(self.failures)} of {total} tasks failed after all retries: {shown}{more}.{stop}{hint}{first_tb}"
+            f"{len(self.failures)} of {total} {unit} failed after all retries: {shown}{more}.{stop}{hint}{first_tb}"
         )
 
 

@@ -17,13 +17,15 @@ import yaml
 import daskseg as gp
 from daskseg.cluster import DEFAULT_CONNECT_TIMEOUT, ClusterError
 from daskseg.errors import RequestError
-from daskseg.io import write_array
+from daskseg.io import open_dataset, write_array
 from daskseg.jax.checkpoint import load_checkpoint
 from daskseg.models.config import create_networks
 from daskseg.synth import write_cremi_samples, write_sample
 
 from .conftest import free_port
 from .helpers import (
+    done_marks,
+    expected_max3,
     run_cli,
     start_cli,
     tree_bytes,
@@ -296,3 +298,29 @@ def test_predict_existing_output_of_another_shape_needs_overwrite(work, previous
                       "--scheduler", work["scheduler"], "--no-progress"])
     assert_clear_failure(result, "DatasetError", "exists but does not fit", "--overwrite")
     assert tree_bytes(previous) == before
+
+
+# --- the OS refuses writes ----------------------------------------------------------------------
+def test_predict_refused_writes_lose_nothing_and_a_rerun_finishes(tmp_path):
+    """Workers whose chunk writes the OS refuses (a file size limit, standing in for a full disk):
+    the failed blocks are named, blocks that were written stay recorded, and the same command run
+    again with room to write does only the failed blocks, ending with the whole-volume result."""
+    raw = np.zeros((16, 40, 40), np.uint8)
+    raw[9:] = np.random.default_rng(3).integers(0, 255, (7, 40, 40), dtype=np.uint8)
+    write_array(tmp_path / "raw.zarr", "raw", raw, (1, 1, 1))
+    out = f"{tmp_path}/out.zarr/max3"
+    args = ["predict", "--raw", f"{tmp_path}/raw.zarr/raw", "--out", out, "--processor", MAX3, "--workers", "1",
+            "--roi", "1:15,1:39,1:39", "--block-shape", "7,19,19", "--retries", "0", "--no-progress"]
+    # blocks z 1..8 read only zeros: their chunks equal the fill value and are not stored, so their
+    # writes succeed; blocks z 8..15 have chunks of about 1 KB, which a limit of 200 bytes refuses
+    limited = run_cli(args, DASK_DISTRIBUTED__WORKER__PRELOAD='["integration.file_size_limit"]',
+                      DASKSEG_TEST_FSIZE_LIMIT="200")
+    assert_clear_failure(limited, "4 of 8 blocks failed", "File too large", worker_traceback=True)
+    for z, y, x in [(1, 0, 0), (1, 0, 1), (1, 1, 0), (1, 1, 1)]:
+        assert f"predict-block-{z}-{y}-{x}-" in limited.stderr
+    assert done_marks(f"{tmp_path}/out.zarr/max3").tolist() == [1, 1, 1, 1, 0, 0, 0, 0]
+
+    rerun = run_cli(args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "4 blocks" in rerun.stdout and "4 done before" in rerun.stdout
+    np.testing.assert_array_equal(open_dataset(f"{tmp_path}/out.zarr", "max3").read(), expected_max3(raw))
