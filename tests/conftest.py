@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import dask.config
 import numpy as np
 import pytest
 
 import daskseg as gp
 from daskseg.io import write_array
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _jax_compilation_cache(tmp_path_factory):
+    """Compiled XLA programs go to one temporary cache for the session, not to ~/.cache; the worker
+    and CLI processes the tests start (which inherit the environment) share it."""
+    directory = str(tmp_path_factory.mktemp("jax_compilation_cache"))
+    with pytest.MonkeyPatch.context() as mp, dask.config.set({"daskseg.jax.compilation-cache": directory}):
+        mp.setenv("DASK_DASKSEG__JAX__COMPILATION_CACHE", directory)
+        yield
 
 
 @pytest.fixture

@@ -6,34 +6,44 @@ scheduling. ``AdaptiveGroups`` starts with one block per task and, as tasks repo
 blocks took, packs consecutive blocks into tasks of about ``target_seconds`` each, so that the
 per-task cost stays a small fraction of the work. Expensive blocks (a U-Net on a CPU) stay one per
 task, which keeps retries, the done record and the progress bar fine-grained.
+
+A group of consecutive indices is a ``range`` (a few bytes however many blocks it holds: the
+scheduler keeps its last thousand messages to each worker, task arguments included), others a tuple.
 """
 
 from __future__ import annotations
 
 import collections
 import statistics
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 DEFAULT_TARGET_SECONDS = 0.5
 DEFAULT_MAX_BLOCKS = 1024
 
 
-def fixed_groups(indices: Iterable[int], size: int) -> Iterator[tuple[int, ...]]:
-    """Consecutive indices in tuples of ``size`` (the last one shorter)."""
+def compact(group: Sequence[int]) -> Sequence[int]:
+    """``group`` as a ``range`` if its indices are consecutive, else as a tuple."""
+    if len(group) > 1 and group[-1] - group[0] == len(group) - 1 and all(b - a == 1 for a, b in zip(group, group[1:])):
+        return range(group[0], group[-1] + 1)
+    return tuple(group)
+
+
+def fixed_groups(indices: Iterable[int], size: int) -> Iterator[Sequence[int]]:
+    """Indices in groups of ``size`` (the last one shorter), in order."""
     if size < 1:
         raise ValueError(f"blocks per task must be at least 1, got {size}")
     group: list[int] = []
     for i in indices:
         group.append(i)
         if len(group) == size:
-            yield tuple(group)
+            yield compact(group)
             group = []
     if group:
-        yield tuple(group)
+        yield compact(group)
 
 
 class AdaptiveGroups:
-    """Consecutive indices in tuples whose size follows the measured seconds per block.
+    """Indices in groups (in order) whose size follows the measured seconds per block.
 
     Iterate to get the groups (lazily: each group is sized when it is taken); call
     ``observe(blocks, seconds)`` when a task finished. The size is ``target_seconds`` divided by the
@@ -73,9 +83,9 @@ class AdaptiveGroups:
         wanted = self.target_seconds / per_block if per_block > 0 else self.max_blocks
         self.size = int(min(max(wanted, 1), self.max_blocks))
 
-    def __iter__(self) -> Iterator[tuple[int, ...]]:
+    def __iter__(self) -> Iterator[Sequence[int]]:
         while True:
-            group = tuple(i for _, i in zip(range(self.size), self._indices))
+            group = [i for _, i in zip(range(self.size), self._indices)]
             if not group:
                 return
-            yield group
+            yield compact(group)

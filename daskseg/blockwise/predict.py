@@ -542,18 +542,18 @@ def predict(
         voxel_volume = math.prod(vs)
         last_flush = time.monotonic()
 
-        def key(item: tuple[int, ...]) -> str:
+        def key(item: Sequence[int]) -> str:
             k = grid.block(item[0]).key(KEY_PREFIX, token)
             return k if len(item) == 1 else f"{k}-x{len(item)}"
 
         if blocks_per_task == "auto":
             # at most a quarter of each worker thread's share of the remaining blocks in one task
             most = max(1, min(DEFAULT_MAX_BLOCKS, (total - skipped) // (4 * max(worker_threads(dask_client), 1))))
-            groups: Iterable[tuple[int, ...]] = AdaptiveGroups(record.pending(), max_blocks=most)
+            groups: Iterable[Sequence[int]] = AdaptiveGroups(record.pending(), max_blocks=most)
         else:
             groups = fixed_groups(record.pending(), blocks_per_task)
 
-        def done(item: tuple[int, ...], result: Any) -> None:
+        def done(item: Sequence[int], result: Any) -> None:
             nonlocal processed, voxels, last_flush
             for flat in item:
                 record.mark_done(flat)

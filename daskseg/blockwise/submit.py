@@ -226,9 +226,9 @@ def submit_bounded(
             counted.
         max_failures (int, optional): stop submitting after this many failed tasks.
         refresh_seconds (float): how often a ``'Nx'`` window is recomputed from the worker count.
-        trim_every (int): every this many submitted tasks, drop what the scheduler and this client
-            keep per past task (``trim_scheduler_memory``, ``clear_key_cache``), so that their
-            memory stays flat however many tasks run; 0 never.
+        trim_every (int): every this many submitted tasks, drop what the scheduler, the workers and
+            this client keep per past task (``trim_scheduler_memory``, ``clear_key_cache``), so that
+            their memory stays flat however many tasks run; 0 never.
 
     Returns:
         SubmitStats: counts and the failures (the caller decides whether to raise).
@@ -322,12 +322,14 @@ def submit_bounded(
 
 
 def _trim(client) -> None:
-    """Trim the scheduler's and this process's per-task leftovers (memory only: never fails the run)."""
+    """Trim the per-task leftovers of the scheduler, the workers and this process (memory only: a
+    failure is logged, never fails the run)."""
     try:
         dropped = client.run_on_scheduler(trim_scheduler_memory)
-        logger.debug("trimmed the scheduler's per-task memory: %s", dropped)
+        held = client.run(clear_key_cache)
+        logger.debug("trimmed per-task memory: scheduler %s, workers %d keys", dropped, sum(held.values()))
     except Exception:
-        logger.warning("could not trim the scheduler's per-task memory", exc_info=True)
+        logger.warning("could not trim the cluster's per-task memory", exc_info=True)
     clear_key_cache()
 
 

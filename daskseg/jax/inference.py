@@ -23,6 +23,7 @@ import numpy as np
 
 from ..models.config import NetConfig, UNetConfig, load_net_config
 from . import checkpoint as ckpt
+from .compile_cache import enable_compilation_cache
 from .model import FlaxUNetModel
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class Predictor:
             def forward(params, raw):
                 return model.apply(params, raw)[0]
 
+            enable_compilation_cache()
             self._forward = jax.jit(forward)
             self._device_params = jax.device_put(self.params)
         raw = np.asarray(raw)

@@ -16,6 +16,7 @@ from ..errors import RequestError, SpecError
 from ..geometry import Coordinate, Roi
 from ..models.shapes import ShapeError
 from ..pipeline import BatchFilter
+from .compile_cache import enable_compilation_cache
 from .inference import Predictor, resolve_checkpoint
 from .model import FlaxUNetModel
 from .train import is_model_protocol, output_spec, place_output
@@ -208,6 +209,7 @@ class Predict(BatchFilter):
                 seed = request.random_seed if request.random_seed is not None else 0
                 self.params = self.model.initialize(jax.random.PRNGKey(seed % (2**32)), inputs)
             if not hasattr(self, "_forward"):
+                enable_compilation_cache()
                 self._forward = jax.jit(self.model.forward)
             outputs = self._forward(self.params, inputs)
             centre = batch[self._input_key].spec.roi

@@ -18,6 +18,7 @@ from ..errors import RequestError, SpecError
 from ..geometry import Coordinate, Roi
 from ..pipeline import BatchFilter
 from . import checkpoint as ckpt
+from .compile_cache import enable_compilation_cache
 from .model import PMAP_AXIS, FlaxUNetModel, GenericJaxModel
 
 logger = logging.getLogger(__name__)
@@ -248,6 +249,7 @@ class Train(BatchFilter):
             raise ValueError(f"n_devices={self.n_devices}, but JAX sees {available} {jax.default_backend()} device(s)")
         self._n = n
         logger.info("Train: %d %s device(s)", n, jax.default_backend())
+        enable_compilation_cache()
         ckpt.remove_partial_checkpoints(self.checkpoint_basename)
         latest = ckpt.latest_checkpoint(self.checkpoint_basename)
         if latest is None:

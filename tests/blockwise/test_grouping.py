@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import pytest
 
+import pickle
+
 from daskseg.blockwise import AdaptiveGroups, fixed_groups
+from daskseg.blockwise.grouping import compact
 
 
 def test_fixed_groups_cover_every_index_once_in_order():
-    assert list(fixed_groups(range(7), 3)) == [(0, 1, 2), (3, 4, 5), (6,)]
+    assert [list(g) for g in fixed_groups(range(7), 3)] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert [list(g) for g in fixed_groups([0, 2, 3, 4, 9], 3)] == [[0, 2, 3], [4, 9]]
     assert list(fixed_groups(range(0), 3)) == []
     with pytest.raises(ValueError, match="at least 1"):
         list(fixed_groups(range(3), 0))
 
 
+def test_consecutive_groups_are_ranges_of_a_few_bytes():
+    assert compact([4, 5, 6, 7]) == range(4, 8)
+    assert compact([4, 6, 7]) == (4, 6, 7)
+    assert compact([4, 5, 5, 6]) == (4, 5, 5, 6)
+    assert compact([3]) == (3,)
+    assert len(pickle.dumps(compact(list(range(10_000, 11_024))))) < 100
+
+
 def test_adaptive_groups_start_with_one_block():
     groups = iter(AdaptiveGroups(range(10)))
-    assert next(groups) == (0,) and next(groups) == (1,)
+    assert list(next(groups)) == [0] and list(next(groups)) == [1]
 
 
 def test_adaptive_size_is_target_over_median_seconds_per_block():

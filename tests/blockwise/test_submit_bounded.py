@@ -172,8 +172,10 @@ def test_scheduler_key_cache_is_trimmed(client):
     """key_split's memo keeps every task key (~300 B each, up to 100,000); the loop empties it."""
     submit_bounded(client, square, range(300), key=lambda i: f"untrimmed-{i}", max_in_flight=4, trim_every=0)
     assert client.run_on_scheduler(cached_keys) >= 300  # without trimming, every key stays
+    assert sum(client.run(cached_keys).values()) >= 300  # on the workers too
     submit_bounded(client, square, range(300), key=lambda i: f"trimmed-{i}", max_in_flight=4, trim_every=50)
     assert client.run_on_scheduler(cached_keys) < 100
+    assert all(n < 100 for n in client.run(cached_keys).values())
 
 
 def test_trim_scheduler_memory_reports_what_it_dropped(client):
