@@ -71,7 +71,7 @@ def test_metrics_show_predict_blocks_while_predict_runs(process_cluster, raw, tm
             running = thread.is_alive()
             states = prefix_states(process_cluster).get("predict-block", {})
             # tasks have started and not all have finished: the job is running
-            return running and states.get("processing", 0) > 0 and states.get("memory", 0) < NUM_BLOCKS and states
+            return running and states.get("processing", 0) > 0 and states
 
         seen = poll(seen_while_running, 60, "predict-block tasks in /metrics while predict runs", interval=0.05)
     finally:
@@ -80,7 +80,8 @@ def test_metrics_show_predict_blocks_while_predict_runs(process_cluster, raw, tm
         raise outcome["error"]
     assert outcome["result"].num_blocks == NUM_BLOCKS
     assert seen["processing"] > 0
-    assert prefix_states(process_cluster)["predict-block"]["memory"] >= NUM_BLOCKS
+    # every task of the run (cheap blocks may share one) is counted as finished
+    assert prefix_states(process_cluster)["predict-block"]["memory"] >= outcome["result"].tasks >= NUM_BLOCKS / 4
 
 
 def test_metrics_show_batch_tasks_while_precache_produces(process_cluster, raw):
