@@ -5,16 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 
 import dask_jobqueue  # noqa: F401  (the dev extra installs it: these tests run, never skip)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAUNCH = os.path.join(ROOT, "deploy", "slurm", "launch.py")
 
+
 def job_script(*args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, LAUNCH, "--print-job-script", *args], capture_output=True, text=True, timeout=120
-    )
+    """The job script the launcher would submit (run elsewhere: dask-jobqueue creates its log directory)."""
+    with tempfile.TemporaryDirectory() as cwd:
+        out = subprocess.run(
+            [sys.executable, LAUNCH, "--print-job-script", *args], capture_output=True, text=True, timeout=120, cwd=cwd
+        )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
