@@ -1,5 +1,5 @@
 """Blockwise processing of large volumes on Dask: the block grid, done records, the bounded
-submission loop, and ``predict`` (``daskseg predict`` on the command line).
+submission loop, blocks per task, and ``predict`` (``daskseg predict`` on the command line).
 
 Nothing here imports JAX: ``NetworkProcessor`` loads it inside the workers, on first use.
 """
