@@ -3,8 +3,8 @@
 The output ROI is cut into blocks aligned with the output array's chunks (or shards); one task per
 block reads the block grown by the network's context from the input, runs the network (loaded and
 compiled once per worker process) and writes only its valid output. Tasks (one block each, or several
-when blocks are cheap) are submitted lazily, a bounded number at a time; each finished block is recorded durably after its data was written, so an
-interrupted run resumes where it stopped.
+when blocks are cheap) are submitted lazily, a bounded number at a time; each finished block is
+recorded durably after its data was written, so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
