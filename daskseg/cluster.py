@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Iterator
 
 from .errors import DaskSegError
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 DEFAULT_CONNECT_TIMEOUT = 10.0
+#: tries of the connection handshake, which distributed's own race can fail (see ``_connect``)
+HANDSHAKE_ATTEMPTS = 10
 
 
 class ClusterError(DaskSegError, ConnectionError):
@@ -108,14 +111,26 @@ def _connect(address: str, timeout: float, from_env: bool):
     origin = f"from ${SCHEDULER_ADDRESS_ENV}" if from_env else "as given"
 
     logger.info("connecting to the Dask scheduler at %s (%s)", address, origin)
-    try:
-        return Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError) as e:
-        hint = f"; or unset ${SCHEDULER_ADDRESS_ENV} to run on a LocalCluster" if from_env else ""
-        raise ClusterError(
-            f"could not reach a Dask scheduler at {address!r} ({origin}) within {timeout:g} s: {e}. "
-            f"Start one (`dask scheduler`) or fix the address{hint}"
-        ) from e
+    for attempt in range(1, HANDSHAKE_ATTEMPTS + 1):
+        try:
+            return Client(address, timeout=timeout, set_as_default=False)
+        except AssertionError:
+            # distributed's handshake expects its first message batch to hold only "stream-start"; a
+            # broadcast to all clients in the same batch (another client cancelling tasks, say) fails
+            # it: seen in 15 of 60 connections made while another client cancelled tasks.
+            logger.warning("the handshake with the Dask scheduler at %s was interrupted by a broadcast to all "
+                           "clients (attempt %d of %d)", address, attempt, HANDSHAKE_ATTEMPTS)
+            time.sleep(0.01 * attempt)
+        except (OSError, TimeoutError) as e:
+            hint = f"; or unset ${SCHEDULER_ADDRESS_ENV} to run on a LocalCluster" if from_env else ""
+            raise ClusterError(
+                f"could not reach a Dask scheduler at {address!r} ({origin}) within {timeout:g} s: {e}. "
+                f"Start one (`dask scheduler`) or fix the address{hint}"
+            ) from e
+    raise ClusterError(
+        f"the Dask scheduler at {address!r} ({origin}) interrupted {HANDSHAKE_ATTEMPTS} connection handshakes in a "
+        f"row with broadcasts to all clients; is another client there cancelling tasks nonstop?"
+    )
 
 
 def _start_local_cluster(n_workers, threads_per_worker, processes, dashboard_address, **kwargs):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -116,3 +117,30 @@ def test_client_session_closes_only_what_it_started():
         with client_session(given) as same:
             assert same is given
         assert given.status == "running"  # a client handed in stays open for its owner
+
+
+def sleep_a_while(i: int) -> None:
+    time.sleep(0.5)
+
+
+def test_connecting_while_another_client_cancels_tasks(client):
+    """distributed broadcasts each cancellation to all clients, which can land in a new client's
+    handshake and fail it (15 of 60 connections here); get_client connects again."""
+    stop = threading.Event()
+
+    def cancel_nonstop() -> None:
+        i = 0
+        while not stop.is_set():
+            client.cancel(client.submit(sleep_a_while, i, pure=False))
+            i += 1
+
+    canceller = threading.Thread(target=cancel_nonstop, daemon=True)
+    canceller.start()
+    try:
+        for _ in range(20):
+            connected, owned = get_client(client.scheduler.address)
+            assert owned and connected.status == "running"
+            close_client(connected)
+    finally:
+        stop.set()
+        canceller.join(timeout=30)
