@@ -241,6 +241,7 @@ def simulate(args, workdir: str, grid, grouped: bool, trim: bool) -> dict:
     from distributed import Client
 
     from daskseg.blockwise import AdaptiveGroups, DoneRecord
+    from daskseg.blockwise.grouping import max_blocks_per_task
     from daskseg.blockwise.submit import submit_bounded
 
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -259,7 +260,7 @@ def simulate(args, workdir: str, grid, grouped: bool, trim: bool) -> dict:
         count = tasks = 0
         next_sample = 0
         pending = len(grid)
-        groups = AdaptiveGroups(record.pending(), max_blocks=max(1, min(1024, pending // (4 * args.workers)))) \
+        groups = AdaptiveGroups(record.pending(), max_blocks=max_blocks_per_task(pending, args.workers)) \
             if grouped else ((i,) for i in record.pending())
 
         def on_done(item, result):

@@ -42,6 +42,12 @@ def fixed_groups(indices: Iterable[int], size: int) -> Iterator[Sequence[int]]:
         yield compact(group)
 
 
+def max_blocks_per_task(pending: int, threads: int) -> int:
+    """The largest group for ``pending`` blocks on ``threads`` worker threads: a quarter of one
+    thread's share (so that the tail of a run stays balanced), at most ``DEFAULT_MAX_BLOCKS``."""
+    return max(1, min(DEFAULT_MAX_BLOCKS, pending // (4 * max(threads, 1))))
+
+
 class AdaptiveGroups:
     """Indices in groups (in order) whose size follows the measured seconds per block.
 

@@ -28,7 +28,7 @@ from ..io import Dataset, create_dataset, open_dataset, split_dataset_path
 from ..io.dataset import container_format
 from .done import DoneRecord
 from .grid import Block, BlockGrid, BlockwiseError, check_alignment
-from .grouping import DEFAULT_MAX_BLOCKS, AdaptiveGroups, fixed_groups
+from .grouping import AdaptiveGroups, fixed_groups, max_blocks_per_task
 from .processor import BlockProcessor
 from .submit import (
     BlockCancelledError,
@@ -547,8 +547,7 @@ def predict(
             return k if len(item) == 1 else f"{k}-x{len(item)}"
 
         if blocks_per_task == "auto":
-            # at most a quarter of each worker thread's share of the remaining blocks in one task
-            most = max(1, min(DEFAULT_MAX_BLOCKS, (total - skipped) // (4 * max(worker_threads(dask_client), 1))))
+            most = max_blocks_per_task(total - skipped, worker_threads(dask_client))
             groups: Iterable[Sequence[int]] = AdaptiveGroups(record.pending(), max_blocks=most)
         else:
             groups = fixed_groups(record.pending(), blocks_per_task)

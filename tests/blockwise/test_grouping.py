@@ -7,7 +7,7 @@ import pytest
 import pickle
 
 from daskseg.blockwise import AdaptiveGroups, fixed_groups
-from daskseg.blockwise.grouping import compact
+from daskseg.blockwise.grouping import DEFAULT_MAX_BLOCKS, compact, max_blocks_per_task
 
 
 def test_fixed_groups_cover_every_index_once_in_order():
@@ -65,3 +65,10 @@ def test_adaptive_groups_refuse_nonsense():
         AdaptiveGroups(range(3), target_seconds=0)
     with pytest.raises(ValueError, match="max_blocks"):
         AdaptiveGroups(range(3), max_blocks=0)
+
+
+def test_largest_group_is_a_quarter_of_a_threads_share():
+    assert max_blocks_per_task(800, 2) == 100  # 800 blocks / 2 threads / 4
+    assert max_blocks_per_task(10**7, 2) == DEFAULT_MAX_BLOCKS
+    assert max_blocks_per_task(3, 8) == 1
+    assert max_blocks_per_task(100, 0) == 25  # no workers yet: counted as one thread
