@@ -12,7 +12,13 @@ import importlib
 from .array import Array, ArrayKey, ArraySpec
 from . import config
 from .batch import Batch, BatchRequest, ProviderSpec, set_seed
-from .errors import DaskSegError
+from .errors import (
+    BatchRequestError,
+    DaskSegError,
+    PipelineRequestError,
+    PipelineSetupError,
+    PipelineTeardownError,
+)
 from .geometry import Coordinate, Roi
 from .nodes import *  # noqa: F401,F403
 from .nodes import __all__ as _node_names
@@ -41,7 +47,11 @@ __all__ = [
     "BatchProvider",
     "BatchRequest",
     "Coordinate",
+    "BatchRequestError",
     "DaskSegError",
+    "PipelineRequestError",
+    "PipelineSetupError",
+    "PipelineTeardownError",
     "Pipeline",
     "ProfilingStats",
     "ProviderSpec",

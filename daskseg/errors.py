@@ -9,7 +9,23 @@ class GeometryError(DaskSegError, ValueError):
     """A ROI or coordinate does not fit the voxel grid or the dimensions it is used with."""
 
 
-class RequestError(DaskSegError, ValueError):
+class BatchRequestError(DaskSegError):
+    """gunpowder's name: a node failed while serving a request (``except gp.BatchRequestError``)."""
+
+
+class PipelineRequestError(DaskSegError):
+    """gunpowder's name: a pipeline failed while serving a request."""
+
+
+class PipelineSetupError(DaskSegError):
+    """gunpowder's name: a node failed in ``setup()`` while the pipeline was built."""
+
+
+class PipelineTeardownError(DaskSegError):
+    """gunpowder's name: a node failed in ``teardown()`` while the pipeline was torn down."""
+
+
+class RequestError(BatchRequestError, PipelineRequestError, ValueError):
     """A request asks for something upstream does not provide (key, ROI, voxel size)."""
 
 
