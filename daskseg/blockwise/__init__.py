@@ -1,5 +1,6 @@
 """Blockwise processing of large volumes on Dask: the block grid, done records, the bounded
-submission loop, blocks per task, and ``predict`` (``daskseg predict`` on the command line).
+submission loop, blocks per task, the plan/run split (``BlockwiseTask`` + ``Runner``, see
+``runner.py``) and ``predict`` (``daskseg predict`` on the command line).
 
 Nothing here imports JAX: ``NetworkProcessor`` loads it inside the workers, on first use.
 """
@@ -7,8 +8,9 @@ Nothing here imports JAX: ``NetworkProcessor`` loads it inside the workers, on f
 from .done import DoneRecord, LayoutMismatchError, RecordLockedError
 from .grid import AlignmentError, Block, BlockGrid, BlockwiseError, check_alignment
 from .grouping import AdaptiveGroups, fixed_groups
-from .predict import PredictResult, predict
+from .predict import PredictResult, plan_predict, predict
 from .processor import BlockProcessor, FunctionProcessor
+from .runner import BlockwiseTask, Runner, RunResult, run_blockwise
 from .submit import BlockFailure, BlocksFailedError, BlockTimeoutError, submit_bounded
 
 
@@ -28,6 +30,7 @@ __all__ = [
     "BlockGrid",
     "BlockProcessor",
     "BlockTimeoutError",
+    "BlockwiseTask",
     "BlocksFailedError",
     "BlockwiseError",
     "DoneRecord",
@@ -36,8 +39,12 @@ __all__ = [
     "NetworkProcessor",
     "PredictResult",
     "RecordLockedError",
+    "RunResult",
+    "Runner",
     "check_alignment",
     "fixed_groups",
+    "plan_predict",
     "predict",
+    "run_blockwise",
     "submit_bounded",
 ]

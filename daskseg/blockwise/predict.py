@@ -1,24 +1,22 @@
 """``predict``: run a network (or any block processor) over a large volume on a Dask cluster.
 
-The output ROI is cut into blocks aligned with the output array's chunks (or shards); one task per
-block reads the block grown by the network's context from the input, runs the network (loaded and
-compiled once per worker process) and writes only its valid output. Tasks (one block each, or several
-when blocks are cheap) are submitted lazily, a bounded number at a time; each finished block is
-recorded durably after its data was written, so an interrupted run resumes where it stopped.
+The output ROI is cut into blocks aligned with the output array's chunks (or shards).
+``plan_predict`` describes the job as a ``BlockwiseTask`` (pure: no Dask) and the ``Runner`` runs
+it: each block (``predict_block``) reads its ROI grown by the network's context from the input,
+runs the network (loaded and compiled once per worker process) and writes only its valid output.
+Tasks (one block each, or several when blocks are cheap) are submitted lazily, a bounded number at
+a time; each finished block is recorded durably after its data was written, so an interrupted run
+resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
-import sys
 import time
-import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -26,26 +24,16 @@ from ..errors import DatasetError, GeometryError
 from ..geometry import Coordinate, Roi
 from ..io import Dataset, create_dataset, open_dataset, split_dataset_path
 from ..io.dataset import container_format
-from .done import DoneRecord
 from .grid import Block, BlockGrid, BlockwiseError, check_alignment
-from .grouping import AdaptiveGroups, fixed_groups, max_blocks_per_task
 from .processor import BlockProcessor
-from .submit import (
-    BlockCancelledError,
-    BlockFailure,
-    BlocksFailedError,
-    call_with_time_limit,
-    gpu_resources,
-    submit_bounded,
-    worker_threads,
-)
+from .runner import BlockwiseTask, Runner, block_task
+from .submit import BlockCancelledError
 
 logger = logging.getLogger(__name__)
 
 #: Default number of output voxels per block when no block shape is given.
 DEFAULT_BLOCK_VOXELS = 2**21
 OUTPUT_DTYPES = ("float32", "uint8")
-KEY_PREFIX = "predict-block"
 
 
 @dataclass
@@ -92,72 +80,33 @@ def to_output_dtype(data: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return data.astype(dtype, copy=False)
 
 
-_DATASETS: dict[tuple, Dataset] = {}
+def predict_block(block: Block, processor: BlockProcessor, raw: Dataset, out: Dataset, *, cancel=None) -> dict:
+    """Read, process and write one block (the per-block function of ``predict``, on a worker).
 
-
-def _local(ds: Dataset, run: str | None) -> Dataset:
-    """This process's copy of ``ds`` for run ``run``, so later tasks of the run reuse its open handle.
-
-    Handles are never kept across runs: a dataset recreated in between (other chunks or codecs)
-    must be reopened.
-    """
-    if run is None:
-        return ds
-    key = (run, ds.container, ds.name, ds.mode)
-    local = _DATASETS.get(key)
-    if local is None:
-        for old in [k for k in _DATASETS if k[0] != run]:
-            _DATASETS.pop(old).close()
-        local = _DATASETS[key] = ds
-    return local
-
-
-def process_blocks(
-    item: Sequence[int],
-    grid: BlockGrid,
-    processor: BlockProcessor,
-    raw: Dataset,
-    out: Dataset,
-    run: str | None = None,
-    cancel=None,
-) -> dict[str, float]:
-    """Read, process and write the blocks with flat indices ``item`` (runs on a worker).
-
-    ``run`` names the run, so that datasets stay open from block to block within it. Returns seconds
-    spent reading, processing and writing. Raises ``BlockCancelledError`` without
+    Returns seconds spent reading, processing and writing. Raises ``BlockCancelledError`` without
     writing if ``cancel`` was set (its time limit passed) before the write.
     """
-    times = {"read": 0.0, "process": 0.0, "write": 0.0, "blocks": 0}
-    raw, out = _local(raw, run), _local(out, run)
-    for flat in item:
-        block = grid.block(int(flat))
-        t0 = time.perf_counter()
-        data = raw.read(block.read_roi)
-        t1 = time.perf_counter()
-        result = processor(data)
-        expected = tuple(out.channel_shape) + tuple(block.write_roi.shape / grid.voxel_size)
-        if tuple(result.shape) != expected:
-            raise BlockwiseError(
-                f"{processor!r} returned shape {tuple(result.shape)} for block {block.index} (input {block.read_roi}, "
-                f"shape {data.shape}); the output {out} expects {expected} for ROI {block.write_roi}"
-            )
-        result = to_output_dtype(result, out.dtype)
-        t2 = time.perf_counter()
-        if cancel is not None and cancel.is_set():
-            raise BlockCancelledError(f"block {block.index} was stopped (time limit) before writing")
-        out.write(block.write_roi, result)
-        t3 = time.perf_counter()
-        times["read"] += t1 - t0
-        times["process"] += t2 - t1
-        times["write"] += t3 - t2
-        times["blocks"] += 1
-    return times
+    t0 = time.perf_counter()
+    data = raw.read(block.read_roi)
+    t1 = time.perf_counter()
+    result = processor(data)
+    expected = tuple(out.channel_shape) + tuple(block.write_roi.shape / out.voxel_size)
+    if tuple(result.shape) != expected:
+        raise BlockwiseError(
+            f"{processor!r} returned shape {tuple(result.shape)} for block {block.index} (input {block.read_roi}, "
+            f"shape {data.shape}); the output {out} expects {expected} for ROI {block.write_roi}"
+        )
+    result = to_output_dtype(result, out.dtype)
+    t2 = time.perf_counter()
+    if cancel is not None and cancel.is_set():
+        raise BlockCancelledError(f"block {block.index} was stopped (time limit) before writing")
+    out.write(block.write_roi, result)
+    return {"read": t1 - t0, "process": t2 - t1, "write": time.perf_counter() - t2}
 
 
 def run_task(item, grid, processor, raw, out, run, time_limit):
-    """The Dask task of ``predict``: ``process_blocks`` under a time limit of ``time_limit`` per block."""
-    limit = None if time_limit is None else time_limit * len(item)
-    return call_with_time_limit(process_blocks, limit, item, grid, processor, raw, out, run)
+    """``predict``'s blocks ``item`` as one Dask task would run them, under ``time_limit`` s per block."""
+    return block_task(item, grid, predict_block, (processor, raw, out), run, time_limit)
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,9 +361,54 @@ def predict(
         BlocksFailedError: some blocks failed after all retries (naming them); the others were
             written and recorded, so running again retries only the failed ones.
     """
-    from .. import config as dsconfig
-    from ..cluster import client_session, dashboard_link
+    callback = None if on_block_done is None else (lambda _task, block: on_block_done(block))
+    with Runner(
+        client, scheduler=scheduler, n_workers=n_workers, max_in_flight=max_in_flight, retries=retries,
+        block_timeout=block_timeout, blocks_per_task=blocks_per_task, max_failures=max_failures,
+        progress=progress, on_block_done=callback,
+    ) as runner:
+        task = plan_predict(
+            network_config, checkpoint, raw, out, roi, block_shape, processor=processor, resume=resume,
+            overwrite=overwrite, dtype=dtype, chunk_shape=chunk_shape, compression=compression,
+            raw_voxel_size=raw_voxel_size,
+        )
+        run = runner.run(task)
+    grid, out_ds = task.grid, task.args[2]
+    return PredictResult(
+        output=f"{out_ds.container}/{out_ds.name}",
+        roi=grid.output_roi,
+        block_shape=grid.block_shape,
+        grid_shape=grid.shape,
+        num_blocks=run.num_blocks,
+        skipped=run.skipped,
+        processed=run.processed,
+        seconds=run.seconds,
+        voxels_per_second=run.voxels_per_second,
+        dashboard_link=run.dashboard_link,
+        task_seconds={k: run.totals.get(k, 0.0) for k in ("read", "process", "write")},
+        tasks=run.tasks,
+    )
 
+
+def plan_predict(
+    network_config: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    raw: str | Dataset | tuple[str, str] | None = None,
+    out: str | tuple[str, str] | None = None,
+    roi: Roi | str | Sequence | None = None,
+    block_shape: Sequence[int] | None = None,
+    *,
+    processor: BlockProcessor | None = None,
+    resume: bool = True,
+    overwrite: bool = False,
+    dtype: str = "float32",
+    chunk_shape: Sequence[int] | None = None,
+    compression: str | None = "default",
+    raw_voxel_size: Sequence[int] | None = None,
+) -> BlockwiseTask:
+    """The plan of ``predict`` (arguments as there): checks the geometry, opens the input, creates
+    or reopens the output, and returns the ``BlockwiseTask`` (``args = (processor, raw, out)``).
+    Touches no cluster."""
     if raw is None or out is None:
         raise TypeError("predict needs raw= (the input dataset) and out= (the output dataset)")
     if processor is None:
@@ -426,11 +420,50 @@ def predict(
     if dtype not in OUTPUT_DTYPES:
         raise ValueError(f"dtype must be one of {OUTPUT_DTYPES}, not {dtype!r}")
     out_dtype = np.dtype(dtype)
-    if blocks_per_task != "auto" and (not isinstance(blocks_per_task, int) or blocks_per_task < 1):
-        raise ValueError(f"blocks_per_task must be 'auto' or a whole number of at least 1, got {blocks_per_task!r}")
-
-    # --- geometry --------------------------------------------------------------------------
     raw_ds = open_input(raw, raw_voxel_size)
+    vs = raw_ds.voxel_size
+    output_roi, min_block = _output_roi(processor, raw_ds, roi)
+    block_shape_c = _block_shape(processor, block_shape, chunk_shape, out, output_roi, vs)
+    out_ds, created = _open_or_create_output(
+        out,
+        output_roi,
+        vs,
+        tuple(processor.output_channels),
+        out_dtype,
+        chunk_shape if chunk_shape is not None else block_shape_c,
+        compression,
+        overwrite,
+    )
+    if created:
+        _write_attrs(out_ds, processor, out_dtype)
+    ctx_neg, ctx_pos = processor.context_neg * vs, processor.context_pos * vs
+    grid = BlockGrid(output_roi, block_shape_c, vs, ctx_neg, ctx_pos, min_block_shape=min_block)
+    check_alignment(grid, out_ds.roi, _write_unit(out_ds))
+    _input_read_advice(raw_ds, grid)
+    logger.info("%r; output %s", grid, out_ds)
+    layout = {
+        "grid": grid.layout(),
+        "processor": processor.identity(),
+        "output": _describe(out_ds),
+        "input": _describe(raw_ds),
+    }
+    return BlockwiseTask(
+        "predict",
+        grid,
+        predict_block,
+        args=(processor, raw_ds, out_ds),
+        record_dir=os.path.join(out_ds.container, out_ds.name),
+        layout=layout,
+        resume=resume and not created,
+        settings="predict",
+        wants_gpu=True,
+        multithreaded=processor.multithreaded,
+    )
+
+
+def _output_roi(processor: BlockProcessor, raw_ds: Dataset, roi) -> tuple[Roi, Coordinate]:
+    """The output ROI (given, or the default) checked against the data and the network; and the
+    processor's smallest block."""
     vs = raw_ds.voxel_size
     if vs.dims != processor.dims:
         raise GeometryError(f"{raw_ds} has {vs.dims} spatial dimensions, {processor!r} works on {processor.dims}")
@@ -459,8 +492,11 @@ def predict(
             f"the output ROI {output_roi} is smaller than one network output ({tuple(min_block)} voxels = "
             f"{tuple(min_block * vs)} world units)"
         )
+    return output_roi, min_block
 
-    # --- output ----------------------------------------------------------------------------
+
+def _block_shape(processor, block_shape, chunk_shape, out, output_roi: Roi, vs: Coordinate) -> Coordinate:
+    """The given block shape (checked), or a default one of about 2M voxels fitting the output's chunks."""
     step = processor.block_step or Coordinate((1,) * vs.dims)
     if block_shape is not None:
         block_shape_c = Coordinate(block_shape)
@@ -476,166 +512,11 @@ def predict(
             f"tiles inside blocks would not fall where one scan over the volume puts them. Use e.g. "
             f"{tuple(Coordinate(-(-b // s) * s for b, s in zip(block_shape_c, step)))}"
         )
-    out_ds, created = _open_or_create_output(
-        out,
-        output_roi,
-        vs,
-        tuple(processor.output_channels),
-        out_dtype,
-        chunk_shape if chunk_shape is not None else block_shape_c,
-        compression,
-        overwrite,
-    )
-    if created:
-        _write_attrs(out_ds, processor, out_dtype)
-    grid = BlockGrid(output_roi, block_shape_c, vs, ctx_neg, ctx_pos, min_block_shape=min_block)
-    check_alignment(grid, out_ds.roi, _write_unit(out_ds))
-    _input_read_advice(raw_ds, grid)
-    logger.info("%r; output %s", grid, out_ds)
-
-    layout = {
-        "grid": grid.layout(),
-        "processor": processor.identity(),
-        "output": _describe(out_ds),
-        "input": _describe(raw_ds),
-    }
-    record = DoneRecord(os.path.join(out_ds.container, out_ds.name), layout, len(grid), resume=resume and not created)
-
-    # --- run -------------------------------------------------------------------------------
-    sessions = contextlib.ExitStack()
-    bar = None
-    try:
-        skipped = record.count_done()
-        total = len(grid)
-        if skipped:
-            logger.info("resuming: %d of %d blocks are done already", skipped, total)
-        if skipped == total:
-            output = f"{out_ds.container}/{out_ds.name}"
-            return PredictResult(output, output_roi, block_shape_c, grid.shape, total, skipped, 0, 0.0, 0.0, None)
-        if n_workers is None and processor.multithreaded:
-            n_workers = 1  # only used if a LocalCluster is started: one worker, its network using all cores
-        dask_client = sessions.enter_context(
-            client_session(client, scheduler_address=scheduler, n_workers=n_workers)
-        )
-        link = dashboard_link(dask_client)
-        if link:
-            logger.info("Dask dashboard: %s", link)
-        resources = gpu_resources(dask_client)
-        if max_in_flight is None:
-            max_in_flight = dsconfig.get("predict.max-in-flight", "2x")
-        if retries is None:
-            retries = int(dsconfig.get("predict.retries", 2))
-        if block_timeout == "config":
-            block_timeout = dsconfig.get("predict.block-timeout", None)
-        time_limit = _seconds(block_timeout)
-        if progress is None:
-            progress = sys.stderr.isatty()
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, initial=skipped, unit="block", desc="predict", dynamic_ncols=True, smoothing=0.1)
-
-        token = uuid.uuid4().hex[:8]
-        processed = 0
-        voxels = 0
-        task_seconds = {"read": 0.0, "process": 0.0, "write": 0.0}
-        voxel_volume = math.prod(vs)
-        last_flush = time.monotonic()
-
-        def key(item: Sequence[int]) -> str:
-            k = grid.block(item[0]).key(KEY_PREFIX, token)
-            return k if len(item) == 1 else f"{k}-x{len(item)}"
-
-        if blocks_per_task == "auto":
-            most = max_blocks_per_task(total - skipped, worker_threads(dask_client))
-            groups: Iterable[Sequence[int]] = AdaptiveGroups(record.pending(), max_blocks=most)
-        else:
-            groups = fixed_groups(record.pending(), blocks_per_task)
-
-        def done(item: Sequence[int], result: Any) -> None:
-            nonlocal processed, voxels, last_flush
-            for flat in item:
-                record.mark_done(flat)
-                voxels += grid.block(flat).write_roi.size // voxel_volume
-            processed += len(item)
-            if isinstance(result, dict):
-                for k in task_seconds:
-                    task_seconds[k] += float(result.get(k, 0.0))
-                if isinstance(groups, AdaptiveGroups):
-                    groups.observe(len(item), sum(float(result.get(k, 0.0)) for k in task_seconds))
-            if bar is not None:
-                bar.update(len(item))
-            now = time.monotonic()
-            if now - last_flush > 1.0:
-                record.flush()
-                last_flush = now
-            if on_block_done is not None:
-                for flat in item:
-                    on_block_done(grid.block(flat))
-
-        stats = submit_bounded(
-            dask_client,
-            run_task,
-            groups,
-            key=key,
-            args=(grid, processor, raw_ds, out_ds, token, time_limit),
-            max_in_flight=max_in_flight,
-            retries=retries,
-            resources=resources,
-            on_done=done,
-            on_failed=_blocks_one_by_one,
-            max_failures=max_failures,
-        )
-        record.flush()
-        if stats.failures:
-            names = [grid.block(f.item[0]).index for f in stats.failures]
-            logger.error("failed blocks: %s", names)
-            raise BlocksFailedError(
-                stats.failures,
-                total - skipped,
-                stats.stopped_early,
-                unit="blocks",
-                hint=" The other blocks were written and recorded; run again (resume is on by default) to retry "
-                "only the unfinished ones.",
-            )
-        return PredictResult(
-            output=f"{out_ds.container}/{out_ds.name}",
-            roi=output_roi,
-            block_shape=block_shape_c,
-            grid_shape=grid.shape,
-            num_blocks=total,
-            skipped=skipped,
-            processed=processed,
-            seconds=stats.seconds,
-            voxels_per_second=voxels / stats.seconds if stats.seconds > 0 else 0.0,
-            dashboard_link=link,
-            task_seconds=task_seconds,
-            tasks=stats.finished,
-        )
-    finally:
-        record.close()
-        if bar is not None:
-            bar.close()
-        sessions.close()
-
-
-def _blocks_one_by_one(failure: BlockFailure) -> list[tuple[int]] | None:
-    """A failed group of blocks runs again one block per task, so that only failing blocks fail."""
-    return [(flat,) for flat in failure.item] if len(failure.item) > 1 else None
+    return block_shape_c
 
 
 def _describe(ds: Dataset) -> dict:
     return {"dtype": str(ds.dtype), "shape": list(ds.shape), "roi": [list(ds.roi.offset), list(ds.roi.shape)]}
-
-
-def _seconds(value: float | str | None) -> float | None:
-    if value is None or value == 0:
-        return None
-    if isinstance(value, str):
-        from dask.utils import parse_timedelta
-
-        return float(parse_timedelta(value))
-    return float(value)
 
 
 def _existing_write_unit(out: str | tuple[str, str]) -> Coordinate | None:
