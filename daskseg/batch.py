@@ -86,6 +86,11 @@ class BatchRequest(ProviderSpec):
     ``add(key, size)`` centres all requested ROIs on a common centre, as in gunpowder, so that
     ``request.add(raw, input_size); request.add(affs, output_size)`` asks for the output inside
     the input's context. Requests with the same ``random_seed`` produce identical batches.
+
+    ``plan`` is where a filter's ``prepare`` leaves what it decided for this request (a drawn
+    transformation, the sections to deface) for its ``process``, which receives it as
+    ``request.plan``: per-request state travels with the request, so one node can serve several
+    requests at once. It is never sent upstream, copied, or compared.
     """
 
     _seeds = itertools.count()
@@ -93,6 +98,12 @@ class BatchRequest(ProviderSpec):
     def __init__(self, array_specs: dict | None = None, random_seed: int | None = None):
         super().__init__(array_specs)
         self.random_seed = random_seed
+        self.plan: object = None
+
+    def copy(self) -> "BatchRequest":
+        out = super().copy()
+        out.plan = None
+        return out
 
     def add(self, key: ArrayKey, size, voxel_size=None, placeholder: bool = False) -> None:
         """Request ``key`` with a ROI of ``size`` (world units), centred with the other requests."""

@@ -24,6 +24,8 @@ class AxisOp(BatchFilter):
     ``channel_dims`` leading axes; raise :class:`SpecError` if not) and :meth:`_apply`.
     """
 
+    thread_safe = True
+
     def __init__(self, arrays: ArrayKey | Iterable[ArrayKey], axis: int = 0):
         self.arrays = _as_keys(arrays)
         if int(axis) != axis or axis < 0:

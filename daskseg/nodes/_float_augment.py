@@ -20,6 +20,8 @@ class FloatAugment(BatchFilter):
     ``_what`` (the augmentation in words).
     """
 
+    thread_safe = True
+
     array: ArrayKey
     clip: bool
     p: float

@@ -19,6 +19,10 @@ from ..transform import GridMap, SpatialTransform
 
 logger = logging.getLogger(__name__)
 
+#: What a spatial augmentation decided for one request: per array, the map from the requested
+#: voxels to the upstream data, and whether it is interpolated linearly.
+ResamplingPlan = dict[ArrayKey, tuple[GridMap, bool]]
+
 
 def slip_and_shift(
     sections: int,
@@ -54,13 +58,14 @@ class SpatialAugment(BatchFilter):
     """Base of the nodes that, with probability ``p`` per request, transform every spatial array
     of the request the same way (in world units).
 
-    Subclasses set ``p`` and ``_maps = {}`` in ``__init__`` and give :meth:`_draw_transform`;
-    they may override :meth:`_interpolate` (default: linear interpolation) and
-    :meth:`_check_source`.
+    Subclasses set ``p`` in ``__init__`` and give :meth:`_draw_transform`; they may override
+    :meth:`_interpolate` (default: linear interpolation) and :meth:`_check_source`. What
+    ``prepare`` draws for a request travels to ``process`` in ``request.plan`` (a
+    :class:`ResamplingPlan`), so one node serves concurrent requests.
     """
 
+    thread_safe = True
     p: float
-    _maps: dict[ArrayKey, tuple[GridMap, bool]]
 
     def _draw_transform(
         self, request: BatchRequest, keys: list[ArrayKey], rng: np.random.Generator
@@ -90,7 +95,6 @@ class SpatialAugment(BatchFilter):
         return lcm_voxel_size(sizes), total
 
     def prepare(self, request: BatchRequest) -> BatchRequest | None:
-        self._maps = {}
         rng = self.random_generator(request)
         if self.p < 1 and rng.random() >= self.p:
             return None
@@ -102,6 +106,7 @@ class SpatialAugment(BatchFilter):
             return None
 
         deps = BatchRequest()
+        maps: ResamplingPlan = {}
         for key, spec in request.items():
             if key not in keys:
                 deps[key] = spec.copy()
@@ -111,20 +116,21 @@ class SpatialAugment(BatchFilter):
             source = grid.source_roi(interpolate)
             self._check_source(key, spec.roi, source)
             if not spec.placeholder:  # placeholders only pass their ROI on
-                self._maps[key] = (grid, interpolate)
+                maps[key] = (grid, interpolate)
             dep = spec.copy()
             dep.roi = source
             deps[key] = dep
             request[key] = dep  # so that the upstream request is exactly the dependency
             logger.debug("%s: %s in %s needs %s upstream (%s)", type(self).__name__, key, spec.roi, source, grid.kind)
+        request.plan = maps
         return deps
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch | None:
-        for key, (grid, interpolate) in self._maps.items():
+        maps: ResamplingPlan = request.plan if isinstance(request.plan, dict) else {}
+        for key, (grid, interpolate) in maps.items():
             array = batch[key]
             data = grid.apply(array.data, array.spec.roi, interpolate)
             spec = array.spec.copy()
             spec.roi = request[key].roi
             batch[key] = Array(data, spec, array.attrs)
-        self._maps = {}
         return batch

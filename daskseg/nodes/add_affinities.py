@@ -70,6 +70,8 @@ class AddAffinities(BatchFilter):
             The data type of ``affinities`` (and ``affinities_mask``). Defaults to ``np.uint8``.
     """
 
+    thread_safe = True
+
     def __init__(
         self,
         affinity_neighborhood: Sequence[Sequence[int]],

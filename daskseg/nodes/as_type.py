@@ -35,6 +35,8 @@ class AsType(BatchFilter):
             replaced.
     """
 
+    thread_safe = True
+
     def __init__(self, source: ArrayKey, target_dtype: Any, target: ArrayKey | None = None):
         if not isinstance(source, ArrayKey) or (target is not None and not isinstance(target, ArrayKey)):
             raise TypeError(f"AsType: source and target must be ArrayKeys, got {source!r} and {target!r}")

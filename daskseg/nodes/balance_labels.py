@@ -68,6 +68,8 @@ class BalanceLabels(BatchFilter):
             rare classes do not get extreme weights. ``None`` disables a bound.
     """
 
+    thread_safe = True
+
     def __init__(
         self,
         labels: ArrayKey,

@@ -48,6 +48,8 @@ class Crop(BatchFilter):
             Amount (world units) to crop from the positive end of the provided ROI.
     """
 
+    thread_safe = True
+
     def __init__(
         self,
         key: ArrayKey,

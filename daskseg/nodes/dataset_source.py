@@ -21,6 +21,8 @@ INTERPOLATABLE_DTYPES = (np.float16, np.float32, np.float64, np.uint8, np.uint16
 class DatasetSource(BatchProvider):
     """Provide arrays read from datasets of one Zarr or HDF5 container, reading only requested ROIs."""
 
+    thread_safe = True
+
     def __init__(
         self,
         filename: str | os.PathLike,

@@ -67,6 +67,8 @@ class DatasetWrite(BatchFilter):
     ``_default_filename``.
     """
 
+    thread_safe = True
+
     _format: str = ""
     _default_filename: str = ""
 

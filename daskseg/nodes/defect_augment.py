@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -14,6 +15,20 @@ from ..geometry import Coordinate
 from ..pipeline import BatchFilter, BatchProvider, Pipeline
 
 logger = logging.getLogger(__name__)
+
+
+#: One folded section: source coordinates (2, h, w) of the grown section and its blacked-out mask.
+_Fold = tuple[np.ndarray, np.ndarray]
+
+
+@dataclasses.dataclass
+class _DefectPlan:
+    """What ``DefectAugment.prepare`` drew for one request: the defect of each affected section, the
+    folds, and the stream the artifact requests draw their seeds from."""
+
+    rng: np.random.Generator
+    sections: dict[int, str] = dataclasses.field(default_factory=dict)
+    deformations: dict[int, _Fold] = dataclasses.field(default_factory=dict)
 
 
 class DefectAugment(BatchFilter):
@@ -77,6 +92,8 @@ class DefectAugment(BatchFilter):
             Probability of applying the augmentation. Default is 1.0 (always apply).
     """
 
+    thread_safe = True
+
     def __init__(
         self,
         intensities: ArrayKey,
@@ -112,7 +129,6 @@ class DefectAugment(BatchFilter):
         self.axis = axis
         self.p = p
         self._artifact_pipeline: Pipeline | None = None
-        self._plan: dict[int, str] = {}
 
     def setup(self) -> None:
         if self.intensities not in self.spec:
@@ -132,47 +148,47 @@ class DefectAugment(BatchFilter):
             self._artifact_pipeline = None
 
     def prepare(self, request: BatchRequest) -> BatchRequest:
-        self._plan = {}
-        self._deformations = {}
         rng = self.random_generator(request)
         spec = request[self.intensities].copy()
         deps = BatchRequest()
         deps[self.intensities] = spec
-        self._rng = rng
         if self.p < 1 and rng.random() >= self.p:
             return deps
         vs = self.spec[self.intensities].voxel_size
         shape = spec.roi.shape / vs
         thresholds = np.cumsum([self.prob_missing, self.prob_low_contrast, self.prob_artifact, self.prob_deform])
         kinds = ("zero_out", "lower_contrast", "artifact", "deformed_slice")
+        plan = _DefectPlan(rng)
         for c in range(shape[self.axis]):
             r = rng.random()
             for kind, threshold in zip(kinds, thresholds):
                 if r < threshold:
-                    self._plan[c] = kind
+                    plan.sections[c] = kind
                     break
-        if "deformed_slice" in self._plan.values():
+        if "deformed_slice" in plan.sections.values():
             section_shape = tuple(s for d, s in enumerate(shape) if d != self.axis)
-            for c, kind in self._plan.items():
+            for c, kind in plan.sections.items():
                 if kind == "deformed_slice":
-                    self._deformations[c] = self._deformation(section_shape, rng)
+                    plan.deformations[c] = self._deformation(section_shape, rng)
             grow = Coordinate(0 if d == self.axis else vs[d] * self.deformation_strength for d in range(spec.roi.dims))
             spec.roi = spec.roi.grow(grow, grow)
             request[self.intensities] = spec
             deps[self.intensities] = spec
-        logger.debug("DefectAugment: %s", self._plan)
+        logger.debug("DefectAugment: %s", plan.sections)
+        request.plan = plan
         return deps
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
-        array = batch[self.intensities]
-        if not self._plan:
+        plan = request.plan
+        if not isinstance(plan, _DefectPlan) or not plan.sections:
             return batch
+        array = batch[self.intensities]
         data = array.data if array.data.flags.writeable else array.data.copy()
         dims = array.spec.roi.dims
         axis = data.ndim - dims + self.axis
         vs = array.spec.voxel_size
-        strength = self.deformation_strength if "deformed_slice" in self._plan.values() else 0
-        for c, kind in sorted(self._plan.items()):
+        strength = self.deformation_strength if plan.deformations else 0
+        for c, kind in sorted(plan.sections.items()):
             section = np.take(data, c, axis=axis)  # a copy
             if kind == "zero_out":
                 section[...] = 0
@@ -180,9 +196,9 @@ class DefectAugment(BatchFilter):
                 mean = section.mean(dtype=np.float64)
                 section = _cast((section - mean) * self.contrast_scale + mean, data.dtype)
             elif kind == "artifact":
-                section = _cast(self._blend_artifact(section, array.spec.roi.dims, vs), data.dtype)
+                section = _cast(self._blend_artifact(section, array.spec.roi.dims, vs, plan.rng), data.dtype)
             elif kind == "deformed_slice":
-                section = _cast(self._deform(section, self._deformations[c]), data.dtype)
+                section = _cast(self._deform(section, plan.deformations[c]), data.dtype)
             index = [slice(None)] * data.ndim
             index[axis] = c
             data[tuple(index)] = section
@@ -195,11 +211,12 @@ class DefectAugment(BatchFilter):
         spec = array.spec.copy()
         spec.roi = request[self.intensities].roi
         batch[self.intensities] = Array(data, spec, array.attrs)
-        self._plan = {}
         return batch
 
     # --- artifacts ---------------------------------------------------------------------------
-    def _blend_artifact(self, section: np.ndarray, dims: int, voxel_size: Coordinate) -> np.ndarray:
+    def _blend_artifact(
+        self, section: np.ndarray, dims: int, voxel_size: Coordinate, rng: np.random.Generator
+    ) -> np.ndarray:
         pipeline = self._artifact_pipeline
         mask_vs = pipeline.spec[self.artifacts_mask].voxel_size
         if mask_vs != voxel_size:
@@ -211,7 +228,7 @@ class DefectAugment(BatchFilter):
         shape = list(spatial)
         shape.insert(self.axis, 1)
         size = Coordinate(shape) * voxel_size
-        req = BatchRequest(random_seed=int(self._rng.integers(2**32)))
+        req = BatchRequest(random_seed=int(rng.integers(2**32)))
         req.add(self.artifacts, size, voxel_size=voxel_size)
         req.add(self.artifacts_mask, size, voxel_size=voxel_size)
         artifact_batch = pipeline.request_batch(req)
@@ -225,7 +242,7 @@ class DefectAugment(BatchFilter):
         return section * (1.0 - alpha) + raw * alpha
 
     # --- folds -------------------------------------------------------------------------------
-    def _deformation(self, section_shape: tuple[int, ...], rng: np.random.Generator):
+    def _deformation(self, section_shape: tuple[int, ...], rng: np.random.Generator) -> _Fold:
         """Source coordinates and blacked-out mask of one folded section (grown by the strength)."""
         if len(section_shape) != 2:
             raise SpecError(f"DefectAugment: deformed sections need 3D intensities, got sections of shape {section_shape}")
@@ -256,7 +273,7 @@ class DefectAugment(BatchFilter):
         mask = ndimage.binary_dilation(line, iterations=10)
         return coordinates, mask
 
-    def _deform(self, section: np.ndarray, deformation) -> np.ndarray:
+    def _deform(self, section: np.ndarray, deformation: _Fold) -> np.ndarray:
         coordinates, mask = deformation
         order = 3 if self.spec[self.intensities].interpolatable else 0
         lo, hi = min(float(section.min()), 0.0), float(section.max())

@@ -12,7 +12,7 @@ from ..array import ArrayKey
 from ..batch import BatchRequest
 from ..errors import RequestError, SpecError
 from ..geometry import Coordinate, Roi
-from ..transform import ElasticField, GridMap, SectionShifts, SpatialTransform
+from ..transform import ElasticField, SectionShifts, SpatialTransform
 from ._spatial_augment import SpatialAugment, slip_and_shift
 
 logger = logging.getLogger(__name__)
@@ -139,7 +139,6 @@ class ElasticAugment(SpatialAugment):
         self.use_fast_points_transform = use_fast_points_transform
         self.recompute_missing_points = recompute_missing_points
         self.p = p
-        self._maps: dict[ArrayKey, tuple[GridMap, bool]] = {}
 
     def _per_axis(self, value, name: str, dims: int) -> np.ndarray:
         values = np.atleast_1d(np.asarray(value, dtype=np.float64))

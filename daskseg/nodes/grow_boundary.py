@@ -53,6 +53,8 @@ class GrowBoundary(BatchFilter):
             z-section is processed on its own.
     """
 
+    thread_safe = True
+
     def __init__(
         self,
         labels: ArrayKey,

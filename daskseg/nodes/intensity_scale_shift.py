@@ -34,6 +34,8 @@ class IntensityScaleShift(BatchFilter):
             The shift and scale to apply to ``array``.
     """
 
+    thread_safe = True
+
     def __init__(self, array: ArrayKey, scale: float, shift: float):
         self.array = array
         self.scale = scale

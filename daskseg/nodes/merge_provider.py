@@ -23,6 +23,8 @@ class MergeProvider(BatchProvider):
     ``SpecError`` naming both providers).
     """
 
+    thread_safe = True
+
     _times_itself = True  # provide() is mostly upstream time; do not count it twice
 
     # placeholders pass on to the upstreams, whose filters may need their ROIs

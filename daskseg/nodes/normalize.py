@@ -39,6 +39,8 @@ class Normalize(BatchFilter):
             The data type of the normalized array. Defaults to ``np.float32``.
     """
 
+    thread_safe = True
+
     def __init__(self, array: ArrayKey, factor: float | None = None, dtype: Any = np.float32):
         self.array = array
         self.factor = factor

@@ -46,6 +46,8 @@ class Pad(BatchFilter):
             used.
     """
 
+    thread_safe = True
+
     def __init__(self, key: ArrayKey, size: Coordinate | None, mode: str = "constant", value: Any = None):
         if mode not in ("constant", "reflect"):
             raise ValueError(f"Pad: invalid padding mode {mode!r}; use 'constant' or 'reflect'")

@@ -27,6 +27,7 @@ class PreCache(BatchFilter):
     are brought into this process in the background, so handing one downstream costs next to
     nothing while the training step runs. The upstream pipeline is shipped to each worker once and
     set up there on first use (and torn down when the worker leaves or this node is torn down);
+    the threads of a worker share it (nodes that are not ``thread_safe`` serve one at a time);
     batches come back with the per-node timings measured on the workers, so
     ``PrintProfilingStats`` downstream shows them. Dask task keys read ``daskseg-batch-<i>-...``.
 
@@ -376,8 +377,8 @@ def _make_plugin_class() -> type:
     class _PipelinePlugin(WorkerPlugin):
         """Worker plugin holding one PreCache's upstream pipeline: set up on first use, torn down on removal.
 
-        Each worker thread running a task checks a set-up pipeline out of the pool (building one the
-        first time), so one pipeline never serves two requests at once.
+        The worker's threads share the one pipeline: daskseg's nodes serve concurrent requests
+        (``thread_safe``), and other nodes serve them one at a time.
         """
 
         idempotent = False
@@ -388,36 +389,23 @@ def _make_plugin_class() -> type:
 
         def setup(self, worker=None) -> None:
             self._lock = threading.Lock()
-            self._idle: list[Pipeline] = []
+            self._pipeline: Pipeline | None = None
             self._closed = False
 
         def teardown(self, worker=None) -> None:
             with self._lock:
                 self._closed = True
-                idle, self._idle = self._idle, []
-            errors = []
-            for pipeline in idle:
-                try:
-                    pipeline.teardown()
-                except Exception as e:
-                    errors.append(e)
-            if errors:
-                raise errors[0]
+                pipeline, self._pipeline = self._pipeline, None
+            if pipeline is not None:
+                pipeline.teardown()
 
-        def checkout(self) -> Pipeline:
+        def pipeline(self) -> Pipeline:
             with self._lock:
                 if self._closed:
                     raise PipelineError(f"the pipeline of PreCache {self.token} was torn down on this worker")
-                if self._idle:
-                    return self._idle.pop()
-            return self._build()
-
-        def checkin(self, pipeline: Pipeline) -> None:
-            with self._lock:
-                if not self._closed:
-                    self._idle.append(pipeline)
-                    return
-            pipeline.teardown()
+                if self._pipeline is None:
+                    self._pipeline = self._build()
+                return self._pipeline
 
         def _build(self) -> Pipeline:
             import cloudpickle
@@ -472,8 +460,4 @@ def _produce_batch(token: str, request: BatchRequest) -> Batch:
             f"Dask worker {worker.address} has no pipeline for PreCache {token}: it was torn down, or "
             "the worker missed the plugin registration"
         )
-    pipeline = plugin.checkout()
-    try:
-        return pipeline.request_batch(request)
-    finally:
-        plugin.checkin(pipeline)
+    return plugin.pipeline().request_batch(request)

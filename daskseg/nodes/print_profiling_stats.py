@@ -6,6 +6,7 @@ import logging
 import statistics
 import threading
 import time
+from typing import cast
 
 from ..batch import Batch, BatchRequest
 from ..pipeline import BatchFilter
@@ -59,10 +60,11 @@ class PrintProfilingStats(BatchFilter):
         every (int): collect the statistics of that many batches, then log them and start anew.
     """
 
+    thread_safe = True
+
     def __init__(self, every: int = 1):
         self.every = max(1, int(every))
         self._lock = threading.Lock()
-        self._local = threading.local()
         self._reset()
 
     def _reset(self) -> None:
@@ -74,10 +76,10 @@ class PrintProfilingStats(BatchFilter):
         self._reset()
 
     def prepare(self, request: BatchRequest) -> None:
-        self._local.start = time.perf_counter()
+        request.plan = time.perf_counter()
 
     def process(self, batch: Batch, request: BatchRequest) -> None:
-        upstream = time.perf_counter() - self._local.start
+        upstream = time.perf_counter() - cast(float, request.plan)
         with self._lock:
             self.n += 1
             self.accumulated_stats.merge_with(batch.profiling_stats)

@@ -74,6 +74,8 @@ class RandomLocation(BatchFilter):
             shift (world units) applied to the request.
     """
 
+    thread_safe = True
+
     #: how many random locations are tried before giving up on ``min_masked``/``accepts``
     max_attempts: int = 10000
 

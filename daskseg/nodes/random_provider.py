@@ -41,6 +41,8 @@ class RandomProvider(BatchProvider):
             the chosen upstream provider.
     """
 
+    thread_safe = True
+
     _times_itself = True  # provide() is mostly upstream time; do not count it twice
 
     # placeholders pass on to the upstreams, whose filters may need their ROIs

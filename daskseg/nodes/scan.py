@@ -38,11 +38,14 @@ class Scan(BatchFilter):
         reference (BatchRequest): the request to shift over the volume, e.g. the network's
             ``request.add(raw, input_size); request.add(pred_affs, output_size)``.
         num_workers (int): with more than 1, that many threads request chunks from upstream at
-            once (upstream nodes must then be thread-safe, as daskseg's sources and writers are).
-            Returned arrays do not depend on it.
+            once. Every daskseg node serves concurrent requests (``thread_safe``); a node that
+            keeps per-request state on ``self`` (``thread_safe = False``, the default of custom
+            nodes) serves them one at a time. Returned arrays do not depend on it.
         cache_size (int): how many chunks may be requested but not yet consumed at once (bounds
             memory with several workers).
     """
+
+    thread_safe = True
 
     def __init__(self, reference: BatchRequest, num_workers: int = 1, cache_size: int = 50):
         self.reference = reference.copy()

@@ -10,7 +10,7 @@ import numpy as np
 from ..array import ArrayKey
 from ..batch import BatchRequest
 from ..errors import SpecError
-from ..transform import GridMap, SectionShifts, SpatialTransform
+from ..transform import SectionShifts, SpatialTransform
 from ._spatial_augment import SpatialAugment, slip_and_shift
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,6 @@ class ShiftAugment(SpatialAugment):
         self.sigma = sigma
         self.shift_axis = shift_axis
         self.p = p
-        self._maps: dict[ArrayKey, tuple[GridMap, bool]] = {}
 
     def setup(self) -> None:
         total = self.spec.get_total_roi()

@@ -11,7 +11,7 @@ from ..array import ArrayKey
 from ..batch import BatchRequest
 from ..errors import SpecError
 from ..geometry import Coordinate
-from ..transform import GridMap, SpatialTransform
+from ..transform import SpatialTransform
 from ._spatial_augment import SpatialAugment
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,6 @@ class SimpleAugment(SpatialAugment):
         self.mirror_probs = mirror_probs
         self.transpose_probs = transpose_probs
         self.p = p
-        self._maps: dict[ArrayKey, tuple[GridMap, bool]] = {}
 
     def setup(self) -> None:
         total = self.spec.get_total_roi()
@@ -163,7 +162,6 @@ class SimpleAugment(SpatialAugment):
         self, request: BatchRequest, keys: list[ArrayKey], rng: np.random.Generator
     ) -> SpatialTransform | None:
         mirror, perm = self._draw(rng)
-        self.mirror, self.transpose = mirror, perm
         logger.debug("SimpleAugment: mirror %s, transpose %s", mirror, perm)
         if not any(mirror) and perm == list(range(self.dims)):
             return None

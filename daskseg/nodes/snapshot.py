@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -52,6 +52,8 @@ class Snapshot(BatchFilter):
         store_value_range (bool): also store each dataset's ``value_range`` attribute ``[min, max]``.
     """
 
+    thread_safe = True
+
     def __init__(
         self,
         dataset_names: Mapping[ArrayKey, str],
@@ -82,7 +84,6 @@ class Snapshot(BatchFilter):
             ) from None
         self._count = 0
         self._lock = threading.Lock()
-        self._local = threading.local()
 
     def setup(self) -> None:
         for key in self.additional_request:
@@ -101,15 +102,14 @@ class Snapshot(BatchFilter):
             index = self._count
             self._count += 1
         record = self.every > 0 and index % self.every == 0
-        # prepare and process of one request run in the same thread
-        self._local.decision = (record, index + 1)
+        request.plan = (record, index + 1)
         if record:
             for key, spec in self.additional_request.items():
                 if key not in request:
                     request[key] = spec
 
     def process(self, batch: Batch, request: BatchRequest) -> None:
-        record, count = self._local.decision
+        record, count = cast(tuple[bool, int], request.plan)
         if record:
             self._save(batch, count)
 

@@ -30,6 +30,8 @@ class Stack(BatchFilter):
             How many upstream batches to stack.
     """
 
+    thread_safe = True
+
     def __init__(self, num_repetitions: int):
         if int(num_repetitions) != num_repetitions or num_repetitions < 1:
             raise ValueError(f"Stack: num_repetitions must be a positive integer, got {num_repetitions!r}")

@@ -5,8 +5,15 @@ Subclasses implement (all optional):
 - ``setup()``: declare new arrays with ``provides`` or changed ones with ``updates``; ``self.spec``
   starts as a copy of the upstream spec.
 - ``prepare(request)``: return a ``BatchRequest`` of the upstream dependencies (or modify the request
-  in place and return None, the older gunpowder style).
-- ``process(batch, request)``: compute; modify ``batch`` in place or return a new ``Batch``.
+  in place and return None, the older gunpowder style). What it decides for this request and
+  ``process`` needs (a drawn transformation, ...) it leaves in ``request.plan``.
+- ``process(batch, request)``: compute; modify ``batch`` in place or return a new ``Batch``;
+  ``request.plan`` is what ``prepare`` left there for this request (None if nothing).
+
+Keeping per-request state in ``request.plan`` instead of on ``self`` lets one node serve several
+requests at once (``Scan(num_workers=4)``, the threads of a Dask worker under ``PreCache``); such a
+node says so with ``thread_safe = True``. Nodes that do not (gunpowder nodes that keep state on
+``self`` between ``prepare`` and ``process``) still work: they serve one request at a time.
 """
 
 from __future__ import annotations
@@ -87,6 +94,8 @@ class BatchFilter(BatchProvider):
                 self.seed_global_rngs(request)
                 upstream_request = request.copy()
                 dependencies = self.prepare(upstream_request)
+                downstream_request.plan = upstream_request.plan
+                upstream_request.plan = None
                 if isinstance(dependencies, BatchRequest):
                     # in-place changes prepare() made to the request count too, as in gunpowder
                     upstream_request = upstream_request.update_with(dependencies)

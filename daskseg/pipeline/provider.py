@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+from typing import ClassVar
 
 import numpy as np
 
@@ -29,6 +31,11 @@ class BatchProvider:
     _times_itself = False
     # whether provide() gets placeholder specs (filters and joins do; sources never read them)
     _accepts_placeholders = False
+    #: Whether one instance may serve several requests at once (from ``Scan(num_workers>1)``'s
+    #: threads or a multi-threaded Dask worker under ``PreCache``): True for nodes that keep
+    #: per-request state in ``request.plan`` (or locals), not on ``self``. Every daskseg node is;
+    #: for other nodes (False, the default) requests are served one at a time.
+    thread_safe: ClassVar[bool] = False
 
     # --- wiring ------------------------------------------------------------------------------
     def add_upstream_provider(self, provider: "BatchProvider") -> "BatchProvider":
@@ -105,6 +112,8 @@ class BatchProvider:
     def internal_setup(self) -> None:
         self._init_spec()
         self.setup()
+        # a node that keeps per-request state on self serves one request at a time
+        self._serial_lock = None if self.thread_safe else threading.Lock()
         self._is_setup = True
 
     # --- requests ----------------------------------------------------------------------------
@@ -120,7 +129,11 @@ class BatchProvider:
         upstream_request = request.copy()
         if not self._accepts_placeholders:
             upstream_request.remove_placeholders()
-        batch = self.provide(upstream_request)
+        if self._serial_lock is None:
+            batch = self.provide(upstream_request)
+        else:
+            with self._serial_lock:
+                batch = self.provide(upstream_request)
         if timing is not None:
             timing.stop()
             batch.profiling_stats.add(timing)

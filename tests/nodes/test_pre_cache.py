@@ -273,7 +273,7 @@ def test_the_current_context_client_or_a_scheduler_address_is_used(client):
     assert client.status == "running" and set(worker_pids(client).values()) == workers
 
 
-def test_threaded_workers_in_one_process_each_get_their_pipelines(tmp_path):
+def test_the_threads_of_a_worker_share_its_pipeline(tmp_path):
     with local_client(n_workers=2, processes=False, threads_per_worker=2) as threaded:
         pre_cache = PreCache(cache_size=4, client=threaded, ordered=True, seed=6)
         pipeline = SeededSource() + LifeCycleLog(tmp_path) + pre_cache
@@ -282,9 +282,33 @@ def test_threaded_workers_in_one_process_each_get_their_pipelines(tmp_path):
             seeds = [pipeline.request_batch(request)[RAW].attrs["seed"] for _ in range(12)]
     assert seeds == [batch_seed(6, 0, i) for i in range(12)]
     events = [p.name.rsplit(".", 1)[1] for p in tmp_path.iterdir()]
-    # one pipeline in this process for the spec, and at most one per worker thread, all torn down
-    assert 2 <= events.count("setup") <= 1 + 2 * 2
+    # one pipeline in this process for the spec, and at most one per worker, all torn down
+    assert 2 <= events.count("setup") <= 1 + 2
     assert events.count("teardown") == events.count("setup")
+
+
+class OffsetOnSelf(BatchFilter):
+    """A gunpowder-style node: draws an offset in ``prepare`` and keeps it on ``self`` for ``process``."""
+
+    def prepare(self, request):
+        self.offset = self.random_generator(request).integers(1, 1000)
+
+    def process(self, batch, request):
+        batch[RAW].data = batch[RAW].data + self.offset
+
+
+def test_a_node_keeping_state_on_self_is_right_on_threaded_workers():
+    with local_client(n_workers=1, processes=False, threads_per_worker=4) as threaded:
+        pipeline = SeededSource(sleep=0.02) + OffsetOnSelf() + PreCache(cache_size=8, client=threaded, seed=3)
+        request = make_request()
+        with gp.build(pipeline):
+            batches = [pipeline.request_batch(request)[RAW] for _ in range(8)]
+    reference = SeededSource() + OffsetOnSelf()
+    with gp.build(reference):
+        for batch in batches:
+            seeded = request.copy()
+            seeded.random_seed = batch.attrs["seed"]
+            np.testing.assert_array_equal(batch.data, reference.request_batch(seeded)[RAW].data)
 
 
 def test_unpicklable_node_is_named():
