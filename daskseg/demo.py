@@ -20,6 +20,7 @@ import numpy as np
 
 from .geometry import Coordinate
 from .io import open_dataset
+from .jax.checkpoint import checkpoint_name, log_name
 from .models.config import create_networks
 from .report import best_threshold_scores, binary_scores, gt_affinities, plot_section, raw_affinities
 from .synth import LABELS_DATASET, RAW_DATASET, write_cremi_samples, write_sample
@@ -105,7 +106,7 @@ def run_demo(
         timings["train"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        checkpoint = f"{job.checkpoint_basename}_checkpoint_{iteration}"
+        checkpoint = checkpoint_name(job.checkpoint_basename, iteration)
         # the largest valid output ROI: the raw ROI shrunk by half the context on each side (the
         # tutorial's grow(-context, -context) would throw away a whole context per side)
         raw_ds = open_dataset(test_path, RAW_DATASET)
@@ -147,7 +148,7 @@ def run_demo(
     baseline_seg_scores = cremi_scores(baseline_segmentation, labels)
     timings["evaluate"] = time.perf_counter() - t0
 
-    loss_png = plot_loss(f"{job.checkpoint_basename}_log.csv", os.path.join(out_dir, "loss.png"))
+    loss_png = plot_loss(log_name(job.checkpoint_basename), os.path.join(out_dir, "loss.png"))
     section_png = plot_section(raw, gt, pred, os.path.join(out_dir, "section.png"),
                                title=f"held-out sample, iteration {iteration}")
     numbers = {

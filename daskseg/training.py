@@ -64,6 +64,8 @@ class TrainingJob:
         cache_size, num_workers: PreCache's batches in flight and Dask workers of a LocalCluster.
         snapshot_every: save a snapshot every N iterations (0: never).
         seed: the seed of the batch sequence (a re-run draws the same batches).
+        trust_pickle: resume from a pickled checkpoint (gunpowder's JAX format); a pickle can run
+            arbitrary code when loaded, so only for files you trust.
     """
 
     samples: list[str]
@@ -80,6 +82,7 @@ class TrainingJob:
     cache_size: int = 10
     num_workers: int = 2
     seed: int = 0
+    trust_pickle: bool = False
     neighborhood: list[list[int]] = field(default_factory=lambda: [[-1, 0, 0], [0, -1, 0], [0, 0, -1]])
     augment: dict[str, dict[str, Any] | None] = field(default_factory=tutorial_augmentations)
 
@@ -211,6 +214,7 @@ def build_training_pipeline(job: TrainingJob, client=None) -> TrainingPipeline:
         checkpoint_basename=job.checkpoint_basename,
         save_every=job.save_every,
         log_every=job.log_every,
+        allow_pickle=job.trust_pickle,
     )
     pipeline = pipeline + train
     if job.snapshot_every:

@@ -9,44 +9,20 @@ as ``Scan`` places them, so ``daskseg predict`` gives the same affinities as the
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import logging
 import os
-import re
 from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
 
+from ..jax.checkpoint import resolve_checkpoint_path
 from ..models.config import NetConfig, load_net_config
 from .processor import TiledProcessor
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_checkpoint_path(checkpoint: str | os.PathLike) -> str:
-    """The checkpoint file to use: ``checkpoint`` itself, or the newest ``{checkpoint}_checkpoint_N``.
-
-    Resolved once, in the client, so that every worker loads the same weights even while training
-    keeps writing newer checkpoints (pure Python: the client needs no JAX for this).
-    """
-    path = os.path.abspath(os.fspath(checkpoint))
-    if os.path.isfile(path):
-        return path
-    pattern = re.compile(re.escape(os.path.basename(path)) + r"_checkpoint_(\d+)$")
-    found = []
-    for candidate in glob.glob(glob.escape(path) + "_checkpoint_*"):
-        m = pattern.match(os.path.basename(candidate))
-        if m and os.path.isfile(candidate):
-            found.append((int(m.group(1)), candidate))
-    if not found:
-        raise FileNotFoundError(
-            f"no checkpoint file {path!r} and no checkpoints {path}_checkpoint_*; give a checkpoint file written "
-            f"by training (e.g. train_net_checkpoint_10000) or its basename (train_net)"
-        )
-    return max(found)[1]
 
 
 def _checkpoint_identity(path: str) -> dict:
@@ -88,6 +64,8 @@ class NetworkProcessor(TiledProcessor):
             pipeline bit for bit).
         normalize_factor (float, optional): raw intensities are multiplied by this after conversion
             to float32; default as ``gp.Normalize`` (``1/255`` for uint8).
+        allow_pickle (bool): accept a pickled checkpoint (gunpowder's JAX format); a pickle can run
+            arbitrary code when loaded, so only for files you trust (``--trust-pickle``).
     """
 
     def __init__(
@@ -96,12 +74,14 @@ class NetworkProcessor(TiledProcessor):
         checkpoint: str | os.PathLike,
         batch_size: int = 1,
         normalize_factor: float | None = None,
+        allow_pickle: bool = False,
     ):
         config = load_net_config(network_config)
         self.config_dict = config.to_dict()
         self.config_name = config.name
         self.checkpoint = resolve_checkpoint_path(checkpoint)
         self.normalize_factor = normalize_factor
+        self.allow_pickle = allow_pickle
         out_channels = int(config.architecture.out_channels)
         super().__init__(
             config.input_shape, config.output_shape, output_channels=(out_channels,), batch_size=batch_size
@@ -129,7 +109,7 @@ class NetworkProcessor(TiledProcessor):
         from ..jax.inference import load_predictor  # JAX loads here, in the worker, once per process
 
         logger.info("loading %s from %s", self.config_name, self.checkpoint)
-        return load_predictor(self.config_dict, self.checkpoint)
+        return load_predictor(self.config_dict, self.checkpoint, allow_pickle=self.allow_pickle)
 
     def __repr__(self) -> str:
         return f"NetworkProcessor({self.config_name}, {self.checkpoint})"

@@ -73,10 +73,13 @@ def _load_processor(spec: str):
               help="Blocks per Dask task: a number, or 'auto' (cheap blocks packed into ~0.5 s tasks).")
 @click.option("--processor", "processor_spec", default=None,
               help="MODULE:NAME of a BlockProcessor to run instead of a network.")
+@click.option("--trust-pickle", is_flag=True,
+              help="Accept a pickled checkpoint (gunpowder's JAX format). Pickles can run code: trusted files only.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 def predict(
     network, checkpoint, raw, out, roi, block_shape, scheduler, n_workers, resume, overwrite, dtype, voxel_size,
-    max_in_flight, retries, block_timeout, blocks_per_task, processor_spec, progress,
+    max_in_flight, retries, block_timeout, blocks_per_task, processor_spec, trust_pickle,
+    progress,
 ) -> None:
     """Predict OUT from RAW block by block on a Dask cluster.
 
@@ -107,7 +110,7 @@ def predict(
     if processor is None:
         from ..blockwise.network import NetworkProcessor
 
-        processor = NetworkProcessor(network, checkpoint)
+        processor = NetworkProcessor(network, checkpoint, allow_pickle=trust_pickle)
     open_input(raw, _shape(voxel_size, "--voxel-size"))
     if n_workers is None and processor.multithreaded:
         n_workers = 1  # a network's forward pass uses every core of its worker

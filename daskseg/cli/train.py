@@ -25,9 +25,13 @@ augment:                # defaults: the tutorial's; null leaves a node out
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Training YAML (see the example below).")
 @click.option("--iterations", type=int, default=None, help="Override the config's iteration count.")
+@click.option("--trust-pickle", is_flag=True,
+              help="Resume from a pickled checkpoint (gunpowder's JAX format). Pickles can run code: trusted files only.")
 @scheduler_option
 @workers_option
-def train(config_path: str, iterations: int | None, scheduler: str | None, workers: int | None) -> None:
+def train(
+    config_path: str, iterations: int | None, trust_pickle: bool, scheduler: str | None, workers: int | None
+) -> None:
     """Train the U-Net on augmented batches produced by Dask workers; the training step runs here,
     on the GPU when JAX sees one. Resumes from the newest checkpoint.
 
@@ -42,6 +46,8 @@ def train(config_path: str, iterations: int | None, scheduler: str | None, worke
         job.iterations = iterations
     if workers is not None:
         job.num_workers = workers
+    if trust_pickle:
+        job.trust_pickle = True
     check_samples(job)  # bad data fails before any cluster starts
     with cluster_client(scheduler, job.num_workers) as client:
         bar = tqdm(total=job.iterations, unit="it", desc="training", dynamic_ncols=True)

@@ -20,6 +20,8 @@ _NAMES = {
     "load_predictor": "inference",
     "Checkpoint": "checkpoint",
     "CheckpointError": "checkpoint",
+    "CheckpointPickleError": "checkpoint",
+    "open_checkpoint": "checkpoint",
     "latest_checkpoint": "checkpoint",
     "load_checkpoint": "checkpoint",
     "save_checkpoint": "checkpoint",

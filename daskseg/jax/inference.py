@@ -23,28 +23,16 @@ import numpy as np
 
 from ..models.config import NetConfig, UNetConfig, load_net_config
 from . import checkpoint as ckpt
+from .checkpoint import params_from_state
 from .compile_cache import enable_compilation_cache
 from .model import FlaxUNetModel
 
 logger = logging.getLogger(__name__)
 
 
-def params_from_state(state: Any) -> Any:
-    """Bare parameters from a training state (``{"params", "opt_state"}``) or bare parameters."""
-    if isinstance(state, dict) and "params" in state and "opt_state" in state:
-        return state["params"]
-    return state
-
-
-def resolve_checkpoint(checkpoint: str | os.PathLike) -> ckpt.Checkpoint:
+def resolve_checkpoint(checkpoint: str | os.PathLike, allow_pickle: bool = False) -> ckpt.Checkpoint:
     """Load ``checkpoint``: a file, or a basename whose newest ``_checkpoint_N`` is taken."""
-    path = os.fspath(checkpoint)
-    if os.path.isfile(path):
-        return ckpt.load_checkpoint(path)
-    latest = ckpt.latest_checkpoint(path)
-    if latest is None:
-        raise ckpt.CheckpointError(f"no checkpoint file {path!r} and no checkpoints {path}_checkpoint_*")
-    return latest
+    return ckpt.open_checkpoint(checkpoint, allow_pickle=allow_pickle)
 
 
 class Predictor:
@@ -139,30 +127,18 @@ def load_predictor(
     net: NetConfig | UNetConfig | dict | str | os.PathLike,
     checkpoint: str | os.PathLike | None = None,
     conv_impl: str | None = None,
+    allow_pickle: bool = False,
 ) -> Predictor:
     """A ``Predictor`` for network config ``net`` with the parameters of ``checkpoint``.
 
-    ``checkpoint`` is a checkpoint file (daskseg's or gunpowder JAX's pickled parameters) or a
-    checkpoint basename (its newest checkpoint is used). Without one, the initial parameters are
-    used and a warning is logged.
+    ``checkpoint`` is a checkpoint file or a checkpoint basename (its newest checkpoint is used).
+    Pickled checkpoints (gunpowder's JAX format) load only with ``allow_pickle=True``: a pickle can
+    run code. Without a checkpoint, the initial parameters are used and a warning is logged.
     """
     if checkpoint is None:
         logger.warning("load_predictor: no checkpoint given; predicting with untrained initial parameters")
         return Predictor(net, None, conv_impl)
-    loaded = resolve_checkpoint(checkpoint)
+    loaded = resolve_checkpoint(checkpoint, allow_pickle=allow_pickle)
     logger.info("load_predictor: %s (iteration %d)", loaded.path, loaded.iteration)
-    predictor = Predictor(net, loaded.state, conv_impl)
-    expected = _shapes(predictor._model._initial_params)
-    found = _shapes(predictor.params)
-    if found != expected:
-        differ = [f"{k}: {found.get(k)} in the checkpoint, {expected.get(k)} in the network"
-                  for k in sorted(set(expected) | set(found)) if found.get(k) != expected.get(k)]
-        raise ckpt.CheckpointError(
-            f"checkpoint {loaded.path!r} does not fit the network config: {len(differ)} parameter arrays differ "
-            f"({'; '.join(differ[:3])}). Predict with the network config the checkpoint was trained with."
-        )
-    return predictor
-
-
-def _shapes(params: Any) -> dict[str, tuple[int, ...]]:
-    return {jax.tree_util.keystr(k): tuple(np.shape(v)) for k, v in jax.tree_util.tree_leaves_with_path(params)}
+    ckpt.check_fits_network(loaded, net if isinstance(net, UNetConfig) else load_net_config(net).architecture)
+    return Predictor(net, loaded.state, conv_impl)

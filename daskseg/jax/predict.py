@@ -17,6 +17,7 @@ from ..geometry import Coordinate, Roi
 from ..models.shapes import ShapeError
 from ..pipeline import BatchFilter
 from .compile_cache import enable_compilation_cache
+from .checkpoint import check_fits_network
 from .inference import Predictor, resolve_checkpoint
 from .model import FlaxUNetModel
 from .train import is_model_protocol, output_spec, place_output
@@ -37,9 +38,11 @@ class Predict(BatchFilter):
             where predictions can be asked for (``raw_roi.grow(-context, -context)``). Without one,
             the Flax U-Net's outputs are provided on the input's ROI shrunk by half the context on
             each side.
-        checkpoint: a checkpoint file (``train_net_checkpoint_1000``; daskseg's or a gunpowder JAX
-            pickle) or a checkpoint basename (its newest checkpoint is used). Without one, the model
-            predicts with its initial parameters (a warning is logged).
+        checkpoint: a checkpoint file (``train_net_checkpoint_1000``) or a checkpoint basename
+            (its newest checkpoint is used). Without one, the model predicts with its initial
+            parameters (a warning is logged).
+        allow_pickle: also load pickled checkpoints (gunpowder's JAX format). A pickle can run
+            arbitrary code when loaded: allow it only for files you trust.
         spawn_subprocess: accepted for gunpowder compatibility; prediction runs in this process.
         graph: the tutorial's name for ``model`` (a network config path or name).
         conv_impl: override the network's convolution formulation (``"auto"``, ``"xla"``...).
@@ -62,6 +65,7 @@ class Predict(BatchFilter):
         spawn_subprocess: bool = False,
         graph: Any = None,
         conv_impl: str | None = None,
+        allow_pickle: bool = False,
     ):
         if model is None:
             model = graph
@@ -73,6 +77,7 @@ class Predict(BatchFilter):
         self.outputs = dict(outputs)
         self.array_specs = dict(array_specs or {})
         self.checkpoint = checkpoint
+        self.allow_pickle = allow_pickle
         self.spawn_subprocess = spawn_subprocess
         self.predictor: Predictor | None = None
         self.model = None
@@ -130,9 +135,10 @@ class Predict(BatchFilter):
             if self.predictor is not None and self._fallback_params is not None:
                 self.predictor.params = jax.tree.map(np.asarray, self._fallback_params)
             return
-        loaded = resolve_checkpoint(self.checkpoint)
+        loaded = resolve_checkpoint(self.checkpoint, allow_pickle=self.allow_pickle)
         logger.info("Predict: parameters of %s (iteration %d)", loaded.path, loaded.iteration)
         if self.predictor is not None:
+            check_fits_network(loaded, self.predictor.architecture)
             self.predictor = Predictor(
                 self.predictor.net_config or self.predictor.architecture,
                 loaded.state,

@@ -104,7 +104,11 @@ class Train(BatchFilter):
         array_specs: ``{ArrayKey: ArraySpec}`` for the outputs/gradients (e.g. another voxel size);
             fields left ``None`` are filled in (voxel size of the inputs, float32).
         checkpoint_basename: checkpoints are ``{basename}_checkpoint_{iteration}``; training resumes
-            from the newest one (parameters, optimizer state, iteration).
+            from the newest one (parameters, optimizer state, iteration). Default, as gunpowder
+            names them: after the model when it is given by name or config path
+            (``Train("train_net", ...)`` saves ``train_net_checkpoint_<i>``;
+            ``"nets/train_net_config.json"`` saves ``nets/train_net_checkpoint_<i>``), else
+            ``model``.
         save_every: checkpoint every this many iterations (and at the end of training).
         keep_n_checkpoints: keep only the newest N checkpoints (default: keep all).
         log_dir: directory of the CSV log ``train_log.csv``; default ``{basename}_log.csv``.
@@ -115,6 +119,9 @@ class Train(BatchFilter):
             by ``n_devices`` (use ``gp.Stack``).
         validation_fn: ``f(model, state) -> float`` called every ``validation_every`` iterations.
         seed: parameter initialisation seed of the easy path.
+        allow_pickle: resume from a pickled checkpoint (gunpowder's JAX format, daskseg's before
+            format 2). A pickle can run arbitrary code when loaded: allow it only for files you
+            trust. daskseg itself writes checkpoints that cannot (see ``daskseg.jax.checkpoint``).
 
     Array layouts: the Flax U-Net takes raw as ``(D, H, W)``, ``(C, D, H, W)``, ``(B, D, H, W)`` or
     ``(B, C, D, H, W)``, targets and weights channels-first with or without the batch axis, and
@@ -137,7 +144,7 @@ class Train(BatchFilter):
         outputs: Mapping | None = None,
         gradients: Mapping | None = None,
         array_specs: Mapping[ArrayKey, ArraySpec] | None = None,
-        checkpoint_basename: str = "model",
+        checkpoint_basename: str | os.PathLike | None = None,
         save_every: int = 2000,
         keep_n_checkpoints: int | None = None,
         log_dir: str | None = None,
@@ -147,6 +154,7 @@ class Train(BatchFilter):
         validation_fn: Callable | None = None,
         validation_every: int | None = None,
         seed: int = 0,
+        allow_pickle: bool = False,
     ):
         if _looks_like_io_dict(optimizer):
             # gunpowder.jax.Train(model, inputs, outputs, gradients, array_specs, checkpoint_basename, ...)
@@ -157,7 +165,7 @@ class Train(BatchFilter):
                 gradients = shifted[2]
             if shifted[3] is not None:
                 array_specs = shifted[3]
-            if isinstance(shifted[4], str):
+            if isinstance(shifted[4], (str, os.PathLike)):
                 checkpoint_basename = shifted[4]
         if inputs is None:
             raise TypeError("Train needs `inputs`: {name: ArrayKey} of the model's inputs")
@@ -165,7 +173,10 @@ class Train(BatchFilter):
         self.outputs = dict(outputs or {})
         self.gradients = dict(gradients or {})
         self.array_specs = dict(array_specs or {})
-        self.checkpoint_basename = str(checkpoint_basename)
+        if checkpoint_basename is None:
+            checkpoint_basename = ckpt.basename_for_model(model) or "model"
+        self.checkpoint_basename = os.fspath(checkpoint_basename)
+        self.allow_pickle = allow_pickle
         self.save_every = int(save_every)
         self.keep_n_checkpoints = keep_n_checkpoints
         self.log_dir = log_dir
@@ -251,13 +262,14 @@ class Train(BatchFilter):
         logger.info("Train: %d %s device(s)", n, jax.default_backend())
         enable_compilation_cache()
         ckpt.remove_partial_checkpoints(self.checkpoint_basename)
-        latest = ckpt.latest_checkpoint(self.checkpoint_basename)
+        latest = ckpt.latest_checkpoint(self.checkpoint_basename, allow_pickle=self.allow_pickle)
+        self.state, self._resume = None, latest
         if latest is None:
             logger.info("Train: starting from scratch (no checkpoint %s_checkpoint_*)", self.checkpoint_basename)
-            self.iteration, self.state = 0, None
+            self.iteration = 0
         else:
             logger.info("Train: resuming from %s (iteration %d)", latest.path, latest.iteration)
-            self.iteration, self.state = latest.iteration, self._place_state(latest.state)
+            self.iteration = latest.iteration
         self._last_saved = self.iteration
         self._truncate_log(self.iteration)
         if n > 1:
@@ -330,11 +342,14 @@ class Train(BatchFilter):
         if self.state is None:
             seed = request.random_seed if request.random_seed is not None else 0
             rng = jax.random.PRNGKey(seed % (2**32))
-            if self._n > 1:
-                first = jax.tree.map(lambda x: x[0], inputs)
-                self.state = self._place_state(self.model.initialize(rng, first))
+            first = jax.tree.map(lambda x: x[0], inputs) if self._n > 1 else inputs
+            if self._resume is not None:  # the checkpoint's arrays in the structure the model's state has
+                template = jax.eval_shape(self.model.initialize, rng, first)
+                state = ckpt.restore_like(template, self._resume.state, f"checkpoint {self._resume.path!r}")
+                self._resume = None
             else:
-                self.state = self._place_state(self.model.initialize(rng, inputs))
+                state = self.model.initialize(rng, first)
+            self.state = self._place_state(state)
         result = self._step(self.state, inputs, self._n > 1)
         if len(result) == 4:
             self.state, outputs, loss, grads = result
@@ -377,7 +392,7 @@ class Train(BatchFilter):
         """The CSV file of iteration, loss, iteration time (s) and wall-clock timestamp."""
         if self.log_dir is not None:
             return os.path.join(self.log_dir, "train_log.csv")
-        return f"{self.checkpoint_basename}_log.csv"
+        return ckpt.log_name(self.checkpoint_basename)
 
     def _truncate_log(self, iteration: int) -> None:
         """Drop rows after ``iteration`` (from a run that crashed after its last checkpoint)."""

@@ -224,3 +224,10 @@ class UNet(nnx.Module):
                 module.impl = impl
         return self
 
+
+
+def parameter_shapes(config: UNetConfig) -> dict[str, tuple[int, ...]]:
+    """``{keystr: shape}`` of the U-Net's parameters for ``config``, without allocating them."""
+    module = nnx.eval_shape(lambda: UNet(config, rngs=nnx.Rngs(0)))
+    params = nnx.to_pure_dict(nnx.split(module, nnx.Param)[1])
+    return {jax.tree_util.keystr(k): tuple(v.shape) for k, v in jax.tree_util.tree_leaves_with_path(params)}

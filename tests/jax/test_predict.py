@@ -57,10 +57,13 @@ def test_gunpowder_style_checkpoint_of_bare_parameters(trained, tmp_path):
     with open(bare, "wb") as f:
         pickle.dump(jax.tree.map(np.asarray, state["params"]), f)
     raw = _volume(cfg.input_shape)
+    with pytest.raises(ckpt.CheckpointPickleError, match="allow_pickle=True"):
+        load_predictor(cfg, bare)  # a pickle can run code: refused unless asked for
     np.testing.assert_allclose(
-        load_predictor(cfg, bare)(raw), load_predictor(cfg, path / "train_net_checkpoint_7")(raw), rtol=1e-6
+        load_predictor(cfg, bare, allow_pickle=True)(raw), load_predictor(cfg, path / "train_net_checkpoint_7")(raw),
+        rtol=1e-6,
     )
-    assert ckpt.load_checkpoint(str(bare)).iteration == 3
+    assert ckpt.load_checkpoint(str(bare), allow_pickle=True).iteration == 3
 
 
 def test_predict_node_asks_for_the_context_and_places_the_output(trained):

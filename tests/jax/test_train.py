@@ -107,27 +107,6 @@ def test_resume_continues_with_identical_parameters(tmp_path):
     assert iterations == [1, 2, 3, 4, 5, 6]
 
 
-def test_crash_while_saving_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    basename = str(tmp_path / "m")
-    ckpt.save_checkpoint(basename, 2, {"w": np.ones(3)})
-
-    def broken_dump(obj, f, protocol=None):
-        f.write(b"\x80\x05partial")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(ckpt.pickle, "dump", broken_dump)
-    with pytest.raises(OSError, match="disk full"):
-        ckpt.save_checkpoint(basename, 4, {"w": np.zeros(3)})
-    monkeypatch.undo()
-    assert [i for i, _ in ckpt.list_checkpoints(basename)] == [2]
-    latest = ckpt.latest_checkpoint(basename)
-    assert latest.iteration == 2 and np.array_equal(latest.state["w"], np.ones(3))
-    # a truncated newest file (e.g. copied by hand) is skipped in favour of the previous one
-    with open(ckpt.checkpoint_name(basename, 6), "wb") as f:
-        f.write(b"\x80\x05trunc")
-    assert ckpt.latest_checkpoint(basename).iteration == 2
-
-
 def test_keep_n_checkpoints(tmp_path):
     _train(tmp_path / "m", 5, save_every=1, keep_n_checkpoints=2)
     assert [i for i, _ in ckpt.list_checkpoints(str(tmp_path / "m"))] == [4, 5]
@@ -243,3 +222,23 @@ def test_data_parallel_on_two_host_devices(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def test_resuming_from_a_pickle_needs_allow_pickle(tmp_path):
+    """A pickled checkpoint (gunpowder's format, daskseg's before format 2) resumes only when trusted."""
+    import pickle
+
+    trained, _ = _train(tmp_path / "a" / "m", 2, save_every=2)
+    state = ckpt.load_checkpoint(ckpt.checkpoint_name(str(tmp_path / "a" / "m"), 2)).state
+    os.makedirs(tmp_path / "b")
+    with open(tmp_path / "b" / "m_checkpoint_2", "wb") as f:  # daskseg's old pickled format
+        pickle.dump({"format": ckpt.FORMAT, "version": 1, "iteration": 2, "state": state, "meta": {}}, f)
+    with pytest.raises(ckpt.CheckpointPickleError, match="m_checkpoint_2' is a pickle"):
+        _train(tmp_path / "b" / "m", 1)
+    resumed, (batch,) = _train(tmp_path / "b" / "m", 1, allow_pickle=True)
+    straight, _ = _train(tmp_path / "a" / "m", 1)
+    assert batch.iteration == 3
+    new = ckpt.load_checkpoint(ckpt.checkpoint_name(str(tmp_path / "b" / "m"), 3))  # written in the safe format
+    ref = ckpt.load_checkpoint(ckpt.checkpoint_name(str(tmp_path / "a" / "m"), 3))
+    for x, y in zip(jax.tree.leaves(new.state), jax.tree.leaves(ref.state)):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
