@@ -329,11 +329,13 @@ def _upstream_tree(node) -> Pipeline:
 
 
 def _pack_upstream(node) -> bytes:
-    """Pickle the pipeline ending in ``node`` with its random-stream salts, naming the node that fails."""
+    """Pickle the pipeline ending in ``node``, naming the node that fails.
+
+    Its nodes travel with their random-stream names, so on the workers they draw what they draw here.
+    """
     tree = _upstream_tree(node)
-    salts = [getattr(n, "_rng_salt", 0) for n in tree.nodes()]
     try:
-        return _dumps((tree, salts))
+        return _dumps(tree)
     except Exception as e:
         for n in tree.nodes():
             try:
@@ -410,17 +412,13 @@ def _make_plugin_class() -> type:
         def _build(self) -> Pipeline:
             import cloudpickle
 
-            tree, salts = cloudpickle.loads(self.payload)
+            tree = cloudpickle.loads(self.payload)
             logger.debug("setting up the upstream pipeline of PreCache %s: %r", self.token, tree)
             try:
                 tree.setup()
             except BaseException:
                 tree.teardown()
                 raise
-            # the same random streams as the nodes have in the client's pipeline: batch i is what
-            # the upstream gives in the client for the same request seed
-            for node, salt in zip(tree.nodes(), salts):
-                node._rng_salt = salt
             return tree
 
         def __getstate__(self):

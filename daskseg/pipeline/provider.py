@@ -36,6 +36,9 @@ class BatchProvider:
     #: per-request state in ``request.plan`` (or locals), not on ``self``. Every daskseg node is;
     #: for other nodes (False, the default) requests are served one at a time.
     thread_safe: ClassVar[bool] = False
+    #: The name this node's random stream is keyed by (see ``pipeline/streams.py``); None: its
+    #: class and its index among the nodes of that class in the pipeline.
+    seed_name: str | None = None
 
     # --- wiring ------------------------------------------------------------------------------
     def add_upstream_provider(self, provider: "BatchProvider") -> "BatchProvider":
@@ -102,6 +105,11 @@ class BatchProvider:
     def teardown(self) -> None:
         """Release resources (files, workers); called once when the pipeline is torn down."""
 
+    @property
+    def is_set_up(self) -> bool:
+        """Whether ``setup`` ran and ``teardown`` has not yet."""
+        return getattr(self, "_is_setup", False)
+
     def internal_teardown(self) -> None:
         self._is_setup = False
         self.teardown()
@@ -110,6 +118,7 @@ class BatchProvider:
         self._spec = None
 
     def internal_setup(self) -> None:
+        self._is_setup = False
         self._init_spec()
         self.setup()
         # a node that keeps per-request state on self serves one request at a time
@@ -119,7 +128,7 @@ class BatchProvider:
     # --- requests ----------------------------------------------------------------------------
     def request_batch(self, request: BatchRequest) -> Batch:
         """Check ``request`` against this node's spec, provide it, and return exactly what was asked."""
-        if not getattr(self, "_is_setup", False):
+        if not self.is_set_up:
             raise PipelineError(f"{self.name()} is not set up: request batches inside `with build(pipeline):`")
         request = request.with_seed()
         self.check_request_consistency(request)
@@ -199,9 +208,23 @@ class BatchProvider:
         raise NotImplementedError(f"{self.name()} does not implement provide()")
 
     # --- randomness --------------------------------------------------------------------------
+    @property
+    def random_stream(self) -> str | None:
+        """The name of this node's random stream, given when its pipeline is set up."""
+        return getattr(self, "_random_stream", None)
+
+    def set_random_stream(self, name: str | None) -> None:
+        """Key this node's random stream by ``name`` (``Pipeline.setup`` does, from ``stream_names``;
+        teardown clears it)."""
+        from .streams import stream_key
+
+        self._random_stream = name
+        self._stream_key = None if name is None else stream_key(name)
+
     def random_generator(self, request: BatchRequest) -> np.random.Generator:
         """This node's random stream for ``request``: the same seed gives the same draws."""
-        return np.random.default_rng([request.random_seed or 0, getattr(self, "_rng_salt", 0)])
+        key = getattr(self, "_stream_key", None) or []
+        return np.random.default_rng([request.random_seed or 0, *key])
 
     def seed_global_rngs(self, request: BatchRequest) -> None:
         """Seed numpy's and Python's global RNGs from the request, for nodes written against them."""

@@ -65,10 +65,14 @@ class Zeros(BatchProvider):
 
 
 class AddOffset(BatchFilter):
-    """Adds one random offset to RAW, from its own random stream."""
+    """Adds one random offset to ``key`` (RAW), from its own random stream."""
+
+    def __init__(self, key=RAW):
+        self.key = key
 
     def process(self, batch, request):
-        batch[RAW].data = batch[RAW].data + self.random_generator(request).integers(1, 1000)
+        if self.key in batch:
+            batch[self.key].data = batch[self.key].data + self.random_generator(request).integers(1, 1000)
 
 
 class WithLock(BatchFilter):
@@ -150,14 +154,15 @@ def test_batches_are_the_upstream_batches_of_the_derived_seeds(client):
 
 
 def test_upstream_random_streams_are_those_of_the_pipeline_without_pre_cache(client):
-    # in a second branch, the nodes' random-stream salts are not 0, 1 as in a pipeline of their own
+    # in a second branch, after another AddOffset, the branch's AddOffset has the stream
+    # "AddOffset#1", not "AddOffset#0" as in a pipeline of its own: the workers use the former
     other_key = gp.ArrayKey("PRECACHE_OTHER")
 
     def tree(pre_cache):
         branch = SeededSource() + AddOffset()
         if pre_cache is not None:
             branch = branch + pre_cache
-        return (Zeros(other_key), branch) + gp.MergeProvider()
+        return (Zeros(other_key) + AddOffset(other_key), branch) + gp.MergeProvider()
 
     request = make_request()
     with gp.build(tree(PreCache(cache_size=2, client=client, ordered=True, seed=9))) as pipeline:
