@@ -18,6 +18,7 @@ two runs cannot share one record.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -199,6 +200,35 @@ class DoneRecord:
 
     def __repr__(self) -> str:
         return f"DoneRecord({self.directory}, {self.num_blocks} blocks)"
+
+
+@contextlib.contextmanager
+def lock_existing_record(directory: str | os.PathLike) -> Iterator[None]:
+    """Hold the lock of an existing done record in ``directory`` (if any) for the ``with`` block.
+
+    Taken before an output is reused, deleted or replaced, so that a run cannot touch an output
+    another run is writing.
+
+    Raises:
+        RecordLockedError: another process holds the record open.
+    """
+    path = Path(directory) / RECORD_BIN
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RecordLockedError(
+                f"the done record {path} is in use by another process: is another run writing to this "
+                f"output? Wait for it to finish (or stop it) before starting this one; nothing was changed."
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def read_done(directory: str | os.PathLike) -> tuple[dict, np.ndarray] | None:

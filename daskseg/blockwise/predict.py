@@ -24,6 +24,7 @@ from ..errors import DatasetError, GeometryError
 from ..geometry import Coordinate, Roi
 from ..io import Dataset, create_dataset, open_dataset, split_dataset_path
 from ..io.dataset import container_format
+from .done import lock_existing_record
 from .grid import Block, BlockGrid, BlockwiseError, check_alignment
 from .processor import BlockProcessor
 from .runner import BlockwiseTask, Runner, block_task
@@ -266,6 +267,39 @@ def _open_or_create_output(
     return ds, True
 
 
+class OutputOverlapsInputError(DatasetError):
+    """The output is, contains, or lies inside an input: writing it would destroy the input."""
+
+
+def _dataset_location(path: str | Dataset | tuple[str, str]) -> str:
+    """The absolute, resolved path of a dataset: its container's real path joined with its name."""
+    if isinstance(path, Dataset):
+        container, name = path.container, path.name
+    elif isinstance(path, (str, os.PathLike)):
+        container, name = split_dataset_path(str(path))
+    else:
+        container, name = path
+    parts = [p for p in str(name).split("/") if p]
+    return os.path.join(os.path.realpath(str(container)), *parts)
+
+
+def check_output_apart(out: str | tuple[str, str], inputs: dict[str, Any]) -> None:
+    """Refuse an output that is, contains, or lies inside one of ``inputs`` (name -> dataset path).
+
+    Raises:
+        OutputOverlapsInputError: naming the output and the input it overlaps.
+    """
+    out_loc = _dataset_location(out)
+    for what, path in inputs.items():
+        in_loc = _dataset_location(path)
+        if os.path.commonpath([out_loc, in_loc]) in (out_loc, in_loc):
+            relation = "is" if out_loc == in_loc else ("contains" if len(out_loc) < len(in_loc) else "lies inside")
+            raise OutputOverlapsInputError(
+                f"the output {out_loc} {relation} the input {what} {in_loc}: writing it (or --overwrite) would "
+                f"destroy the input. Choose an output outside the input."
+            )
+
+
 def _nearest_existing(path: str) -> str:
     path = os.path.abspath(path)
     while not os.path.exists(path):
@@ -420,20 +454,22 @@ def plan_predict(
     if dtype not in OUTPUT_DTYPES:
         raise ValueError(f"dtype must be one of {OUTPUT_DTYPES}, not {dtype!r}")
     out_dtype = np.dtype(dtype)
+    check_output_apart(out, {"raw": raw})
     raw_ds = open_input(raw, raw_voxel_size)
     vs = raw_ds.voxel_size
     output_roi, min_block = _output_roi(processor, raw_ds, roi)
     block_shape_c = _block_shape(processor, block_shape, chunk_shape, out, output_roi, vs)
-    out_ds, created = _open_or_create_output(
-        out,
-        output_roi,
-        vs,
-        tuple(processor.output_channels),
-        out_dtype,
-        chunk_shape if chunk_shape is not None else block_shape_c,
-        compression,
-        overwrite,
-    )
+    with lock_existing_record(_dataset_location(out)):  # no other run may be writing what we replace
+        out_ds, created = _open_or_create_output(
+            out,
+            output_roi,
+            vs,
+            tuple(processor.output_channels),
+            out_dtype,
+            chunk_shape if chunk_shape is not None else block_shape_c,
+            compression,
+            overwrite,
+        )
     if created:
         _write_attrs(out_ds, processor, out_dtype)
     ctx_neg, ctx_pos = processor.context_neg * vs, processor.context_pos * vs
