@@ -215,7 +215,7 @@ def lock_existing_record(directory: str | os.PathLike) -> Iterator[None]:
     path = Path(directory) / RECORD_BIN
     try:
         fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no record yet: nothing to lock
         yield
         return
     try:
