@@ -36,13 +36,23 @@ def _looks_like_io_dict(value: Any) -> bool:
 
 
 def output_roi(data_shape: tuple[int, ...], voxel_size: Coordinate, centre_of: Roi) -> Roi:
-    """The ROI of network output ``data_shape`` (spatial last) centred on ``centre_of``."""
+    """The ROI of network output ``data_shape`` (spatial last) centred on ``centre_of``, on its voxel grid.
+
+    The margin between input and output is counted in whole voxels; where it is odd (an odd output
+    shape in world units, e.g. voxel size 1 and output 45 in an input of 134) the extra voxel goes to
+    the end, as valid convolutions crop it.
+
+    Args:
+        data_shape (tuple[int, ...]): the output array's shape, spatial axes last.
+        voxel_size (Coordinate): the output's voxel size.
+        centre_of (Roi): the input ROI the output is centred in.
+    """
     dims = centre_of.dims
-    shape = Coordinate(data_shape[-dims:]) * voxel_size
-    offset = centre_of.center - shape / 2
-    # snap to the voxel grid of the input
-    offset = centre_of.offset + ((offset - centre_of.offset) / voxel_size) * voxel_size
-    return Roi(offset, shape)
+    voxel_size = Coordinate(voxel_size)
+    out_voxels = Coordinate(data_shape[-dims:])
+    in_voxels = centre_of.shape // voxel_size
+    margin = (in_voxels - out_voxels) // 2
+    return Roi(centre_of.offset + margin * voxel_size, out_voxels * voxel_size)
 
 
 def output_spec(array_specs: Mapping[ArrayKey, ArraySpec], key: ArrayKey) -> ArraySpec:

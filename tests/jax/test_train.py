@@ -242,3 +242,54 @@ def test_resuming_from_a_pickle_needs_allow_pickle(tmp_path):
     ref = ckpt.load_checkpoint(ckpt.checkpoint_name(str(tmp_path / "a" / "m"), 3))
     for x, y in zip(jax.tree.leaves(new.state), jax.tree.leaves(ref.state)):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
+def test_output_roi_snaps_an_odd_world_shape_to_the_voxel_grid():
+    """Output 45 at voxel size 1 (odd in world units): the margin is floored in whole voxels."""
+    from daskseg.jax.train import output_roi
+
+    roi = output_roi((3, 45, 45), gp.Coordinate(1, 1, 1), gp.Roi((0, 10, 20), (9, 55, 56)))
+    assert roi == gp.Roi((3, 15, 25), (3, 45, 45))  # margins (9-3)//2, (55-45)//2, (56-45)//2
+    # voxel size 2: 9 output voxels in 20 input voxels, 5 voxels (10 nm) margin before
+    roi = output_roi((9,), gp.Coordinate(2), gp.Roi((4,), (40,)))
+    assert roi == gp.Roi((14,), (18,)) and roi.is_aligned((2,))
+
+
+class CropIdentity(GenericJaxModel):
+    """Output: a * raw + b over the input's central (3, 45, 45) voxels; a=1, b=0 at the first step."""
+
+    def __init__(self):
+        super().__init__(True)
+
+    def initialize(self, rng_key, inputs):
+        return {"a": jnp.ones(()), "b": jnp.zeros(())}
+
+    def forward(self, params, inputs):
+        return {"out": params["a"] * inputs["raw"][3:6, 5:50, 5:50] + params["b"]}
+
+    def train_step(self, params, inputs, pmapped):
+        def loss_fn(p):
+            pred = self.forward(p, inputs)["out"]
+            return jnp.mean((pred - inputs["gt"]) ** 2), pred
+
+        (loss, pred), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        return jax.tree.map(lambda p, g: p - 0.1 * g, params, grads), {"out": pred}, loss
+
+
+def test_odd_output_shape_at_voxel_size_one_is_placed_and_cropped(tmp_path):
+    """Issue 11 item 19: output 45 at voxel size 1 used to raise '(45, 45, 45) is not divisible by (2, 2, 2)'."""
+    raw = np.arange(9 * 55 * 55, dtype=np.float32).reshape(9, 55, 55) / (9 * 55 * 55)
+    gt = np.zeros((3, 45, 45), np.float32)
+    source = ArraysSource({RAW: raw, GT: np.zeros_like(raw)})
+    train = gp.jax.Train(CropIdentity(), inputs={"raw": RAW, "gt": GT}, outputs={"out": PRED},
+                         checkpoint_basename=str(tmp_path / "crop"), save_every=100)
+    pipeline = source + train
+    request = gp.BatchRequest()
+    request[RAW] = gp.ArraySpec(roi=gp.Roi((0, 0, 0), (9, 55, 55)))
+    request[GT] = gp.ArraySpec(roi=gp.Roi((3, 5, 5), gt.shape))
+    small = gp.Roi((4, 7, 7), (1, 41, 41))  # smaller than the output: placed centred, then cropped
+    request[PRED] = gp.ArraySpec(roi=small)
+    with gp.build(pipeline):
+        batch = pipeline.request_batch(request)
+    assert batch[PRED].spec.roi == small
+    np.testing.assert_allclose(batch[PRED].data, raw[4:5, 7:48, 7:48], rtol=1e-6)
