@@ -65,9 +65,9 @@ def run_demo(
 
     t0 = time.perf_counter()
     data_dir = os.path.join(out_dir, "data")
-    samples = write_cremi_samples(data_dir, s.train_shape, seed=s.seed, extension=".zarr")
+    samples = write_cremi_samples(data_dir, s.train_shape, seed=s.seed, extension=".zarr", overwrite=True)
     test_path = os.path.join(data_dir, "test_sample.zarr")
-    write_sample(test_path, s.test_shape, seed=s.seed + 100)
+    write_sample(test_path, s.test_shape, seed=s.seed + 100, overwrite=True)
     timings["synthesise"] = time.perf_counter() - t0
 
     nets = os.path.join(out_dir, "nets")

@@ -44,6 +44,10 @@ class SynthError(DaskSegError, ValueError):
     """Parameters of a synthetic sample are invalid (shape, voxel size, densities)."""
 
 
+class SampleExistsError(SynthError, FileExistsError):
+    """A sample to write exists already and ``overwrite`` was not given."""
+
+
 def resolve_shape(shape: Sequence[int] | str) -> tuple[int, int, int]:
     """A 3D shape in voxels, from a sequence or the name of a preset (``'default'``, ``'small'``)."""
     if isinstance(shape, str):
@@ -434,6 +438,7 @@ def write_sample(
     voxel_size: Sequence[int] = VOXEL_SIZE,
     offset: Sequence[int] | None = None,
     chunk_shape: Sequence[int] | None = None,
+    overwrite: bool = False,
     **kwargs: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Write a :func:`make_sample` sample as CREMI does: ``volumes/raw`` and ``volumes/labels/neuron_ids``.
@@ -441,7 +446,13 @@ def write_sample(
     The format follows the extension (``.hdf``/``.h5``/``.hdf5`` → HDF5, ``.zarr`` → Zarr);
     ``offset`` is in nm (zero by default). Extra keyword arguments go to :func:`make_sample`.
     Returns the written ``(raw, labels)``.
+
+    Args:
+        overwrite (bool): replace the sample's datasets when ``path`` exists; without it an
+            existing ``path`` raises :class:`SampleExistsError` before anything is written.
     """
+    if not overwrite:
+        refuse_existing([path])
     raw, labels = make_sample(shape, seed, voxel_size=voxel_size, **kwargs)
     for name, data in ((RAW_DATASET, raw), (LABELS_DATASET, labels)):
         write_array(path, name, data, voxel_size, offset=offset, chunk_shape=chunk_shape)
@@ -455,16 +466,32 @@ def write_cremi_samples(
     names: Sequence[str] = ("A", "B", "C"),
     seed: int = 0,
     extension: str = ".hdf",
+    overwrite: bool = False,
     **kwargs: Any,
 ) -> list[str]:
     """Write one sample per name as ``sample_<name>.hdf`` (seeds ``seed``, ``seed + 1``, ...), the
-    tutorial's three training samples; ``extension='.zarr'`` for Zarr. Returns the paths."""
+    tutorial's three training samples; ``extension='.zarr'`` for Zarr. Returns the paths.
+
+    Args:
+        overwrite (bool): replace existing samples; without it, if any of the paths exists,
+            :class:`SampleExistsError` names them all and nothing is written.
+    """
     if extension not in (".hdf", ".h5", ".hdf5", ".zarr"):
         raise SynthError(f"extension must be .hdf, .h5, .hdf5 or .zarr, got {extension!r}")
+    paths = [os.path.join(str(directory), f"sample_{name}{extension}") for name in names]
+    if not overwrite:
+        refuse_existing(paths)
     os.makedirs(directory, exist_ok=True)
-    paths = []
-    for i, name in enumerate(names):
-        path = os.path.join(str(directory), f"sample_{name}{extension}")
-        write_sample(path, shape, seed + i, **kwargs)
-        paths.append(path)
+    for i, path in enumerate(paths):
+        write_sample(path, shape, seed + i, overwrite=True, **kwargs)
     return paths
+
+
+def refuse_existing(paths: Sequence[str | os.PathLike]) -> None:
+    """Raise :class:`SampleExistsError` naming every path of ``paths`` that exists (file or directory)."""
+    existing = [os.fspath(p) for p in paths if os.path.lexists(p)]
+    if existing:
+        raise SampleExistsError(
+            f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: nothing was written; "
+            "pass --overwrite (overwrite=True) to replace the samples, or write to another directory"
+        )

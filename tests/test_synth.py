@@ -149,3 +149,16 @@ def test_write_cremi_samples_writes_one_sample_per_name(tmp_path):
     np.testing.assert_array_equal(b, make_sample((6, 24, 24), seed=6)[1])
     with pytest.raises(SynthError, match="extension"):
         write_cremi_samples(tmp_path, (6, 24, 24), extension=".tif")
+
+
+def test_write_cremi_samples_refuses_existing_paths_unless_overwrite(tmp_path):
+    from daskseg.synth import SampleExistsError
+
+    (tmp_path / "sample_B.zarr").mkdir(parents=True)
+    with pytest.raises(SampleExistsError, match="sample_B.zarr already exists: nothing was written"):
+        write_cremi_samples(tmp_path, (6, 24, 24), names=("A", "B"), extension=".zarr")
+    assert not (tmp_path / "sample_A.zarr").exists()
+    with pytest.raises(SampleExistsError, match="sample_B.zarr"):
+        write_sample(tmp_path / "sample_B.zarr", (6, 24, 24))
+    paths = write_cremi_samples(tmp_path, (6, 24, 24), names=("A", "B"), extension=".zarr", overwrite=True)
+    assert open_dataset(paths[1], "volumes/raw").read().shape == (6, 24, 24)

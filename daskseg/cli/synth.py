@@ -26,14 +26,17 @@ def _shape(value: str):
 @click.option("--names", default="A,B,C", show_default=True, help="Sample names; one file each.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the first sample (the next get seed+1, ...).")
 @click.option("--format", "fmt", type=click.Choice(["hdf", "zarr"]), default="zarr", show_default=True)
-def synth(directory: str, shape: str, names: str, seed: int, fmt: str) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace samples that exist already (default: refuse, write nothing).")
+def synth(directory: str, shape: str, names: str, seed: int, fmt: str, overwrite: bool) -> None:
     """Write synthetic CREMI-like samples: volumes/raw (uint8) and volumes/labels/neuron_ids (uint64)
     at voxel size (40, 4, 4) nm, neuron-like processes with dark membranes.
 
     Example: `daskseg synth data/ --shape small --format hdf` writes data/sample_A.hdf, ... C.hdf.
+    Existing samples are left alone (the command fails, naming them) unless --overwrite is given.
     """
     paths = write_cremi_samples(
-        directory, _shape(shape), names=tuple(n for n in names.split(",") if n), seed=seed, extension=f".{fmt}"
+        directory, _shape(shape), names=tuple(n for n in names.split(",") if n), seed=seed, extension=f".{fmt}",
+        overwrite=overwrite,
     )
     for path in paths:
         click.echo(path)
