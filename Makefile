@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test test-fast demo bench bench-anchors clean
+.PHONY: all venv test test-fast demo bench bench-anchors bench-torch clean
 
 all: test
 
@@ -42,5 +42,25 @@ bench-anchors:
 	.venv-anchors/bin/python -m pip install --quiet --upgrade pip
 	.venv-anchors/bin/python -m pip install --quiet 'gunpowder==1.5.*' 'daisy==2.0.*' -e .
 
+## make bench-torch: the train-step benchmark with PyTorch side by side. .venv-torch gets torch AND
+## daskseg (editable, with its dependencies): train_step.py re-runs itself there and imports both.
+## The default Linux torch wheel pulls the CUDA libraries (several GB); TORCH_PIP_ARGS passes extra
+## pip options, e.g. an index with PyTorch's CPU-only wheels. BENCH_TORCH_ARGS go to train_step.py
+## (e.g. --quick). `make clean` removes .venv-torch.
+TORCH_VENV       ?= .venv-torch
+TORCH_PIP_ARGS   ?=
+BENCH_TORCH_ARGS ?=
+TORCH_STAMP      := $(TORCH_VENV)/.installed
+
+$(TORCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TORCH_VENV)/bin/python -m pip install --quiet $(TORCH_PIP_ARGS) torch -e .
+	$(TORCH_VENV)/bin/python -c "import torch, daskseg.jax.model; print('torch', torch.__version__, 'and daskseg import')"
+	touch $(TORCH_STAMP)
+
+bench-torch: $(TORCH_STAMP)
+	$(TORCH_VENV)/bin/python benchmarks/train_step.py $(BENCH_TORCH_ARGS)
+
 clean:
-	rm -rf $(VENV) .venv-anchors demo_output bench_output .pytest_cache
+	rm -rf $(VENV) .venv-anchors .venv-torch demo_output bench_output .pytest_cache

@@ -26,7 +26,7 @@ def main(verbose: int) -> None:
     """daskseg: neuron segmentation of large 3D EM volumes on Dask.
 
     Typical session: `daskseg synth data/`, `daskseg net create nets/`, `daskseg train --config train.yaml`,
-    `daskseg predict --network nets/test_net.json --checkpoint ... --raw IN.zarr/volumes/raw --out OUT.zarr/volumes/pred_affs`.
+    `daskseg predict --network nets/test_net_config.json --checkpoint ... --raw IN.zarr/volumes/raw --out OUT.zarr/volumes/pred_affs`.
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
