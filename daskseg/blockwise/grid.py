@@ -159,16 +159,28 @@ class BlockGrid:
 
     # --- identity ------------------------------------------------------------------------------
     def layout(self) -> dict:
-        """A JSON-able description of the grid; equal layouts give equal blocks."""
+        """A JSON-able description of the blocks the grid makes: equal blocks, equal layouts.
+
+        It holds what decides the blocks, not how they were asked for: a block shape larger than the
+        output ROI along a dimension gives one block the ROI's extent there, whatever its size, so
+        the effective block shape (``block_shape``) is recorded; ``min_block_shape`` only decides
+        whether a short last block is merged, which ``grid_shape`` already says.
+        """
         return {
             "output_roi": {"offset": list(self.output_roi.offset), "shape": list(self.output_roi.shape)},
             "voxel_size": list(self.voxel_size),
-            "block_shape": list(self.block_shape),
-            "min_block_shape": list(self.min_block_shape),
+            "block_shape": list(self.effective_block_shape),
             "context_neg": list(self.context_neg),
             "context_pos": list(self.context_pos),
             "grid_shape": list(self.shape),
         }
+
+    @property
+    def effective_block_shape(self) -> Coordinate:
+        """The block shape (voxels) the blocks actually have: ``block_shape``, but the output ROI's
+        extent along dimensions with one block."""
+        extent = self.output_roi.shape / self.voxel_size
+        return Coordinate(b if n > 1 else e for b, n, e in zip(self.block_shape, self.shape, extent))
 
     def __repr__(self) -> str:
         return (

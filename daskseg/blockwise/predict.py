@@ -26,7 +26,7 @@ from ..geometry import Coordinate, Roi
 from ..io import Dataset, create_dataset, open_dataset, split_dataset_path
 from ..io.dataset import container_format
 from .done import lock_existing_record
-from .grid import Block, BlockGrid, BlockwiseError, check_alignment
+from .grid import AlignmentError, Block, BlockGrid, BlockwiseError, check_alignment
 from .processor import BlockProcessor
 from .runner import BlockwiseTask, Runner, block_task
 from .submit import BlockCancelledError
@@ -459,7 +459,7 @@ def plan_predict(
     raw_ds = open_input(raw, raw_voxel_size)
     vs = raw_ds.voxel_size
     output_roi, min_block = _output_roi(processor, raw_ds, roi)
-    block_shape_c = _block_shape(processor, block_shape, chunk_shape, out, output_roi, vs)
+    block_shape_c = _block_shape(processor, block_shape, chunk_shape, output_roi, vs)
     with lock_existing_record(_dataset_location(out)):  # no other run may be writing what we replace
         out_ds, created = _open_or_create_output(
             out,
@@ -475,7 +475,12 @@ def plan_predict(
         _write_attrs(out_ds, processor, out_dtype)
     ctx_neg, ctx_pos = processor.context_neg * vs, processor.context_pos * vs
     grid = BlockGrid(output_roi, block_shape_c, vs, ctx_neg, ctx_pos, min_block_shape=min_block)
-    check_alignment(grid, out_ds.roi, _write_unit(out_ds))
+    write_unit = _write_unit(out_ds)
+    if block_shape is None and not created and not _aligned(grid, out_ds.roi, write_unit):
+        # an output made by someone else, with chunks the default blocks would split: fit them
+        block_shape_c = _block_shape(processor, None, write_unit, output_roi, vs)
+        grid = BlockGrid(output_roi, block_shape_c, vs, ctx_neg, ctx_pos, min_block_shape=min_block)
+    check_alignment(grid, out_ds.roi, write_unit)
     _input_read_advice(raw_ds, grid)
     logger.info("%r; output %s", grid, out_ds)
     layout = {
@@ -532,16 +537,21 @@ def _output_roi(processor: BlockProcessor, raw_ds: Dataset, roi) -> tuple[Roi, C
     return output_roi, min_block
 
 
-def _block_shape(processor, block_shape, chunk_shape, out, output_roi: Roi, vs: Coordinate) -> Coordinate:
-    """The given block shape (checked), or a default one of about 2M voxels fitting the output's chunks."""
+def _block_shape(processor, block_shape, chunk_shape, output_roi: Roi, vs: Coordinate) -> Coordinate:
+    """The given block shape (checked), or a default one of about 2M voxels fitting ``chunk_shape``.
+
+    The default is a pure function of the processor's block step, ``chunk_shape``, the output ROI and
+    the voxel size, never of what is on disk: running the same command again gives the same blocks
+    (and so resumes), even though a new output's chunks were clipped to its shape.
+    """
     step = processor.block_step or Coordinate((1,) * vs.dims)
     if block_shape is not None:
         block_shape_c = Coordinate(block_shape)
         if block_shape_c.dims != vs.dims or any(b < 1 for b in block_shape_c):
             raise GeometryError(f"block shape {tuple(block_shape)} must be {vs.dims} positive numbers of voxels")
     else:
-        unit_hint = Coordinate(chunk_shape) if chunk_shape is not None else _existing_write_unit(out)
-        unit = Coordinate(math.lcm(s, u) for s, u in zip(step, unit_hint or (1,) * vs.dims))
+        unit_hint = Coordinate(chunk_shape) if chunk_shape is not None else Coordinate((1,) * vs.dims)
+        unit = Coordinate(math.lcm(s, u) for s, u in zip(step, unit_hint))
         block_shape_c = default_block_shape(unit, output_roi.shape / vs, vs)
     if not block_shape_c.is_multiple_of(step):
         raise BlockwiseError(
@@ -556,16 +566,13 @@ def _describe(ds: Dataset) -> dict:
     return {"dtype": str(ds.dtype), "shape": list(ds.shape), "roi": [list(ds.roi.offset), list(ds.roi.shape)]}
 
 
-def _existing_write_unit(out: str | tuple[str, str]) -> Coordinate | None:
-    """The write unit of an existing output (to choose a default block shape that fits it)."""
-    container, name = split_dataset_path(out) if isinstance(out, (str, os.PathLike)) else out
-    array_dir = os.path.join(str(container), name.strip("/"))
-    if not (os.path.exists(os.path.join(array_dir, "zarr.json")) or os.path.exists(os.path.join(array_dir, ".zarray"))):
-        return None
+def _aligned(grid: BlockGrid, roi: Roi, write_unit: Coordinate) -> bool:
+    """Whether every block of ``grid`` covers whole write units of a dataset over ``roi``."""
     try:
-        return _write_unit(open_dataset(str(container), name, mode="r"))
-    except DatasetError:
-        return None
+        check_alignment(grid, roi, write_unit)
+    except AlignmentError:
+        return False
+    return True
 
 
 def _write_attrs(out: Dataset, processor: BlockProcessor, dtype: np.dtype) -> None:

@@ -109,3 +109,17 @@ def test_layout_identifies_the_blocks():
     assert layout_hash(a) != layout_hash(BlockGrid(roi, (4, 8), (1, 1), 1).layout())
     assert layout_hash(a) != layout_hash(BlockGrid(roi, (8, 8), (1, 1), 2).layout())
     assert layout_hash(a) != layout_hash(BlockGrid(Roi((0, 0), (16, 24)), (8, 8), (1, 1), 1).layout())
+
+
+def test_layout_records_the_blocks_made_not_the_shape_asked_for():
+    """Block shapes larger than the ROI along a dimension all make one block there: one layout."""
+    roi = Roi((0, 0), (10, 30))
+    a = BlockGrid(roi, (12, 8), (1, 1), 1)
+    b = BlockGrid(roi, (40, 8), (1, 1), 1)
+    assert a.effective_block_shape == b.effective_block_shape == Coordinate((10, 8))
+    assert layout_hash(a.layout()) == layout_hash(b.layout())
+    assert layout_hash(a.layout()) != layout_hash(BlockGrid(roi, (12, 10), (1, 1), 1).layout())
+    # a merged short last block: the blocks, and so the layout, follow from the shape and the grid
+    merged = BlockGrid(Roi((0,), (17,)), (8,), (1,), min_block_shape=(2,))
+    assert merged.shape == (2,) and merged.block(1).write_roi.shape == Coordinate((9,))
+    assert merged.layout()["block_shape"] == [8]

@@ -334,3 +334,28 @@ def test_output_on_a_read_only_file_system(raw_path):
     container, _ = raw_path
     with pytest.raises(DatasetError, match="not writable"):
         predict(raw=f"{container}/volumes/raw", out="/proc/sys/daskseg-test.zarr/pred", processor=MEAN3)
+
+
+class SteppedMean3(FunctionProcessor):
+    """``mean3`` that asks for blocks of multiples of (2, 3, 3) voxels, as a network's output shape does."""
+
+    def __init__(self):
+        super().__init__(mean3, context=1, name="stepped-mean3")
+        self.block_step = gp.Coordinate((2, 3, 3))
+        self.min_block_shape = gp.Coordinate((2, 3, 3))
+
+
+def test_the_default_block_shape_resumes_when_the_roi_is_smaller_than_a_block(client, raw_path, tmp_path):
+    """The default block shape depends on the inputs only: a new output's chunks, clipped to its
+    shape, do not change it, so the same call again resumes instead of refusing the layout."""
+    container, raw = raw_path
+    roi = gp.Roi((12, 1, 1), (20, 17, 19))  # (10, 17, 19) voxels: smaller than one default block
+    args = dict(raw=f"{container}/volumes/raw", out=f"{tmp_path}/o.zarr/pred", roi=roi, processor=SteppedMean3(),
+                client=client)
+    first = predict(**args)
+    assert first.processed == first.num_blocks == 1
+    assert tuple(first.block_shape) == (10, 18, 21)  # the step's multiples covering the ROI
+    assert open_dataset(tmp_path / "o.zarr", "pred").chunk_shape == (10, 17, 19)  # clipped to the shape
+    again = predict(**args)
+    assert again.skipped == 1 and again.processed == 0 and tuple(again.block_shape) == (10, 18, 21)
+    np.testing.assert_array_equal(open_dataset(tmp_path / "o.zarr", "pred").read(), expected_mean(raw, roi))

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from daskseg.blockwise import FunctionProcessor
 from daskseg.blockwise.done import read_done
 from daskseg.cli import main
+from daskseg.geometry import Coordinate
 from daskseg.io import open_dataset, write_array
 from dask_fixtures import local_client
 
@@ -24,6 +25,17 @@ def fails_everywhere(x: np.ndarray) -> np.ndarray:
 
 MEAN3 = FunctionProcessor(mean3, context=1, name="mean3")
 BROKEN = FunctionProcessor(fails_everywhere, context=1, name="broken")
+
+
+class SteppedMean3(FunctionProcessor):
+    """``mean3`` asking for blocks of multiples of (2, 3, 3) voxels, as a network's output shape does."""
+
+    def __init__(self):
+        super().__init__(mean3, context=1, name="stepped-mean3")
+        self.block_step = self.min_block_shape = Coordinate((2, 3, 3))
+
+
+STEPPED = SteppedMean3()
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +64,21 @@ def test_predict_writes_and_resumes(scheduler, raw, tmp_path):
     assert read_done(f"{tmp_path}/out.zarr/volumes/pred")[1].all()
     again = CliRunner().invoke(main, ["predict", *args])
     assert again.exit_code == 0 and "done before" in again.output
+
+
+def test_the_same_command_again_resumes_with_the_default_block_shape_and_a_small_roi(scheduler, raw, tmp_path):
+    """The documented way to resume (the identical command) works when the ROI is smaller than a block."""
+    path, data = raw
+    args = ["predict", "--raw", path, "--out", f"{tmp_path}/out.zarr/pred", "--processor", f"{__name__}:STEPPED",
+            "--scheduler", scheduler, "--roi", "44:68,2:22,2:26", "--no-progress"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "1 blocks of (6, 12, 12) voxels" in first.output
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert "0 blocks of (6, 12, 12) voxels" in again.output and "1 done before" in again.output
+    expected = mean3(data)[1:-1, 1:-1, 1:-1].astype(np.float32)
+    np.testing.assert_array_equal(open_dataset(f"{tmp_path}/out.zarr", "pred").read(), expected)
 
 
 def test_failed_blocks_exit_non_zero_naming_them(scheduler, raw, tmp_path):
