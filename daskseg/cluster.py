@@ -7,7 +7,13 @@ Every part of daskseg that runs work on Dask (``PreCache``, blockwise prediction
 2. the client of the current context (``with Client(...):`` or the global default client);
 3. the scheduler at ``$DASK_SCHEDULER_ADDRESS``, if that variable is set;
 4. else a new ``LocalCluster`` on this machine: single-threaded worker processes, scheduler and
-   dashboard bound to 127.0.0.1 only.
+   dashboard bound to ``daskseg.cluster.host`` (127.0.0.1) only, the dashboard at
+   ``daskseg.cluster.dashboard-address``.
+
+Before a ``Client`` connects to an address, the address is checked (``tcp://HOST:PORT``) and the
+scheduler is asked who it is, all within ``daskseg.cluster.connect-timeout``: ``distributed``'s own
+timeout does not cover a server that accepts the connection but never answers (an HTTP port), and
+a ``Client`` made for a malformed address hangs in its finaliser.
 
 The caller owns (and must close) what ``get_client`` started: the second value it returns says
 whether that is the case. ``close_client`` closes a client and, if it owns one, its cluster.
@@ -15,9 +21,12 @@ whether that is the case. ``close_client`` closes a client and, if it owns one, 
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterator
 
@@ -41,8 +50,8 @@ def get_client(
     n_workers: int | None = None,
     threads_per_worker: int = 1,
     processes: bool = True,
-    timeout: float = DEFAULT_CONNECT_TIMEOUT,
-    dashboard_address: str = "127.0.0.1:8787",
+    timeout: float | str | None = None,
+    dashboard_address: str | None = None,
     **kwargs,
 ):
     """Find or start the Dask cluster to run on; returns ``(client, owns_cluster)``.
@@ -57,20 +66,29 @@ def get_client(
         threads_per_worker (int): threads of each worker of a new ``LocalCluster``. Pipeline nodes
             are numpy/scipy code that mostly holds the GIL, so one thread per process is best.
         processes (bool): whether a new ``LocalCluster`` runs its workers in processes.
-        timeout (float): seconds to wait for a scheduler to answer before raising ``ClusterError``.
-        dashboard_address (str): where a new ``LocalCluster`` serves its dashboard (``':0'`` style
-            addresses pick a free port).
-        **kwargs: passed on to ``distributed.LocalCluster``.
+        timeout (float | str, optional): seconds (or ``'10s'``) to wait for a scheduler to answer
+            before raising ``ClusterError``; default ``daskseg.cluster.connect-timeout``.
+        dashboard_address (str, optional): where a new ``LocalCluster`` serves its dashboard
+            (``':0'`` style addresses pick a free port); default
+            ``daskseg.cluster.dashboard-address``. A taken port is warned about, naming the one used.
+        **kwargs: passed on to ``distributed.LocalCluster``; ``host`` defaults to
+            ``daskseg.cluster.host``.
 
     Returns:
         tuple[distributed.Client, bool]: the client, and whether the caller started (and must close)
         it and its cluster, e.g. with ``close_client(client)``.
 
     Raises:
-        ClusterError: the scheduler at the given (or ``$DASK_SCHEDULER_ADDRESS``) address does not
-            answer within ``timeout`` seconds, or a ``LocalCluster`` could not be started.
+        ClusterError: the address is malformed, the scheduler at the given (or
+            ``$DASK_SCHEDULER_ADDRESS``) address does not answer as a Dask scheduler within
+            ``timeout`` seconds, or a ``LocalCluster`` could not be started.
+        ValueError: ``n_workers`` below 1 (a cluster without workers would wait forever).
     """
     from distributed import Client
+
+    if n_workers is not None and n_workers < 1:
+        raise ValueError(f"a LocalCluster needs at least 1 worker, got n_workers={n_workers} (--workers {n_workers})")
+    timeout = connect_timeout(timeout)
 
     if isinstance(client, str):
         if scheduler_address is not None and scheduler_address != client:
@@ -105,12 +123,103 @@ def current_client():
         return None
 
 
+def connect_timeout(value: float | str | None = None) -> float:
+    """Seconds to wait for a scheduler: ``value`` (seconds or ``'10s'``), else the setting
+    ``daskseg.cluster.connect-timeout``."""
+    from dask.utils import parse_timedelta
+
+    from . import config as dsconfig
+
+    if value is None:
+        value = dsconfig.get("cluster.connect-timeout", DEFAULT_CONNECT_TIMEOUT)
+    seconds = float(parse_timedelta(value, default="seconds"))
+    if seconds <= 0:
+        raise ValueError(f"the connect timeout must be positive, got {value!r}")
+    return seconds
+
+
+def check_scheduler(address: str, timeout: float, origin: str = "as given", hint: str = "") -> None:
+    """Make sure a Dask scheduler answers at ``address`` within ``timeout`` seconds.
+
+    Checks the address's form, then (for ``tcp://``) connects and asks for the server's identity,
+    the whole exchange bounded by ``timeout``. Other protocols (``tls://`` needs the security
+    settings) are left to the ``Client``.
+
+    Raises:
+        ClusterError: one line naming the address and what to do.
+    """
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    example = "e.g. tcp://127.0.0.1:8786 (the port `dask scheduler` prints)"
+    try:
+        protocol, location = parse_address(address)
+        host, port = parse_host_port(location) if protocol == "tcp" else (None, None)
+    except (ValueError, TypeError) as e:
+        raise ClusterError(
+            f"{address!r} ({origin}) is not a Dask scheduler address ({e}): give tcp://HOST:PORT, {example}{hint}"
+        ) from None
+    if protocol != "tcp":
+        return
+    try:
+        identity = _run_async(_identity(address, timeout), timeout)
+    except (OSError, TimeoutError, EOFError, concurrent.futures.TimeoutError) as e:
+        if _port_open(host, port, min(timeout, 2.0)):
+            raise ClusterError(
+                f"something listens at {address!r} ({origin}) but it did not answer as a Dask scheduler within "
+                f"{timeout:g} s (an HTTP port such as the dashboard's?): give the scheduler's address, {example}{hint}"
+            ) from None
+        reason = f": {e}" if str(e) else ""
+        raise ClusterError(
+            f"could not reach a Dask scheduler at {address!r} ({origin}) within {timeout:g} s{reason}. "
+            f"Start one (`dask scheduler`) or fix the address{hint}"
+        ) from None
+    kind = identity.get("type") if isinstance(identity, dict) else None
+    if kind != "Scheduler":
+        raise ClusterError(
+            f"{address!r} ({origin}) is a Dask {kind or 'server'}, not a scheduler: give the scheduler's address, "
+            f"{example}{hint}"
+        )
+
+
+async def _identity(address: str, timeout: float):
+    from distributed.comm import connect
+
+    comm = await connect(address, timeout=timeout)
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        return await comm.read()
+    finally:
+        comm.abort()
+
+
+def _run_async(coroutine, timeout: float):
+    """Run ``coroutine`` to completion within ``timeout`` s on an event loop of its own (in a
+    helper thread, so that it works inside a running loop too)."""
+
+    def target():
+        return asyncio.run(asyncio.wait_for(coroutine, timeout))
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="daskseg-connect") as pool:
+        return pool.submit(target).result(timeout + 5)
+
+
+def _port_open(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _connect(address: str, timeout: float, from_env: bool):
     from distributed import Client
 
     origin = f"from ${SCHEDULER_ADDRESS_ENV}" if from_env else "as given"
+    hint = f"; or unset ${SCHEDULER_ADDRESS_ENV} to run on a LocalCluster" if from_env else ""
 
     logger.info("connecting to the Dask scheduler at %s (%s)", address, origin)
+    check_scheduler(address, timeout, origin, hint)
     for attempt in range(1, HANDSHAKE_ATTEMPTS + 1):
         try:
             return Client(address, timeout=timeout, set_as_default=False)
@@ -122,7 +231,6 @@ def _connect(address: str, timeout: float, from_env: bool):
                            "clients (attempt %d of %d)", address, attempt, HANDSHAKE_ATTEMPTS)
             time.sleep(0.01 * attempt)
         except (OSError, TimeoutError) as e:
-            hint = f"; or unset ${SCHEDULER_ADDRESS_ENV} to run on a LocalCluster" if from_env else ""
             raise ClusterError(
                 f"could not reach a Dask scheduler at {address!r} ({origin}) within {timeout:g} s: {e}. "
                 f"Start one (`dask scheduler`) or fix the address{hint}"
@@ -136,9 +244,14 @@ def _connect(address: str, timeout: float, from_env: bool):
 def _start_local_cluster(n_workers, threads_per_worker, processes, dashboard_address, **kwargs):
     from distributed import Client, LocalCluster
 
+    from . import config as dsconfig
+
+    if dashboard_address is None:
+        dashboard_address = str(dsconfig.get("cluster.dashboard-address", "127.0.0.1:8787"))
     if processes:
-        # listen on loopback only; a threads-only cluster talks in-process (inproc://) and has no host
-        kwargs.setdefault("host", "127.0.0.1")
+        # listen on loopback only (unless configured); a threads-only cluster talks in-process
+        # (inproc://) and has no host
+        kwargs.setdefault("host", str(dsconfig.get("cluster.host", "127.0.0.1")))
     logger.info(
         "starting a LocalCluster: %s workers x %d threads (%s)",
         "default" if n_workers is None else n_workers,
@@ -160,8 +273,26 @@ def _start_local_cluster(n_workers, threads_per_worker, processes, dashboard_add
     except BaseException:
         cluster.close()
         raise
-    logger.info("Dask dashboard: %s", dashboard_link(client))
+    link = dashboard_link(client)
+    _warn_if_dashboard_moved(dashboard_address, client)
+    logger.info("Dask dashboard: %s", link)
     return client
+
+
+def _warn_if_dashboard_moved(asked: str, client) -> None:
+    """Dask serves the dashboard on another port when the one asked for is taken: say so."""
+    try:
+        wanted = int(str(asked).rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return
+    if wanted == 0:
+        return
+    got = client.scheduler_info().get("services", {}).get("dashboard")
+    if got is not None and int(got) != wanted:
+        logger.warning(
+            "the dashboard port %d (daskseg.cluster.dashboard-address %s) is taken: the Dask dashboard is at %s "
+            "instead", wanted, asked, dashboard_link(client)
+        )
 
 
 def close_client(client) -> None:

@@ -144,3 +144,86 @@ def test_connecting_while_another_client_cancels_tasks(client):
     finally:
         stop.set()
         canceller.join(timeout=30)
+
+
+# --- addresses that are not a scheduler, settings -------------------------------------------------
+@pytest.fixture
+def http_address():
+    """The address of a real HTTP server (as the dashboard's port would be): it accepts connections
+    but never speaks Dask's protocol."""
+    import http.server
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_an_http_server_is_not_taken_for_a_scheduler(http_address):
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match=rf"something listens at '{http_address}' .* did not answer as a Dask "
+                                           r"scheduler within 1 s .* give the scheduler's address"):
+        get_client(http_address, timeout=1)
+    assert time.monotonic() - t0 < 10
+
+
+@pytest.mark.parametrize("seconds", [1, 3])
+def test_the_connect_timeout_setting_bounds_the_wait(http_address, seconds):
+    import dask.config
+
+    t0 = time.monotonic()
+    with dask.config.set({"daskseg.cluster.connect-timeout": f"{seconds}s"}):
+        with pytest.raises(ClusterError, match=f"within {seconds} s"):
+            get_client(http_address)
+    waited = time.monotonic() - t0
+    assert seconds - 0.5 < waited < seconds + 5
+
+
+@pytest.mark.parametrize("address", ["not-an-address", "tcp://127.0.0.1", "tcp://127.0.0.1:port"])
+def test_a_malformed_address_fails_at_once_naming_it(address):
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match=rf"'{address}' \(as given\) is not a Dask scheduler address .*"
+                                           r"give tcp://HOST:PORT"):
+        get_client(address)
+    assert time.monotonic() - t0 < 2
+
+
+def test_a_worker_address_is_not_a_scheduler(client):
+    worker = next(iter(client.scheduler_info()["workers"]))
+    with pytest.raises(ClusterError, match=rf"'{worker}' \(as given\) is a Dask Worker, not a scheduler"):
+        get_client(worker, timeout=5)
+
+
+def test_a_local_cluster_without_workers_is_refused():
+    with pytest.raises(ValueError, match="at least 1 worker, got n_workers=0"):
+        get_client(n_workers=0)
+
+
+def test_the_cluster_host_and_dashboard_settings_are_used(caplog):
+    import dask.config
+
+    port = free_port()
+    with dask.config.set({"daskseg.cluster.host": "127.0.0.2", "daskseg.cluster.dashboard-address": f"127.0.0.1:{port}"}):
+        found, _ = get_client(n_workers=1, processes=True)
+    try:
+        assert found.scheduler.address.startswith("tcp://127.0.0.2:")
+        assert all(a.startswith("tcp://127.0.0.2:") for a in found.scheduler_info()["workers"])
+        assert found.scheduler_info()["services"]["dashboard"] == port
+        assert not [r for r in caplog.records if "is taken" in r.getMessage()]
+        # the same dashboard port again is taken: Dask serves elsewhere, and daskseg says where
+        with dask.config.set({"daskseg.cluster.dashboard-address": f"127.0.0.1:{port}"}):
+            second, _ = get_client(n_workers=1, processes=False)
+        try:
+            moved = second.scheduler_info()["services"]["dashboard"]
+            assert moved != port
+            warnings = [r.getMessage() for r in caplog.records if "is taken" in r.getMessage()]
+            assert len(warnings) == 1 and f"port {port}" in warnings[0] and f":{moved}/status" in warnings[0]
+        finally:
+            close_client(second)
+    finally:
+        close_client(found)

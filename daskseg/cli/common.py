@@ -14,7 +14,8 @@ scheduler_option = click.option(
     help="Dask scheduler to run on (e.g. tcp://10.0.0.1:8786). Default: $DASK_SCHEDULER_ADDRESS, else a LocalCluster.",
 )
 workers_option = click.option(
-    "--workers", type=int, default=None, help="Workers of the LocalCluster started when no scheduler is given."
+    "--workers", type=click.IntRange(min=1), default=None,
+    help="Workers of the LocalCluster started when no scheduler is given (at least 1).",
 )
 
 

@@ -55,7 +55,7 @@ def _load_processor(spec: str):
               help="Output voxels per block, e.g. 92,220,220 (a multiple of the network output and of the "
               "output chunks). Default: about 2M voxels.")
 @click.option("--scheduler", default=None, help="Address of a running Dask scheduler (tcp://host:8786).")
-@click.option("--workers", "n_workers", type=int, default=None,
+@click.option("--workers", "n_workers", type=click.IntRange(min=1), default=None,
               help="Workers of a new LocalCluster when no scheduler is given (default: 1 for a network, whose "
               "forward uses all cores; one per core for a --processor).")
 @click.option("--resume/--no-resume", default=True, show_default=True,

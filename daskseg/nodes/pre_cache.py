@@ -55,8 +55,10 @@ class PreCache(BatchFilter):
     thread-local stores are shipped as new, empty ones; open files should be reopened in ``setup``.
 
     Args:
-        cache_size (int): how many batches may be computing or waiting at most.
-        num_workers (int): how many worker processes a ``LocalCluster`` started by this node has.
+        cache_size (int, optional): how many batches may be computing or waiting at most (default
+            the setting ``daskseg.precache.cache-size``, 50 as in gunpowder).
+        num_workers (int, optional): how many worker processes a ``LocalCluster`` started by this
+            node has (default the setting ``daskseg.precache.num-workers``, 20 as in gunpowder).
             Ignored when an existing cluster is used.
         client (distributed.Client | str, optional): the Dask client to use, or the address of a
             scheduler to connect to.
@@ -70,12 +72,18 @@ class PreCache(BatchFilter):
 
     def __init__(
         self,
-        cache_size: int = 50,
-        num_workers: int = 20,
+        cache_size: int | None = None,
+        num_workers: int | None = None,
         client=None,
         ordered: bool = False,
         seed: int | None = None,
     ):
+        from .. import config as dsconfig
+
+        if cache_size is None:
+            cache_size = int(dsconfig.get("precache.cache-size", 50))
+        if num_workers is None:
+            num_workers = int(dsconfig.get("precache.num-workers", 20))
         if cache_size < 1:
             raise ValueError(f"PreCache: cache_size must be at least 1, got {cache_size}")
         if num_workers < 1:

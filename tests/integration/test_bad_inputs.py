@@ -324,3 +324,76 @@ def test_predict_refused_writes_lose_nothing_and_a_rerun_finishes(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     assert "4 blocks" in rerun.stdout and "4 done before" in rerun.stdout
     np.testing.assert_array_equal(open_dataset(f"{tmp_path}/out.zarr", "max3").read(), expected_max3(raw))
+
+
+# --- scheduler addresses that cannot work -------------------------------------------------------
+@pytest.fixture(scope="module")
+def http_server():
+    """A real HTTP server process (as the dashboard's port would be): accepts, never speaks Dask."""
+    import socket
+    import subprocess
+    import sys
+
+    from .helpers import poll
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def listening() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    try:
+        poll(listening, 30, "the HTTP server to listen", 0.05)
+        yield f"tcp://127.0.0.1:{port}"
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def small_job(tmp_path):
+    """A raw volume to predict from, and a training config whose samples and network exist."""
+    raw = np.random.default_rng(0).random((10, 12, 12)).astype(np.float32)
+    write_array(tmp_path / "raw.zarr", "raw", raw, (1, 1, 1))
+    write_sample(tmp_path / "sample.zarr", (40, 160, 160), seed=0)
+    create_networks(tmp_path / "nets", train_input_shape=(28, 84, 84), predict_input_shape=(28, 84, 84), **NET)
+    doc = train_doc({"samples": [str(tmp_path / "sample.zarr")], "train_net": str(tmp_path / "nets" / "train_net_config.json")})
+    return {"raw": f"{tmp_path}/raw.zarr/raw", "out": f"{tmp_path}/out.zarr/pred",
+            "config": write_yaml(tmp_path / "train.yaml", doc), "checkpoints": tmp_path / "checkpoints"}
+
+
+def scheduler_cases(http_address: str) -> list[tuple[list[str], list[str], int]]:
+    """(extra arguments, fragments of the one error line, exit code) of each bad cluster choice."""
+    return [
+        (["--scheduler", http_address], [f"something listens at '{http_address}'", "give the scheduler's address"], 1),
+        (["--scheduler", "not-an-address"], ["'not-an-address' (as given) is not a Dask scheduler address",
+                                             "give tcp://HOST:PORT"], 1),
+        (["--workers", "0"], ["'--workers'", "0 is not in the range x>=1"], 2),
+    ]
+
+
+@pytest.mark.parametrize("command", ["predict", "train"])
+def test_a_scheduler_that_cannot_work_ends_in_seconds_with_one_line(http_server, small_job, command):
+    if command == "predict":
+        base = ["predict", "--raw", small_job["raw"], "--out", small_job["out"], "--processor", MAX3, "--no-progress"]
+    else:
+        base = ["train", "--config", small_job["config"]]
+    for extra, fragments, code in scheduler_cases(http_server):
+        start = time.monotonic()
+        result = run_cli([*base, *extra], timeout=60, DASK_DASKSEG__CLUSTER__CONNECT_TIMEOUT="2s")
+        seconds = time.monotonic() - start
+        assert result.returncode == code, (extra, result.stderr)
+        assert "Traceback" not in result.stderr, result.stderr
+        errors = error_lines(result.stderr)
+        assert len(errors) == 1, result.stderr
+        for fragment in fragments:
+            assert fragment in errors[0], (fragment, errors[0])
+        assert seconds < 2 + 15, (extra, seconds)  # the connect timeout, plus start-up on a busy machine
+        assert "TimeoutError" not in result.stderr  # no Client finaliser waiting on a dead connection
+        assert not os.path.exists(small_job["out"].rsplit("/", 1)[0])
+        assert not os.path.exists(small_job["checkpoints"])

@@ -369,3 +369,35 @@ def test_two_workers_are_faster_give_the_same_batches_and_leave_no_process(monke
     assert elapsed[2] < 0.75 * elapsed[1], elapsed
     for one, two in zip(batches[1], batches[2]):
         np.testing.assert_array_equal(one, two)
+
+
+def submitted_batch_indices(client) -> list[int]:
+    """The batch indices of the PreCache tasks this client holds futures of now."""
+    keys = [str(k) for k in client.futures]
+    return sorted(int(k.split("-")[2]) for k in keys if k.startswith("daskseg-batch-"))
+
+
+@pytest.mark.parametrize("cache_size", [2, 3])
+def test_the_cache_size_setting_bounds_the_batches_in_flight(client, cache_size):
+    import dask.config
+
+    with dask.config.set({"daskseg.precache.cache-size": cache_size}):
+        pre_cache = PreCache(client=client, ordered=True, seed=1)
+    assert pre_cache.cache_size == cache_size
+    pipeline = SeededSource(sleep=1.0) + pre_cache
+    with gp.build(pipeline):
+        pipeline.request_batch(make_request())
+        # batches 0..cache_size-1 were submitted; batch 0 went downstream and batch cache_size replaced it
+        assert submitted_batch_indices(client) == list(range(1, cache_size + 1))
+
+
+def test_the_num_workers_setting_sizes_a_local_cluster_started_by_pre_cache(monkeypatch):
+    import dask.config
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    with dask.config.set({"daskseg.precache.num-workers": 2, "daskseg.cluster.dashboard-address": "127.0.0.1:0"}):
+        pre_cache = PreCache(cache_size=1)
+    assert pre_cache.num_workers == 2
+    pipeline = SeededSource() + pre_cache
+    with gp.build(pipeline):
+        assert len(pre_cache._client.scheduler_info()["workers"]) == 2
