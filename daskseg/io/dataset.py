@@ -61,7 +61,8 @@ class Dataset:
     """A spatial array in a Zarr or HDF5 container, with its ROI and voxel size in world units."""
 
     def __init__(self, container: str | os.PathLike, name: str, metadata: SpatialMetadata, mode: str = "r"):
-        self.container = str(container)
+        # absolute, so that a copy sent to a worker (whose working directory may differ) finds it
+        self.container = os.path.abspath(os.fspath(container))
         self.name = name.strip("/")
         self.mode = mode
         self.format = container_format(container)

@@ -81,6 +81,21 @@ def test_the_same_command_again_resumes_with_the_default_block_shape_and_a_small
     np.testing.assert_array_equal(open_dataset(f"{tmp_path}/out.zarr", "pred").read(), expected)
 
 
+def test_relative_paths_are_resolved_on_the_client(scheduler, raw, tmp_path, monkeypatch):
+    """Workers run in their own working directory: relative --raw and --out must still work there."""
+    _, data = raw
+    monkeypatch.chdir(tmp_path)  # the workers, started before, stay where they were
+    args = ["predict", "--raw", "in.zarr/volumes/raw", "--out", "rel.zarr/volumes/pred", "--processor",
+            f"{__name__}:MEAN3", "--scheduler", scheduler, "--block-shape", "2,4,4", "--roi", "44:68,2:22,2:26",
+            "--retries", "0", "--no-progress"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {tmp_path}/rel.zarr/volumes/pred" in result.output
+    expected = mean3(data)[1:-1, 1:-1, 1:-1].astype(np.float32)
+    np.testing.assert_array_equal(open_dataset(f"{tmp_path}/rel.zarr", "volumes/pred").read(), expected)
+    assert read_done(f"{tmp_path}/rel.zarr/volumes/pred")[1].all()
+
+
 def test_failed_blocks_exit_non_zero_naming_them(scheduler, raw, tmp_path):
     path, _ = raw
     result = CliRunner().invoke(main, ["predict", 
