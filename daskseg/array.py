@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .errors import GeometryError, SpecError
-from .geometry import Coordinate, Roi
+from .geometry import Coordinate, Roi, as_roi
 
 
 class ArrayKey:
@@ -62,16 +62,25 @@ class ArraySpec:
     dtype: Any = None
     placeholder: bool = False
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # funlib.geometry ROIs and plain tuples are accepted wherever a spec is filled in
+        if name == "roi" and value is not None:
+            value = as_roi(value)
+        elif name == "voxel_size" and value is not None:
+            value = Coordinate(value)
+        object.__setattr__(self, name, value)
+
     def __post_init__(self):
-        if self.voxel_size is not None:
-            self.voxel_size = Coordinate(self.voxel_size)
         if self.dtype is not None:
             self.dtype = np.dtype(self.dtype)
         if self.nonspatial and (self.roi is not None or self.voxel_size is not None):
             raise SpecError("a nonspatial ArraySpec has neither a ROI nor a voxel size")
 
     def copy(self) -> "ArraySpec":
-        return copy.copy(self)
+        out = copy.copy(self)
+        if self.roi is not None:  # ROIs can be changed in place (set_offset), so copies do not share one
+            out.roi = self.roi.copy()
+        return out
 
     def update_with(self, other: "ArraySpec") -> "ArraySpec":
         """A copy with every field that ``other`` sets (not None) taken from ``other``."""
@@ -118,6 +127,7 @@ class Array:
 
     def crop(self, roi: Roi, copy: bool = True) -> "Array":
         """The part of this array inside ``roi``, which must be contained and on its voxel grid."""
+        roi = as_roi(roi)
         if self.spec.nonspatial:
             return Array(self.data, self.spec, self.attrs)
         vs = self.spec.voxel_size

@@ -5,8 +5,11 @@ class DaskSegError(Exception):
     """Base class of every error daskseg raises on purpose."""
 
 
-class GeometryError(DaskSegError, ValueError):
-    """A ROI or coordinate does not fit the voxel grid or the dimensions it is used with."""
+class GeometryError(DaskSegError, ValueError, AssertionError):
+    """A ROI or coordinate does not fit the voxel grid or the dimensions it is used with.
+
+    Also an ``AssertionError``, which is what funlib.geometry raises for the same mistakes.
+    """
 
 
 class BatchRequestError(DaskSegError):

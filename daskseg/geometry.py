@@ -1,14 +1,32 @@
 """World-unit geometry: integer ``Coordinate`` tuples and axis-aligned ``Roi`` boxes.
 
-Both are small immutable values with exact integer arithmetic, as in funlib.geometry. ``None`` in a
+Both are small values with exact integer arithmetic, as in funlib.geometry. ``None`` in a
 coordinate means "unbounded" in that dimension; arithmetic with ``None`` yields ``None``.
+
+funlib.geometry interop: daskseg's ``Coordinate`` and ``Roi`` *are* funlib.geometry's (subclasses),
+so third-party gunpowder code that checks ``isinstance(x, funlib.geometry.Roi)`` or calls any funlib
+method (``get_bounding_box``, ``get_center``, ``set_offset``, ``squeeze``, ``freeze``, ...) works
+unchanged, and funlib objects are accepted (and converted with :func:`as_roi`) wherever daskseg
+takes one. Subclassing rather than converting at every entry was chosen because objects flow both
+ways: a daskseg ROI handed to a funlib-typed third-party node must pass its checks too.
+
+Deliberate differences from funlib, kept because they catch bugs: ``/`` must divide exactly (it
+raises :class:`GeometryError` instead of truncating; use ``//`` or ``floor_division`` to floor),
+coordinates reject non-integer entries, and a ROI's shape cannot become negative. Like funlib's,
+a ``Roi`` is mutable through ``set_offset``/``set_shape`` (and the ``offset``/``shape`` setters),
+so ported code that mutates in place keeps working; every other operation returns a new ROI, and
+``copy()`` returns an independent copy. A ROI stays hashable (funlib's is not): do not mutate one
+while it is a dict key.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
-from typing import Union
+from typing import Any, Union
+
+import funlib.geometry as _fg
 
 from .errors import GeometryError
 
@@ -21,7 +39,7 @@ def _op(a: Number, b: Number, fn) -> Number:
     return fn(a, b)
 
 
-class Coordinate(tuple):
+class Coordinate(_fg.Coordinate):
     """An n-dimensional integer point or extent with element-wise arithmetic.
 
     ``Coordinate((40, 4, 4)) * 2 == Coordinate((80, 8, 8))``; scalars broadcast, ``None`` entries
@@ -40,26 +58,38 @@ class Coordinate(tuple):
                 if iv != v:
                     raise GeometryError(f"Coordinate entries must be integers, got {v!r} in {values!r}")
                 out.append(iv)
-        return super().__new__(cls, out)
+        return tuple.__new__(cls, out)
 
     @property
     def dims(self) -> int:
         return len(self)
+
+    def squeeze(self, dim: int = 0) -> "Coordinate":
+        """This coordinate without axis ``dim``."""
+        if not -len(self) <= dim < len(self):
+            raise GeometryError(f"cannot squeeze axis {dim} of the {len(self)}D coordinate {self}")
+        dim %= len(self)
+        return Coordinate(c for i, c in enumerate(self) if i != dim)
 
     def is_multiple_of(self, other: "Coordinate") -> bool:
         other = self._as_coord(other)
         return all(a is None or b is None or a % b == 0 for a, b in zip(self, other))
 
     def round_division(self, other: "Coordinate") -> "Coordinate":
+        """Division rounded to the nearest integer; an exact half rounds down (as funlib)."""
         other = self._as_coord(other)
-        return Coordinate(_op(a, b, lambda x, y: int(round(x / y))) for a, b in zip(self, other))
+        return Coordinate(_op(a, b, lambda x, y: (x + (y - 1) // 2) // y) for a, b in zip(self, other))
+
+    def floor_division(self, other: "Coordinate") -> "Coordinate":
+        """Division rounded down (``self // other``)."""
+        return self // other
 
     def ceil_division(self, other: "Coordinate") -> "Coordinate":
         other = self._as_coord(other)
         return Coordinate(_op(a, b, lambda x, y: -(-x // y)) for a, b in zip(self, other))
 
     def _as_coord(self, other) -> "Coordinate":
-        if isinstance(other, (int, float)) and not isinstance(other, bool) or other is None:
+        if isinstance(other, numbers.Number) and not isinstance(other, bool) or other is None:
             return Coordinate((other,) * len(self))
         other = Coordinate(other)
         if len(other) != len(self):
@@ -71,11 +101,9 @@ class Coordinate(tuple):
         return Coordinate(_op(a, b, fn) for a, b in zip(self, other))
 
     def __add__(self, other):  # type: ignore[override]
-        if isinstance(other, tuple) and not isinstance(other, Coordinate) and len(other) != len(self):
+        if isinstance(other, tuple) and not isinstance(other, _fg.Coordinate) and len(other) != len(self):
             return NotImplemented
         return self._binary(other, lambda a, b: a + b)
-
-    __radd__ = __add__
 
     def __sub__(self, other):
         return self._binary(other, lambda a, b: a - b)
@@ -83,13 +111,31 @@ class Coordinate(tuple):
     def __rsub__(self, other):
         return self._as_coord(other)._binary(self, lambda a, b: a - b)
 
+    def __radd__(self, other):  # type: ignore[misc]
+        if isinstance(other, tuple) and not isinstance(other, _fg.Coordinate) and len(other) != len(self):
+            return NotImplemented
+        return self._as_coord(other)._binary(self, lambda a, b: a + b)
+
     def __mul__(self, other):  # type: ignore[override]
         return self._binary(other, lambda a, b: a * b)
 
-    __rmul__ = __mul__
+    def __rmul__(self, other):
+        return self._as_coord(other)._binary(self, lambda a, b: a * b)
 
     def __floordiv__(self, other):
         return self._binary(other, lambda a, b: a // b)
+
+    def __rfloordiv__(self, other):
+        return self._as_coord(other)._binary(self, lambda a, b: a // b)
+
+    def __rtruediv__(self, other):
+        return self._as_coord(other).__truediv__(self)
+
+    def __rmod__(self, other):
+        return self._as_coord(other)._binary(self, lambda a, b: a % b)
+
+    def __pow__(self, other):
+        return self._binary(other, lambda a, b: a**b)
 
     def __truediv__(self, other):
         """Division that must be exact (as with world units / voxel size); raises otherwise."""
@@ -115,16 +161,32 @@ def _lcm(values: Iterable[int]) -> int:
     return math.lcm(*values)
 
 
-class Roi:
+class Roi(_fg.Roi):
     """An axis-aligned box ``[offset, offset + shape)`` in world units.
 
     A ``None`` in ``shape`` makes the ROI unbounded in that dimension (its offset is then ``None``
-    too). All operations return new ROIs.
+    too). Operations return new ROIs; only ``set_offset``/``set_shape`` (and assigning ``offset`` or
+    ``shape``) change a ROI in place, as in funlib.geometry.
+
+    Args:
+
+        offset (array-like of ``int``):
+
+            The first point inside the ROI, in world units (``None`` where unbounded).
+
+        shape (array-like of ``int``):
+
+            The extent per axis, in world units (``None`` for unbounded).
     """
 
-    __slots__ = ("_offset", "_shape")
-
     def __init__(self, offset: Iterable[Number], shape: Iterable[Number]):
+        offset, shape = self._validated(offset, shape)
+        object.__setattr__(self, "_offset", offset)
+        object.__setattr__(self, "_shape", shape)
+        self.freeze()
+
+    @staticmethod
+    def _validated(offset: Iterable[Number], shape: Iterable[Number]) -> tuple[Coordinate, Coordinate]:
         offset = Coordinate(offset)
         shape = Coordinate(shape)
         if len(offset) != len(shape):
@@ -132,17 +194,46 @@ class Roi:
         offset = Coordinate(None if s is None else o for o, s in zip(offset, shape))
         if any(s is not None and s < 0 for s in shape):
             raise GeometryError(f"ROI shape must be non-negative, got {shape}")
-        self._offset = offset
-        self._shape = shape
+        return offset, shape
 
     # --- accessors -------------------------------------------------------------------------
     @property
     def offset(self) -> Coordinate:
         return self._offset
 
+    @offset.setter
+    def offset(self, offset: Iterable[Number]) -> None:
+        self.set_offset(offset)
+
     @property
     def shape(self) -> Coordinate:
         return self._shape
+
+    @shape.setter
+    def shape(self, shape: Iterable[Number]) -> None:
+        self.set_shape(shape)
+
+    def set_offset(self, new_offset: Iterable[Number]) -> None:
+        """Move this ROI in place (funlib.geometry's mutator; prefer ``shift`` for a new ROI)."""
+        offset, _ = self._validated(new_offset, self._shape)
+        object.__setattr__(self, "_offset", offset)
+
+    def set_shape(self, new_shape: Iterable[Number]) -> None:
+        """Resize this ROI in place, keeping its offset (funlib.geometry's mutator).
+
+        A dimension that was unbounded has no offset; it gets offset 0 when it becomes bounded.
+        """
+        new_shape = Coordinate(new_shape)
+        if len(new_shape) != self.dims:
+            raise GeometryError(f"new shape {new_shape} has {len(new_shape)} dimensions, {self} has {self.dims}")
+        offset = [0 if o is None and s is not None else o for o, s in zip(self._offset, new_shape)]
+        offset, shape = self._validated(offset, new_shape)
+        object.__setattr__(self, "_offset", offset)
+        object.__setattr__(self, "_shape", shape)
+
+    def squeeze(self, dim: int = 0) -> "Roi":
+        """This ROI without axis ``dim``."""
+        return Roi(self._offset.squeeze(dim), self._shape.squeeze(dim))
 
     @property
     def begin(self) -> Coordinate:
@@ -186,18 +277,32 @@ class Roi:
     def get_offset(self) -> Coordinate:
         return self.offset
 
+    def get_center(self) -> Coordinate:
+        return self.center
+
+    def get_size(self) -> int | None:
+        return self.size
+
+    def get_bounding_box(self) -> tuple[slice, ...]:
+        """Alias of ``to_slices()`` (funlib.geometry's name)."""
+        return self.to_slices()
+
     # --- operations ------------------------------------------------------------------------
     def _check_dims(self, other: "Roi | Coordinate") -> None:
-        d = other.dims if isinstance(other, Roi) else len(other)
+        d = other.dims if isinstance(other, _fg.Roi) else len(other)
         if d != self.dims:
             raise GeometryError(f"dimension mismatch between {self} and {other}")
 
     def contains(self, other: "Roi | Iterable[int]") -> bool:
         """Whether ``other`` (a ROI or a point) lies completely inside this ROI."""
-        if isinstance(other, Roi):
+        if isinstance(other, _fg.Roi):
+            other = as_roi(other)
             self._check_dims(other)
             if other.empty:
-                return self.contains(other.begin) if not other.unbounded else False
+                # as funlib: an empty ROI contains an empty one
+                if self.empty:
+                    return True
+                return self.contains(other.begin)
             return all(
                 _lo_le(sb, ob) and _hi_ge(se, oe)
                 for sb, ob, se, oe in zip(self.begin, other.begin, self.end, other.end)
@@ -210,11 +315,13 @@ class Roi:
         )
 
     def intersects(self, other: "Roi") -> bool:
+        other = as_roi(other)
         self._check_dims(other)
         return not self.intersect(other).empty
 
     def intersect(self, other: "Roi") -> "Roi":
         """The largest ROI contained in both (empty with shape 0 where they do not overlap)."""
+        other = as_roi(other)
         self._check_dims(other)
         begin, end = [], []
         for sb, ob, se, oe in zip(self.begin, other.begin, self.end, other.end):
@@ -228,6 +335,7 @@ class Roi:
 
     def union(self, other: "Roi") -> "Roi":
         """The smallest ROI containing both."""
+        other = as_roi(other)
         self._check_dims(other)
         if self.empty:
             return other
@@ -268,7 +376,7 @@ class Roi:
                 return (v // s) * s
             if mode == "shrink":
                 return -(-v // s) * s
-            return int(round(v / s)) * s
+            return (v + (s - 1) // 2) // s * s  # nearest, an exact half down (as funlib)
 
         def hi(v, s):
             if v is None:
@@ -277,7 +385,7 @@ class Roi:
                 return -(-v // s) * s
             if mode == "shrink":
                 return (v // s) * s
-            return int(round(v / s)) * s
+            return (v + (s - 1) // 2) // s * s  # nearest, an exact half down (as funlib)
 
         begin = [lo(b, s) for b, s in zip(self.begin, vs)]
         end = [hi(e, s) for e, s in zip(self.end, vs)]
@@ -295,13 +403,20 @@ class Roi:
         )
 
     def copy(self) -> "Roi":
-        return self
+        """An independent copy (ROIs can be changed in place with ``set_offset``/``set_shape``)."""
+        return Roi(self._offset, self._shape)
+
+    def __deepcopy__(self, memo) -> "Roi":
+        return self.copy()
+
+    def __copy__(self) -> "Roi":
+        return self.copy()
 
     def __add__(self, other) -> "Roi":
         return self.shift(other)
 
     def __sub__(self, other) -> "Roi":
-        return self.shift(-Coordinate(other))
+        return self.shift(-other if isinstance(other, numbers.Number) else -Coordinate(other))
 
     def __mul__(self, other) -> "Roi":
         return Roi(self._offset * other, self._shape * other)
@@ -310,10 +425,19 @@ class Roi:
         return Roi(self._offset // other, self._shape // other)
 
     def __truediv__(self, other) -> "Roi":
+        """Exact division of offset and shape (raises if either is not divisible)."""
         return Roi(self._offset / other, self._shape / other)
 
+    def __mod__(self, other) -> "Roi":
+        return Roi(self._offset % other, self._shape % other)
+
     def __eq__(self, other) -> bool:
-        return isinstance(other, Roi) and self._offset == other._offset and self._shape == other._shape
+        if not isinstance(other, _fg.Roi):
+            return False
+        return tuple(self._offset) == tuple(other.offset) and tuple(self._shape) == tuple(other.shape)
+
+    def __ne__(self, other) -> bool:
+        return not self == other
 
     def __hash__(self) -> int:
         return hash((self._offset, self._shape))
@@ -326,11 +450,8 @@ class Roi:
             parts.append(":" if s is None else f"{b}:{e}")
         return "[" + ", ".join(parts) + "] (" + ", ".join("inf" if s is None else str(s) for s in self.shape) + ")"
 
-    def __getstate__(self):
-        return (self._offset, self._shape)
-
-    def __setstate__(self, state):
-        self._offset, self._shape = state
+    def __reduce__(self):
+        return (Roi, (tuple(self._offset), tuple(self._shape)))
 
 
 def _lo_le(a, b) -> bool:
@@ -352,6 +473,27 @@ def _from_bounds(begin, end) -> Roi:
             offset.append(b)
             shape.append(e - b)
     return Roi(offset, shape)
+
+
+def as_roi(roi: Any) -> Roi:
+    """A daskseg :class:`Roi` from a daskseg or funlib.geometry ROI (the same object if already ours).
+
+    Args:
+
+        roi (:class:`Roi` or ``funlib.geometry.Roi``):
+
+            The ROI to convert.
+    """
+    if type(roi) is Roi:
+        return roi
+    if isinstance(roi, _fg.Roi):
+        return Roi(roi.offset, roi.shape)
+    raise GeometryError(f"expected a Roi (daskseg or funlib.geometry), got {type(roi).__name__} {roi!r}")
+
+
+def as_roi_or_none(roi: Any) -> Roi | None:
+    """:func:`as_roi`, passing ``None`` through."""
+    return None if roi is None else as_roi(roi)
 
 
 def lcm_voxel_size(voxel_sizes: Iterable[Iterable[int]]) -> Coordinate:

@@ -83,7 +83,8 @@ def test_coordinate_none_is_unbounded_and_propagates():
 
 def test_coordinate_divisions():
     assert Coordinate((7, -7, 8)).ceil_division(2) == (4, -3, 4)
-    assert Coordinate((7, 5, 9)).round_division((2, 2, 2)) == (4, 2, 4)  # round half to even: 3.5->4, 2.5->2
+    assert Coordinate((7, 5, 9)).round_division((2, 2, 2)) == (3, 2, 4)  # an exact half rounds down, as funlib: 3.5->3, 2.5->2
+    assert Coordinate((7, -7, 5)).round_division(4) == (2, -2, 1)  # 1.75->2, -1.75->-2, 1.25->1
 
 
 def test_lcm_voxel_size():
