@@ -40,5 +40,13 @@ class DatasetError(DaskSegError, ValueError):
     """A Zarr or HDF5 dataset is missing, unreadable, or lacks the metadata daskseg needs."""
 
 
+class MissingVoxelSizeError(DatasetError):
+    """A dataset has no voxel size metadata and none was given (the CLI says ``--voxel-size``)."""
+
+
+class InputDataError(DatasetError):
+    """Input data a network cannot use as it is (dtype, channels, value range, all NaN)."""
+
+
 class PipelineError(DaskSegError, RuntimeError):
     """A pipeline is wired or used wrongly (no upstream, used outside build(), ...)."""

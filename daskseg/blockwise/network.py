@@ -12,12 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
 
+from ..errors import InputDataError
+from ..geometry import Coordinate, Roi
+from ..io import Dataset
 from ..jax.checkpoint import resolve_checkpoint_path
 from ..models.config import NetConfig, load_net_config
 from .processor import TiledProcessor
@@ -38,18 +42,63 @@ def _checkpoint_identity(path: str) -> dict:
     return {"path": path, "size": st.st_size, "mtime": st.st_mtime}
 
 
+#: how far normalised intensities may stray outside [0, 1] (float rounding) before they are refused
+RANGE_TOLERANCE = 1e-6
+#: chunks of the input whose values ``check_input`` looks at
+SAMPLE_CHUNKS = 8
+
+
+def default_factor(dtype: np.dtype) -> float | None:
+    """``gp.Normalize``'s factor for a dtype: 1/255 for uint8, 1/65535 for uint16, 1 for floats, else None."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return 1.0 / 255
+    if dtype == np.uint16:
+        return 1.0 / (256 * 256 - 1)
+    if np.issubdtype(dtype, np.floating):
+        return 1.0
+    return None
+
+
 def normalize_raw(raw: np.ndarray, factor: float | None = None) -> np.ndarray:
     """Raw intensities as float32 in [0, 1], exactly as ``gp.Normalize`` (uint8 / 255, uint16 / 65535)."""
     if factor is None:
-        if raw.dtype == np.uint8:
-            factor = 1.0 / 255
-        elif raw.dtype == np.uint16:
-            factor = 1.0 / (256 * 256 - 1)
-        elif np.issubdtype(raw.dtype, np.floating):
-            factor = 1.0
-        else:
-            raise TypeError(f"cannot normalize raw data of dtype {raw.dtype} without a factor")
+        factor = default_factor(raw.dtype)
+        if factor is None:
+            raise InputDataError(
+                f"raw data of dtype {raw.dtype} has no default normalisation (uint8 / 255, uint16 / 65535, floats as "
+                f"they are): give a normalisation factor (--normalize-factor, normalize_factor=)"
+            )
     return raw.astype(np.float32) * np.asarray(factor, dtype=np.float32)
+
+
+def value_range_problem(values: np.ndarray) -> str | None:
+    """What is wrong with normalised intensities (outside [0, 1] beyond rounding), or None."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    lo, hi = float(finite.min()), float(finite.max())
+    if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+        return f"normalised intensities range over [{lo:g}, {hi:g}], outside [0, 1]"
+    return None
+
+
+def sample_chunks(raw: Dataset, count: int = SAMPLE_CHUNKS) -> np.ndarray:
+    """The values of up to ``count`` chunks of ``raw``, evenly spread over it (flattened)."""
+    dims = raw.voxel_size.dims
+    chunks = Coordinate(raw.chunk_shape[-dims:])
+    shape = Coordinate(raw.shape[-dims:])
+    grid = tuple(-(-s // c) for s, c in zip(shape, chunks))
+    total = math.prod(grid)
+    picks = sorted({int(round(i)) for i in np.linspace(0, total - 1, min(count, total))})
+    values = []
+    for flat in picks:
+        index = np.unravel_index(flat, grid)
+        begin = Coordinate(int(i) * c for i, c in zip(index, chunks))
+        size = Coordinate(min(c, s - b) for c, s, b in zip(chunks, shape, begin))
+        roi = Roi(raw.roi.begin + begin * raw.voxel_size, size * raw.voxel_size)
+        values.append(np.asarray(raw.read(roi)).ravel())
+    return np.concatenate(values)
 
 
 class NetworkProcessor(TiledProcessor):
@@ -83,6 +132,8 @@ class NetworkProcessor(TiledProcessor):
         self.normalize_factor = normalize_factor
         self.allow_pickle = allow_pickle
         out_channels = int(config.architecture.out_channels)
+        self.in_channels = int(config.architecture.in_channels)
+        self._checkpoint_checked = False
         super().__init__(
             config.input_shape, config.output_shape, output_channels=(out_channels,), batch_size=batch_size
         )
@@ -102,8 +153,62 @@ class NetworkProcessor(TiledProcessor):
             "normalize_factor": self.normalize_factor,
         }
 
+    def check_input(self, raw: Dataset) -> None:
+        """Refuse, on the client, what the workers would fail on (or silently get wrong).
+
+        The checkpoint must be readable and fit the network; the input must have the network's
+        channels, a dtype with a normalisation (or ``normalize_factor``), normalised values in
+        [0, 1] and not only NaN in the chunks sampled (``sample_chunks``); some NaN is warned about.
+
+        Raises:
+            CheckpointError: unreadable checkpoint, or one of another network.
+            InputDataError: naming the dataset, what was found and the fix.
+        """
+        if not self._checkpoint_checked:
+            from ..jax.checkpoint import open_checkpoint
+
+            open_checkpoint(self.checkpoint, self.config_dict, allow_pickle=self.allow_pickle)
+            self._checkpoint_checked = True
+        channels = tuple(raw.channel_shape)
+        wanted = () if self.in_channels == 1 else (self.in_channels,)
+        if channels != wanted:
+            raise InputDataError(
+                f"{raw} has shape {tuple(raw.shape)}: {len(channels)} channel dimension(s) {channels} before its "
+                f"{raw.voxel_size.dims} spatial ones, but {self.config_name} takes "
+                + ("a single-channel 3-D raw (no channel dimension)" if self.in_channels == 1
+                   else f"{self.in_channels} channels (shape ({self.in_channels}, z, y, x))")
+                + ": give a raw dataset of that shape"
+            )
+        if self.normalize_factor is None and default_factor(raw.dtype) is None:
+            raise InputDataError(
+                f"{raw} has dtype {raw.dtype}, which has no default normalisation (uint8 / 255, uint16 / 65535, "
+                f"floats as they are): give the factor that maps its values to [0, 1] with --normalize-factor "
+                f"(normalize_factor=), e.g. {1 / max(1, np.iinfo(raw.dtype).max) if raw.dtype != bool else 1:g}"
+            )
+        values = normalize_raw(sample_chunks(raw), self.normalize_factor)
+        nan = np.isnan(values)
+        if nan.all():
+            raise InputDataError(f"{raw} holds only NaN in the {SAMPLE_CHUNKS} chunks sampled: predicting it would "
+                                 f"write only NaN. Check the input.")
+        if nan.any():
+            logger.warning("%s holds NaN in %.1f%% of the voxels sampled: the prediction there will be NaN", raw,
+                           100 * nan.mean())
+        problem = value_range_problem(values)
+        if problem:
+            factor = self.normalize_factor if self.normalize_factor is not None else default_factor(raw.dtype)
+            raise InputDataError(
+                f"{raw} (dtype {raw.dtype}, factor {factor:g}): {problem} in the chunks sampled, which the network "
+                f"would saturate (training's Normalize refuses them too): give --normalize-factor "
+                f"(normalize_factor=) so that values times it lie in [0, 1]"
+            )
+
     def prepare(self, raw: np.ndarray) -> np.ndarray:
-        return normalize_raw(raw, self.normalize_factor)
+        x = normalize_raw(raw, self.normalize_factor)
+        problem = value_range_problem(x)
+        if problem:
+            raise InputDataError(f"raw block: {problem}; give a normalisation factor (--normalize-factor) that maps "
+                                 f"the raw values to [0, 1]")
+        return x
 
     def setup(self) -> Any:
         from ..jax.inference import load_predictor  # JAX loads here, in the worker, once per process

@@ -459,6 +459,7 @@ def plan_predict(
     raw_ds = open_input(raw, raw_voxel_size)
     vs = raw_ds.voxel_size
     output_roi, min_block = _output_roi(processor, raw_ds, roi)
+    processor.check_input(raw_ds)  # a deterministic misfit fails here, before the output exists
     block_shape_c = _block_shape(processor, block_shape, chunk_shape, output_roi, vs)
     with lock_existing_record(_dataset_location(out)):  # no other run may be writing what we replace
         out_ds, created = _open_or_create_output(

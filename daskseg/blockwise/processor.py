@@ -67,6 +67,11 @@ class BlockProcessor:
         """A JSON-able description of what this processor computes (goes into the done record)."""
         return {"type": f"{type(self).__module__}.{type(self).__qualname__}"}
 
+    def check_input(self, raw: Any) -> None:
+        """Refuse an input ``Dataset`` this processor cannot use (its dtype, channels, values), on the
+        client before the output is created; the default accepts any. Raise a ``DaskSegError``
+        subclass (one line naming the dataset, the problem and the fix)."""
+
     def setup(self) -> Any:
         """Build the heavy state (load and compile a network); called once per worker process."""
         return None

@@ -31,6 +31,20 @@ def _blocks_per_task(ctx, param, value: str) -> int | str:
     return number
 
 
+def _factor(ctx, param, value: str | None) -> float | None:
+    """A positive number, or a fraction such as 1/255."""
+    if value is None:
+        return None
+    try:
+        number, _, denominator = value.partition("/")
+        factor = float(number) / (float(denominator) if denominator else 1.0)
+    except (ValueError, ZeroDivisionError):
+        factor = float("nan")
+    if not factor > 0 or factor == float("inf"):
+        raise click.BadParameter(f"a positive number or a fraction such as 1/255, got {value!r}")
+    return factor
+
+
 def _load_processor(spec: str):
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
@@ -64,6 +78,9 @@ def _load_processor(spec: str):
 @click.option("--dtype", type=click.Choice(["float32", "uint8"]), default="float32", show_default=True,
               help="Output dtype; uint8 stores round(255 * value).")
 @click.option("--voxel-size", default=None, help="Voxel size of an input without metadata, e.g. 40,4,4.")
+@click.option("--normalize-factor", default=None, callback=_factor,
+              help="Multiply raw intensities by this to map them to [0, 1], e.g. 1/127 for int8 "
+              "(default as gp.Normalize: uint8 / 255, uint16 / 65535, floats as they are).")
 @click.option("--max-in-flight", default=None,
               help="Blocks on the cluster at once: a number, or Nx worker threads (default 2x).")
 @click.option("--retries", type=int, default=None, help="Extra tries of a failed block (default 2).")
@@ -78,7 +95,7 @@ def _load_processor(spec: str):
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 def predict(
     network, checkpoint, raw, out, roi, block_shape, scheduler, n_workers, resume, overwrite, dtype, voxel_size,
-    max_in_flight, retries, block_timeout, blocks_per_task, processor_spec, trust_pickle,
+    normalize_factor, max_in_flight, retries, block_timeout, blocks_per_task, processor_spec, trust_pickle,
     progress,
 ) -> None:
     """Predict OUT from RAW block by block on a Dask cluster.
@@ -96,6 +113,7 @@ def predict(
     from ..blockwise import BlocksFailedError
     from ..blockwise import predict as predict_blockwise
     from ..blockwise.predict import open_input
+    from ..errors import MissingVoxelSizeError
 
     processor = _load_processor(processor_spec) if processor_spec else None
     if processor is None and (network is None or checkpoint is None):
@@ -110,8 +128,17 @@ def predict(
     if processor is None:
         from ..blockwise.network import NetworkProcessor
 
-        processor = NetworkProcessor(network, checkpoint, allow_pickle=trust_pickle)
-    open_input(raw, _shape(voxel_size, "--voxel-size"))
+        processor = NetworkProcessor(network, checkpoint, normalize_factor=normalize_factor, allow_pickle=trust_pickle)
+    elif normalize_factor is not None:
+        raise click.UsageError("--normalize-factor applies to --network only; a --processor normalises itself")
+    try:
+        raw_ds = open_input(raw, _shape(voxel_size, "--voxel-size"))
+    except MissingVoxelSizeError:
+        raise click.UsageError(
+            f"{raw} has no voxel size: neither 'resolution'/'voxel_size' attributes nor OME-Zarr metadata were found; "
+            f"give it with --voxel-size, e.g. --voxel-size 40,4,4"
+        ) from None
+    processor.check_input(raw_ds)
     if n_workers is None and processor.multithreaded:
         n_workers = 1  # a network's forward pass uses every core of its worker
     with cluster_client(scheduler, n_workers) as client:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DatasetError, GeometryError
+from ..errors import DatasetError, GeometryError, MissingVoxelSizeError
 from ..geometry import Coordinate, Roi
 from .metadata import (
     SpatialMetadata,
@@ -202,13 +202,26 @@ def _zarr_array_names(group) -> list[str]:
     return names
 
 
-def read_metadata(container: str, name: str) -> SpatialMetadata:
-    """Voxel size and offset of a dataset from funlib attrs, else from OME-Zarr multiscales."""
+def read_metadata(container: str, name: str, voxel_size_given: bool = False) -> SpatialMetadata:
+    """Voxel size and offset of a dataset from funlib attrs, else from OME-Zarr multiscales.
+
+    Attributes ``resolution`` and ``voxel_size`` that disagree are refused (a ``DatasetError``
+    naming both), unless ``voxel_size_given`` (the caller's voxel size replaces both; a warning).
+    """
     name = name.strip("/")
     fmt = container_format(container)
     _, array = _open_backend(container, name, "r")
     try:
-        meta = read_attrs_metadata(dict(array.attrs))
+        attrs = dict(array.attrs)
+        both = [attrs.get("resolution"), attrs.get("voxel_size")]
+        if both[0] is not None and both[1] is not None and [int(v) for v in both[0]] != [int(v) for v in both[1]]:
+            message = (f"{container}/{name} has attributes resolution {[int(v) for v in both[0]]} and voxel_size "
+                       f"{[int(v) for v in both[1]]}, "
+                       f"which disagree")
+            if not voxel_size_given:
+                raise DatasetError(f"{message}: fix the attributes, or give the voxel size (--voxel-size)")
+            logger.warning("%s; using the voxel size given", message)
+        meta = read_attrs_metadata(attrs)
         if meta.voxel_size is None and fmt == "zarr":
             import zarr
 
@@ -236,11 +249,11 @@ def open_dataset(
 ) -> Dataset:
     """Open an existing dataset; ``voxel_size``/``offset`` override (or stand in for) its metadata."""
     container = str(container)
-    meta = read_metadata(container, name)
+    meta = read_metadata(container, name, voxel_size_given=voxel_size is not None)
     vs = Coordinate(voxel_size) if voxel_size is not None else meta.voxel_size
     off = Coordinate(offset) if offset is not None else meta.offset
     if vs is None:
-        raise DatasetError(
+        raise MissingVoxelSizeError(
             f"{container}/{name} has no voxel size: neither 'resolution'/'voxel_size' attributes nor "
             f"OME-Zarr multiscales metadata were found; pass voxel_size (e.g. array_specs=ArraySpec(voxel_size=...))"
         )

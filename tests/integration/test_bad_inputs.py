@@ -215,7 +215,7 @@ def test_predict_network_config_not_matching_the_checkpoint(work, previous, tmp_
                       "--checkpoint", f"{work['checkpoints']}/train_net_checkpoint_2", "--raw", work["raw"],
                       "--out", f"{previous}/volumes/pred", "--roi", PREDICT_ROI, "--block-shape", PREDICT_BLOCK,
                       "--scheduler", work["scheduler"], "--no-progress"], timeout=300)
-    assert_clear_failure(result, "CheckpointError", "train_net_checkpoint_2", worker_traceback=True)
+    assert_clear_failure(result, "CheckpointError", "train_net_checkpoint_2")  # on the client, no worker tried
     assert earlier_result(previous) == before
 
 
@@ -227,7 +227,7 @@ def test_predict_with_a_named_corrupted_checkpoint_fails_clearly(work, previous,
     result = run_cli(["predict", "--network", work["test_net"], "--checkpoint", str(checkpoint), "--raw", work["raw"],
                       "--out", f"{previous}/volumes/pred", "--roi", PREDICT_ROI, "--block-shape", PREDICT_BLOCK,
                       "--scheduler", work["scheduler"], "--no-progress"], timeout=300)
-    assert_clear_failure(result, f"CheckpointError: checkpoint '{checkpoint}' could not be read", worker_traceback=True)
+    assert_clear_failure(result, f"CheckpointError: checkpoint '{checkpoint}' could not be read")
     assert earlier_result(previous) == before
 
 
@@ -397,3 +397,99 @@ def test_a_scheduler_that_cannot_work_ends_in_seconds_with_one_line(http_server,
         assert "TimeoutError" not in result.stderr  # no Client finaliser waiting on a dead connection
         assert not os.path.exists(small_job["out"].rsplit("/", 1)[0])
         assert not os.path.exists(small_job["checkpoints"])
+
+
+# --- inputs the network cannot use: refused on the client, before the output exists -------------
+@pytest.fixture(scope="module")
+def tiny_net(tmp_path_factory):
+    """A tiny U-Net (input (14, 28, 28) voxels) with a checkpoint of random weights, and another network."""
+    from daskseg.jax.checkpoint import save_checkpoint
+    from daskseg.jax.model import FlaxUNetModel
+
+    d = tmp_path_factory.mktemp("tiny-net")
+    shapes = dict(train_input_shape=(14, 24, 24), predict_input_shape=(14, 28, 28), fmap_inc_factor=2,
+                  downsample_factors=[(1, 2, 2)])
+    create_networks(d, num_fmaps=2, **shapes)
+    create_networks(d / "other", num_fmaps=3, **shapes)
+    state = FlaxUNetModel(str(d / "train_net_config.json"), seed=3).initialize()
+    checkpoint = save_checkpoint(str(d / "train_net"), 1, state)
+    return {"config": str(d / "test_net_config.json"), "other": str(d / "other" / "test_net_config.json"),
+            "checkpoint": checkpoint, "dir": d}
+
+
+def raw_of(tmp_path, data, voxel_size=(40, 4, 4), **attrs) -> str:
+    write_array(tmp_path / "raw.zarr", "raw", data, voxel_size)
+    if attrs:
+        import zarr
+
+        zarr.open_array(str(tmp_path / "raw.zarr" / "raw"), mode="r+").attrs.update(attrs)
+    return f"{tmp_path}/raw.zarr/raw"
+
+
+def corrupt(tiny_net, tmp_path, how: str) -> str:
+    path = tmp_path / "train_net_checkpoint_1"
+    shutil.copy(tiny_net["checkpoint"], path)
+    if how == "truncated":
+        garble(str(path))
+    elif how == "empty":
+        path.write_bytes(b"")
+    else:
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    return str(path)
+
+
+SHAPE = (28, 64, 64)
+UINT8 = np.random.default_rng(1).integers(0, 255, SHAPE, dtype=np.uint8)
+CASES = {
+    "int8": (lambda t, n: {"raw": raw_of(t, UINT8.astype(np.int8) // 2)},
+             ["has dtype int8, which has no default normalisation", "--normalize-factor"]),
+    "bool": (lambda t, n: {"raw": raw_of(t, UINT8 > 100)}, ["has dtype bool", "--normalize-factor"]),
+    "4d": (lambda t, n: {"raw": raw_of(t, np.stack([UINT8, UINT8]))},
+           ["has shape (2, 28, 64, 64): 1 channel dimension(s) (2,)", "single-channel 3-D raw"]),
+    "other-network": (lambda t, n: {"network": n["other"]}, ["CheckpointError", "does not fit the network config"]),
+    "truncated": (lambda t, n: {"checkpoint": corrupt(n, t, "truncated")}, ["CheckpointError", "could not be read"]),
+    "zero-bytes": (lambda t, n: {"checkpoint": corrupt(n, t, "empty")}, ["CheckpointError", "the file is empty"]),
+    "random-bytes": (lambda t, n: {"checkpoint": corrupt(n, t, "random")},
+                     ["CheckpointError", "not a daskseg checkpoint"]),
+    "float-0-255": (lambda t, n: {"raw": raw_of(t, UINT8.astype(np.float32))},
+                    ["normalised intensities range over [0, 254], outside [0, 1]", "--normalize-factor"]),
+    "all-nan": (lambda t, n: {"raw": raw_of(t, np.full(SHAPE, np.nan, np.float32))}, ["holds only NaN"]),
+    "resolution-vs-voxel-size": (lambda t, n: {"raw": raw_of(t, UINT8, resolution=[8, 8, 8])},
+                                 ["resolution [8, 8, 8] and voxel_size [40, 4, 4]", "disagree"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_predict_refuses_inputs_the_network_cannot_use_before_writing(tiny_net, tmp_path, case):
+    make, fragments = CASES[case]
+    given = {"raw": raw_of(tmp_path, UINT8), "network": tiny_net["config"], "checkpoint": tiny_net["checkpoint"]}
+    given.update(make(tmp_path, tiny_net))
+    out = tmp_path / "out.zarr"
+    result = run_cli(["predict", "--network", given["network"], "--checkpoint", given["checkpoint"], "--raw",
+                      given["raw"], "--out", f"{out}/pred", "--workers", "1", "--no-progress"], timeout=120)
+    assert_clear_failure(result, *fragments)
+    assert "Dask dashboard" not in result.stderr  # refused before any cluster started
+    assert not out.exists()
+
+
+def test_a_normalisation_factor_makes_int8_raw_usable(tiny_net, tmp_path):
+    from daskseg.blockwise.network import NetworkProcessor
+    from daskseg.errors import InputDataError
+    from daskseg.io import open_dataset as open_ds
+
+    path = raw_of(tmp_path, (UINT8 // 2).astype(np.int8))
+    raw = open_ds(path.rsplit("/", 1)[0], "raw")
+    NetworkProcessor(tiny_net["config"], tiny_net["checkpoint"], normalize_factor=1 / 127).check_input(raw)
+    with pytest.raises(InputDataError, match=r"range over \[0, 1.00794\]"):
+        NetworkProcessor(tiny_net["config"], tiny_net["checkpoint"], normalize_factor=1 / 126).check_input(raw)
+
+
+def test_a_raw_without_voxel_size_names_the_cli_option(tmp_path):
+    import zarr
+
+    zarr.open_group(str(tmp_path / "raw.zarr"), mode="w").create_array("raw", shape=(8, 8, 8), dtype="uint8")
+    result = run_cli(["predict", "--raw", f"{tmp_path}/raw.zarr/raw", "--out", f"{tmp_path}/out.zarr/p",
+                      "--processor", MAX3, "--workers", "1", "--no-progress"])
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "give it with --voxel-size, e.g. --voxel-size 40,4,4" in result.stderr
+    assert "array_specs" not in result.stderr
