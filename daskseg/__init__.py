@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from .array import Array, ArrayKey, ArraySpec
+from .array import Array, ArrayKey, ArrayKeys, ArraySpec
 from . import config
 from .batch import Batch, BatchRequest, ProviderSpec, set_seed
 from .errors import (
@@ -41,6 +41,7 @@ def __getattr__(name: str):
 __all__ = [
     "Array",
     "ArrayKey",
+    "ArrayKeys",
     "ArraySpec",
     "Batch",
     "BatchFilter",

@@ -27,6 +27,7 @@ class ArrayKey:
             key = super().__new__(cls)
             key.identifier = identifier
             cls._registry[identifier] = key
+            setattr(ArrayKeys, identifier, key)
         return key
 
     def __init__(self, identifier: str):
@@ -46,6 +47,11 @@ class ArrayKey:
 
     def __repr__(self) -> str:
         return self.identifier
+
+
+class ArrayKeys:
+    """gunpowder's namespace of every :class:`ArrayKey` made so far: after ``ArrayKey("RAW")``,
+    ``ArrayKeys.RAW`` is that key."""
 
 
 @dataclass

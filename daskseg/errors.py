@@ -28,6 +28,14 @@ class PipelineTeardownError(DaskSegError):
     """gunpowder's name: a node failed in ``teardown()`` while the pipeline was torn down."""
 
 
+class ArgumentError(DaskSegError, ValueError, AssertionError):
+    """A node or function was given a bad argument.
+
+    Also an ``AssertionError``: gunpowder checks node arguments with ``assert``, so ported scripts
+    and tests that catch ``AssertionError`` keep working.
+    """
+
+
 class RequestError(BatchRequestError, PipelineRequestError, ValueError):
     """A request asks for something upstream does not provide (key, ROI, voxel size)."""
 

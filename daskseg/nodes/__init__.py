@@ -28,5 +28,15 @@ from .elastic_augment import ElasticAugment
 from .simple_augment import SimpleAugment
 from .shift_augment import ShiftAugment
 from .defect_augment import DefectAugment
+from .scan_callback import ScanCallback
+from .exclude_labels import ExcludeLabels
+from .reject import Reject
+from .renumber_connected_components import RenumberConnectedComponents
+from .downsample import DownSample
+from .upsample import UpSample
+from .daisy_request_blocks import DaisyRequestBlocks
+from .dvid_source import DvidSource
+from .klb_source import KlbSource
+from .producer_pool import ProducerPool
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]

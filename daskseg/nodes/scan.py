@@ -13,6 +13,7 @@ from ..array import Array, ArrayKey
 from ..batch import Batch, BatchRequest, ProviderSpec
 from ..errors import RequestError, SpecError
 from ..geometry import Coordinate, Roi
+from .scan_callback import ScanCallback
 from ..pipeline import BatchFilter
 
 logger = logging.getLogger(__name__)
@@ -43,12 +44,21 @@ class Scan(BatchFilter):
             nodes) serves them one at a time. Returned arrays do not depend on it.
         cache_size (int): how many chunks may be requested but not yet consumed at once (bounds
             memory with several workers).
+        progress_callback (:class:`ScanCallback`, optional): told the number of chunks, each chunk
+            done and the end of the scan (gunpowder's interface). Without one, progress is logged.
     """
 
     thread_safe = True
 
-    def __init__(self, reference: BatchRequest, num_workers: int = 1, cache_size: int = 50):
+    def __init__(
+        self,
+        reference: BatchRequest,
+        num_workers: int = 1,
+        cache_size: int = 50,
+        progress_callback: ScanCallback | None = None,
+    ):
         self.reference = reference.copy()
+        self.progress_callback = progress_callback
         self.num_workers = max(1, int(num_workers))
         self.cache_size = max(1, int(cache_size))
         if len(self.reference) == 0:
@@ -204,9 +214,25 @@ class Scan(BatchFilter):
 
         output = Batch()
         arrays: dict[ArrayKey, Array] = {}
+        callback = self.progress_callback
+        if callback is not None:
+            callback.start(total)
+        try:
+            self._scan(chunk_requests, request, arrays, output, callback)
+        finally:
+            if callback is not None:
+                callback.stop()
+        for key, array in arrays.items():
+            output[key] = array
+        return output
+
+    def _scan(self, chunk_requests, request, arrays, output, callback) -> None:
+        total = len(chunk_requests)
         reported = 0
         for i, chunk in enumerate(self._chunks(chunk_requests), start=1):
             self._fill(arrays, request, chunk)
+            if callback is not None:
+                callback.update(i)
             output.profiling_stats.merge_with(chunk.profiling_stats)
             if chunk.iteration is not None:
                 output.iteration = chunk.iteration
@@ -216,9 +242,6 @@ class Scan(BatchFilter):
             if decile > reported:
                 reported = decile
                 logger.info("Scan: %d/%d chunks (%d%%)", i, total, 100 * i // total)
-        for key, array in arrays.items():
-            output[key] = array
-        return output
 
     def _chunks(self, chunk_requests: list[BatchRequest]):
         """Yield the upstream batches of ``chunk_requests``, in order."""

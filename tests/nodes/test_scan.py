@@ -206,3 +206,30 @@ def test_request_outside_reference_keys_or_unreachable_is_an_error(tmp_path):
     with pytest.raises(SpecError, match="not provided upstream"):
         with gp.build(gp.ZarrSource(path, {RAW: "raw"}) + gp.Scan(reference)):
             pass
+
+
+class _Recording(gp.ScanCallback):
+    def __init__(self):
+        self.events = []
+
+    def start(self, num_total):
+        self.events.append(("start", num_total))
+
+    def update(self, num_processed):
+        self.events.append(("update", num_processed))
+
+    def stop(self):
+        self.events.append(("stop",))
+
+
+def test_progress_callback_hears_start_every_chunk_and_stop(tmp_path):
+    key = gp.ArrayKey("SCB_RAW")
+    path = tmp_path / "scb.zarr"
+    write_array(path, "raw", np.arange(16, dtype=np.uint8).reshape(4, 4), (1, 1))
+    reference = gp.BatchRequest({key: gp.ArraySpec(roi=gp.Roi((0, 0), (2, 2)))})
+    callback = _Recording()
+    pipeline = gp.ZarrSource(path, {key: "raw"}) + gp.Scan(reference, progress_callback=callback)
+    with gp.build(pipeline):
+        batch = pipeline.request_batch(gp.BatchRequest({key: gp.ArraySpec(roi=gp.Roi((0, 0), (4, 4)))}))
+    assert batch[key].data.tolist() == np.arange(16).reshape(4, 4).tolist()
+    assert callback.events == [("start", 4), ("update", 1), ("update", 2), ("update", 3), ("update", 4), ("stop",)]
