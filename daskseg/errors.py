@@ -52,7 +52,12 @@ class MissingVoxelSizeError(DatasetError):
     """A dataset has no voxel size metadata and none was given (the CLI says ``--voxel-size``)."""
 
 
-class InputDataError(DatasetError):
+class DeterministicError(DaskSegError):
+    """An error that recurs on every try with the same inputs (unusable data, an unreadable file):
+    blockwise runs report it at once instead of retrying the block."""
+
+
+class InputDataError(DatasetError, DeterministicError):
     """Input data a network cannot use as it is (dtype, channels, value range, all NaN)."""
 
 

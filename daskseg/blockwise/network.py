@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputDataError
+from ..errors import DeterministicError, InputDataError
 from ..geometry import Coordinate, Roi
 from ..io import Dataset
-from ..jax.checkpoint import resolve_checkpoint_path
+from ..jax.checkpoint import CheckpointError, CheckpointNotFoundError, resolve_checkpoint_path
 from ..models.config import NetConfig, load_net_config
 from .processor import TiledProcessor
 
@@ -40,6 +40,10 @@ def _checkpoint_identity(path: str) -> dict:
         return {"path": path, "size": size, "mtime": newest}
     st = os.stat(path)
     return {"path": path, "size": st.st_size, "mtime": st.st_mtime}
+
+
+class UnusableCheckpointError(CheckpointError, DeterministicError):
+    """The checkpoint cannot be read or does not fit the network: every try fails alike."""
 
 
 #: how far normalised intensities may stray outside [0, 1] (float rounding) before they are refused
@@ -214,7 +218,12 @@ class NetworkProcessor(TiledProcessor):
         from ..jax.inference import load_predictor  # JAX loads here, in the worker, once per process
 
         logger.info("loading %s from %s", self.config_name, self.checkpoint)
-        return load_predictor(self.config_dict, self.checkpoint, allow_pickle=self.allow_pickle)
+        try:
+            return load_predictor(self.config_dict, self.checkpoint, allow_pickle=self.allow_pickle)
+        except CheckpointNotFoundError:
+            raise  # this worker may not see a file others see: retry elsewhere
+        except CheckpointError as e:
+            raise UnusableCheckpointError(str(e)) from e
 
     def __repr__(self) -> str:
         return f"NetworkProcessor({self.config_name}, {self.checkpoint})"

@@ -54,7 +54,15 @@ from ..io import Dataset
 from .done import DoneRecord
 from .grid import Block, BlockGrid
 from .grouping import AdaptiveGroups, fixed_groups, max_blocks_per_task
-from .submit import BlockFailure, BlocksFailedError, call_with_time_limit, gpu_resources, submit_bounded, worker_threads
+from .submit import (
+    BlockFailure,
+    BlocksFailedError,
+    call_with_time_limit,
+    gpu_resources,
+    not_retried,
+    submit_bounded,
+    worker_threads,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -182,9 +190,10 @@ def run_blocks(
 
 
 def block_task(item, grid, function, args, run, time_limit):
-    """The Dask task: ``run_blocks`` under a time limit of ``time_limit`` seconds per block."""
+    """The Dask task: ``run_blocks`` under a time limit of ``time_limit`` seconds per block; a
+    ``DeterministicError`` is returned as ``NotRetried`` (failed at once, not retried)."""
     limit = None if time_limit is None else time_limit * len(item)
-    return call_with_time_limit(run_blocks, limit, item, grid, function, args, run)
+    return not_retried(call_with_time_limit, run_blocks, limit, item, grid, function, args, run)
 
 
 # --------------------------------------------------------------------------------------------

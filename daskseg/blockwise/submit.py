@@ -8,7 +8,9 @@ tops the window up (one ``client.map`` call) whenever half of it has finished. C
 memory stay flat however many blocks there are.
 
 Failed tasks are retried (``retries``), each try limited in time (``time_limit``); items that still
-fail are collected and reported at the end (``BlocksFailedError``), after all other items ran.
+fail are collected and reported at the end (``BlocksFailedError``), after all other items ran. A
+task that returns ``NotRetried`` (an error that would recur: ``not_retried`` turns a
+``DeterministicError`` into one on the worker) fails at once, without retries.
 """
 
 from __future__ import annotations
@@ -69,6 +71,25 @@ class BlocksFailedError(BlockwiseError):
         super().__init__(
             f"{len(self.failures)} of {total} {unit} failed after all retries: {shown}{more}.{stop}{hint}{first_tb}"
         )
+
+
+@dataclass
+class NotRetried:
+    """What a task returns instead of raising an error that would recur on every try (a
+    ``DeterministicError``): ``submit_bounded`` counts it as failed at once, without Dask's retries."""
+
+    error: str
+    traceback: str = ""
+
+
+def not_retried(function: Callable, *args, **kwargs) -> Any:
+    """``function(*args, **kwargs)``, with a ``DeterministicError`` returned as ``NotRetried`` (on a worker)."""
+    from ..errors import DeterministicError
+
+    try:
+        return function(*args, **kwargs)
+    except DeterministicError as e:
+        return NotRetried(f"{type(e).__name__}: {e}", tb_module.format_exc())
 
 
 @dataclass
@@ -279,12 +300,16 @@ def submit_bounded(
             batch = completed.next_batch(block=True)
             for future, result in batch:
                 item, _ = in_flight.pop(future.key)
-                if future.status == "finished":
+                if future.status == "finished" and not isinstance(result, NotRetried):
                     stats.finished += 1
                     if on_done is not None:
                         on_done(item, result)
                 else:
-                    failure = _failure(future, item, result)
+                    if isinstance(result, NotRetried):
+                        failure = BlockFailure(future.key, item, f"{result.error} (not retried: it would recur)",
+                                               result.traceback)
+                    else:
+                        failure = _failure(future, item, result)
                     instead = list(on_failed(failure) or ()) if on_failed is not None else []
                     if instead:
                         logger.warning("task %s failed (%s): running its %d parts one by one", failure.key,

@@ -359,3 +359,28 @@ def test_the_default_block_shape_resumes_when_the_roi_is_smaller_than_a_block(cl
     again = predict(**args)
     assert again.skipped == 1 and again.processed == 0 and tuple(again.block_shape) == (10, 18, 21)
     np.testing.assert_array_equal(open_dataset(tmp_path / "o.zarr", "pred").read(), expected_mean(raw, roi))
+
+
+def fail_counting_tries(x: np.ndarray, log: str, deterministic: bool) -> np.ndarray:
+    """Record a try in ``log``, then fail: with an error that recurs (unusable data), or one that may not."""
+    from daskseg.errors import InputDataError
+
+    with open(log, "a") as f:
+        f.write("try\n")
+    if deterministic:
+        raise InputDataError("this block's data cannot be used")
+    raise RuntimeError("a passing hiccup")
+
+
+@pytest.mark.parametrize("deterministic, tries", [(True, 1), (False, 3)])
+def test_a_deterministic_error_is_not_retried(client, raw_path, tmp_path, deterministic, tries):
+    container, _ = raw_path
+    log = tmp_path / "tries.log"
+    function = functools.partial(fail_counting_tries, log=str(log), deterministic=deterministic)
+    processor = FunctionProcessor(function, context=1, name=f"fails-{deterministic}")
+    with pytest.raises(BlocksFailedError) as excinfo:
+        predict(raw=f"{container}/volumes/raw", out=f"{tmp_path}/o.zarr/pred", processor=processor,
+                block_shape=(10, 18, 20), retries=2, client=client)
+    assert "1 of 1 blocks failed" in str(excinfo.value)
+    assert ("not retried" in str(excinfo.value)) == deterministic
+    assert log.read_text().count("try") == tries
