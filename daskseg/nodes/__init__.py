@@ -38,5 +38,7 @@ from .daisy_request_blocks import DaisyRequestBlocks
 from .dvid_source import DvidSource
 from .klb_source import KlbSource
 from .producer_pool import ProducerPool
+from .specified_location import SpecifiedLocation
+from .iterate_locations import IterateLocations
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]
