@@ -40,5 +40,6 @@ from .klb_source import KlbSource
 from .producer_pool import ProducerPool
 from .specified_location import SpecifiedLocation
 from .iterate_locations import IterateLocations
+from .array_source import ArraySource
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]
