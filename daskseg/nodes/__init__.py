@@ -41,5 +41,6 @@ from .producer_pool import ProducerPool
 from .specified_location import SpecifiedLocation
 from .iterate_locations import IterateLocations
 from .array_source import ArraySource
+from .resample import Resample
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]
