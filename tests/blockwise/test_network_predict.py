@@ -120,3 +120,13 @@ def test_processor_describes_the_network_without_jax(network):
     assert tuple(proc.context_neg) == (6, 8, 8) and proc.output_channels == (3,)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         NetworkProcessor(config_path, checkpoint + "_nope")
+
+
+def test_relative_network_and_checkpoint_paths_are_resolved_on_the_client(network, monkeypatch):
+    """Workers run elsewhere: the processor they receive holds the config itself and an absolute checkpoint."""
+    config, basename = network
+    monkeypatch.chdir(os.path.dirname(config))
+    processor = NetworkProcessor(os.path.basename(config), os.path.basename(basename))
+    assert os.path.isabs(processor.checkpoint) and processor.checkpoint == resolve_checkpoint_path(basename)
+    monkeypatch.chdir("/")
+    assert processor.config_dict["input_shape"] == [14, 28, 28]  # read on the client, travels as a dict
