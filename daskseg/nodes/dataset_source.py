@@ -10,7 +10,7 @@ import numpy as np
 from ..array import Array, ArrayKey, ArraySpec
 from ..batch import Batch, BatchRequest
 from ..errors import DatasetError, SpecError
-from ..io import Dataset, open_dataset
+from ..io import Dataset, container_format, open_dataset, read_metadata
 from ..pipeline import BatchProvider
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,16 @@ class DatasetSource(BatchProvider):
             raise DatasetError(f"{self.name()}: {self.filename!r} does not exist")
         for key, name in self.datasets.items():
             given = self.array_specs.get(key, ArraySpec())
-            ds = open_dataset(self.filename, name, voxel_size=given.voxel_size)
+            voxel_size = given.voxel_size
+            if voxel_size is None and read_metadata(self.filename, name).voxel_size is None:
+                # as gunpowder: no voxel size anywhere means 1 per axis (every axis spatial), with a warning
+                voxel_size = (1,) * self._ndim(name)
+                logger.warning(
+                    "%s: %s/%s has no voxel size metadata; assuming voxel size %s (give "
+                    "array_specs={%s: ArraySpec(voxel_size=...)} if that is not what you want)",
+                    self.name(), self.filename, name, voxel_size, key,
+                )
+            ds = open_dataset(self.filename, name, voxel_size=voxel_size)
             self._opened[key] = ds
             spec = ArraySpec(
                 roi=ds.roi,
@@ -60,6 +69,17 @@ class DatasetSource(BatchProvider):
                     f"({self.filename}/{name})"
                 )
             self.provides(key, spec)
+
+    def _ndim(self, name: str) -> int:
+        """The number of axes of dataset ``name``, read without its (missing) spatial metadata."""
+        if container_format(self.filename) == "hdf5":
+            import h5py
+
+            with h5py.File(self.filename, "r") as f:
+                return f[name].ndim
+        import zarr
+
+        return zarr.open_array(self.filename, path=name.strip("/"), mode="r").ndim
 
     def provide(self, request: BatchRequest) -> Batch:
         batch = Batch()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import h5py
+import logging
+
 import numpy as np
 import pytest
 import zarr
@@ -151,13 +153,17 @@ def test_ome_zarr_multiscales_only(tmp_path, nested_in_ome):
 
 
 @pytest.mark.parametrize("suffix", ["zarr", "hdf"])
-def test_no_metadata_is_a_clear_error_unless_array_specs_give_the_voxel_size(tmp_path, suffix):
+def test_no_metadata_means_voxel_size_one_with_a_warning_unless_array_specs_give_it(tmp_path, suffix, caplog):
     path = tmp_path / f"bare.{suffix}"
     (_plain_zarr if suffix == "zarr" else _plain_hdf)(path, "volumes/raw", DATA)
-    with pytest.raises(DatasetError, match="no voxel size.*voxel_size") as e:
-        with gp.build(source_for(path, {RAW: "volumes/raw"})):
-            pass
-    assert str(path) in str(e.value)
+    source = source_for(path, {RAW: "volumes/raw"})
+    with caplog.at_level(logging.WARNING):
+        with gp.build(source):  # as gunpowder: voxel size 1 per axis, and a warning naming the dataset
+            assert source.spec[RAW].voxel_size == (1, 1, 1)
+            assert source.spec[RAW].roi == gp.Roi((0, 0, 0), DATA.shape)
+            batch = source.request_batch(gp.BatchRequest({RAW: gp.ArraySpec(roi=gp.Roi((1, 2, 3), (1, 1, 1)))}))
+    assert batch[RAW].data.item() == DATA[1, 2, 3]
+    assert any("no voxel size" in r.getMessage() and "volumes/raw" in r.getMessage() for r in caplog.records)
     source = source_for(path, {RAW: "volumes/raw"}, array_specs={RAW: gp.ArraySpec(voxel_size=(40, 4, 4))})
     with gp.build(source):
         assert source.spec[RAW].roi == gp.Roi((0, 0, 0), (160, 32, 32))
