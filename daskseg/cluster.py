@@ -82,12 +82,15 @@ def get_client(
         ClusterError: the address is malformed, the scheduler at the given (or
             ``$DASK_SCHEDULER_ADDRESS``) address does not answer as a Dask scheduler within
             ``timeout`` seconds, or a ``LocalCluster`` could not be started.
-        ValueError: ``n_workers`` below 1 (a cluster without workers would wait forever).
+            Also ``n_workers`` below 1 (a cluster without workers would wait forever).
     """
     from distributed import Client
 
     if n_workers is not None and n_workers < 1:
-        raise ValueError(f"a LocalCluster needs at least 1 worker, got n_workers={n_workers} (--workers {n_workers})")
+        raise ClusterError(
+            f"a LocalCluster needs at least 1 worker, got {n_workers} (--workers, num_workers): without workers "
+            f"nothing would ever run. Give 1 or more."
+        )
     timeout = connect_timeout(timeout)
 
     if isinstance(client, str):

@@ -200,7 +200,7 @@ def test_a_worker_address_is_not_a_scheduler(client):
 
 
 def test_a_local_cluster_without_workers_is_refused():
-    with pytest.raises(ValueError, match="at least 1 worker, got n_workers=0"):
+    with pytest.raises(ClusterError, match="a LocalCluster needs at least 1 worker, got 0"):
         get_client(n_workers=0)
 
 
