@@ -79,7 +79,17 @@ class DatasetWrite(BatchFilter):
         output_filename: str | None = None,
         compression_type: Any = None,
         dataset_dtypes: Mapping[ArrayKey, Any] | None = None,
+        store: str | os.PathLike | None = None,
     ):
+        if store is not None:
+            if not isinstance(store, (str, os.PathLike)):
+                raise SpecError(
+                    f"{type(self).__name__}: store must be a path, not a {type(store).__name__} (daskseg reopens "
+                    f"containers by path, also on Dask workers); pass store='path/to/output"
+                    f"{'.zarr' if self._format == 'zarr' else '.hdf'}'"
+                )
+            store = os.path.abspath(os.fspath(store))
+            output_dir, output_filename = os.path.dirname(store), os.path.basename(store)
         self.dataset_names = {key: dataset_name(name) for key, name in dict(dataset_names).items()}
         self.output_dir = str(output_dir)
         self.output_filename = str(output_filename if output_filename is not None else self._default_filename)

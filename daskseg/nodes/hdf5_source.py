@@ -11,6 +11,7 @@ class Hdf5Source(DatasetSource):
         datasets (dict[ArrayKey, str]): which dataset provides which array, e.g.
             ``{raw: 'volumes/raw', labels: 'volumes/labels/neuron_ids'}``.
         array_specs (dict[ArrayKey, ArraySpec], optional): override what is read from the file's
-            ``resolution``/``offset`` attributes (a voxel size must be given here when absent).
+            ``resolution``/``offset`` attributes; without them, voxel size 1 per axis is assumed with a
+            warning, as gunpowder does.
         channels_first (bool): channel axes lead the spatial axes (the only supported layout).
     """

@@ -27,6 +27,9 @@ class ZarrWrite(DatasetWrite):
             means gzip), ``'default'``, or None for no compression.
         dataset_dtypes (dict[ArrayKey, dtype], optional): store these arrays with this dtype; the
             arrays in the pipeline keep theirs.
+        store (str, optional): gunpowder's newer name for the container's path
+            (``store='out.zarr'``); replaces ``output_dir``/``output_filename``. Only paths are
+            accepted, not store objects.
     """
 
     _format = "zarr"

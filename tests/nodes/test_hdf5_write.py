@@ -65,3 +65,16 @@ def test_concurrent_scan_workers_write_the_same_file(tmp_path, source):
             results.append(f["raw"][:])
     np.testing.assert_array_equal(results[0], raw)
     np.testing.assert_array_equal(results[1], raw)
+
+
+def test_store_names_the_file(tmp_path):
+    key = gp.ArrayKey("HW_STORE_RAW")
+    src = tmp_path / "src.zarr"
+    data = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    write_array(src, "raw", data, (1, 1))
+    out = tmp_path / "written.hdf"
+    pipeline = gp.ZarrSource(str(src), {key: "raw"}) + gp.Hdf5Write({key: "copy"}, store=str(out))
+    with gp.build(pipeline):
+        pipeline.request_batch(gp.BatchRequest({key: gp.ArraySpec(roi=gp.Roi((0, 0), (4, 4)))}))
+    with h5py.File(out, "r") as f:
+        np.testing.assert_array_equal(f["copy"][:], data)

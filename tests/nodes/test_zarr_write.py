@@ -56,3 +56,23 @@ def test_concurrent_scan_workers_write_the_same_file(tmp_path, source):
         results.append(zarr.open_array(out / "output.zarr" / "raw", mode="r")[:])
     np.testing.assert_array_equal(results[0], raw)
     np.testing.assert_array_equal(results[1], raw)
+
+
+def test_store_names_the_container_as_gunpowder_does(tmp_path):
+    key = gp.ArrayKey("ZW_STORE_RAW")
+    src = tmp_path / "src.zarr"
+    data = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    write_array(src, "raw", data, (2, 2))
+    out = tmp_path / "sub" / "written.zarr"
+    pipeline = gp.ZarrSource(store=str(src), datasets={key: "raw"}) + gp.ZarrWrite({key: "copy"}, store=out)
+    with gp.build(pipeline):
+        pipeline.request_batch(gp.BatchRequest({key: gp.ArraySpec(roi=gp.Roi((0, 0), (8, 8)))}))
+    copy = gp.ZarrSource(filename=out, datasets={key: "copy"})
+    with gp.build(copy):
+        assert copy.spec[key].voxel_size == (2, 2)
+        batch = copy.request_batch(gp.BatchRequest({key: gp.ArraySpec(roi=gp.Roi((0, 0), (8, 8)))}))
+    np.testing.assert_array_equal(batch[key].data, data)
+    with pytest.raises(ValueError, match="store must be a path"):
+        gp.ZarrWrite({key: "copy"}, store={})
+    with pytest.raises(AssertionError, match="exactly one"):
+        gp.ZarrSource(store=str(src), filename=str(src), datasets={key: "raw"})
