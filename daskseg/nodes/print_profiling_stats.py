@@ -24,7 +24,7 @@ def format_profiling_table(stats: ProfilingStats, upstream_seconds: list[float] 
         f"{'TOTAL':>11}{'SHARE':>8}"
     )
     lines = ["", "Profiling Stats", "===============", "", header]
-    grand_total = stats.span()
+    grand_total = stats.total_time()
     for (node, method), values in sorted(stats.timings.items()):
         if not values:
             continue
