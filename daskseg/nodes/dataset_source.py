@@ -30,7 +30,9 @@ class DatasetSource(BatchProvider):
         array_specs: dict[ArrayKey, ArraySpec] | None = None,
         channels_first: bool = True,
     ):
-        self.filename = str(filename)
+        # absolute, against this process's working directory: PreCache sets the node up on workers
+        # that may run elsewhere
+        self.filename = os.path.abspath(os.fspath(filename))
         self.datasets = dict(datasets)
         self.array_specs = dict(array_specs or {})
         if not channels_first:
