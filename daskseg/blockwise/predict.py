@@ -17,18 +17,27 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from ..errors import DatasetError, GeometryError
+from ..errors import GeometryError
 from ..geometry import Coordinate, Roi
-from ..io import Dataset, create_dataset, open_dataset, split_dataset_path
-from ..io.dataset import container_format
+from ..io import Dataset
 from .done import lock_existing_record
-from .grid import AlignmentError, Block, BlockGrid, BlockwiseError, check_alignment
+from .grid import Block, BlockGrid, BlockwiseError, check_alignment
 from .processor import BlockProcessor
 from .runner import BlockwiseTask, Runner, block_task
+from .outputs import (  # noqa: F401  (OutputOverlapsInputError, check_output_apart, open_input, parse_roi: re-exported)
+    OutputOverlapsInputError,
+    aligned,
+    check_output_apart,
+    dataset_location,
+    describe,
+    open_input,
+    open_or_create_output,
+    parse_roi,
+    write_unit,
+)
 from .submit import BlockCancelledError
 
 logger = logging.getLogger(__name__)
@@ -114,34 +123,6 @@ def run_task(item, grid, processor, raw, out, run, time_limit):
 # --------------------------------------------------------------------------------------------
 # set-up helpers
 # --------------------------------------------------------------------------------------------
-def parse_roi(roi: Roi | str | Sequence | None, dims: int) -> Roi | None:
-    """A ``Roi`` from a ``Roi``, an ``(offset, shape)`` pair, or a ``'b:e,b:e,b:e'`` string (world units)."""
-    if roi is None or isinstance(roi, Roi):
-        return roi
-    if isinstance(roi, str):
-        parts = [p.strip() for p in roi.strip().strip("[]").split(",") if p.strip()]
-        try:
-            bounds = [tuple(int(v) for v in p.split(":")) for p in parts]
-        except ValueError:
-            bounds = []
-        if len(bounds) != dims or any(len(b) != 2 or b[1] < b[0] for b in bounds):
-            raise GeometryError(
-                f"cannot read ROI {roi!r}: give begin:end per dimension in world units, e.g. "
-                f"'{','.join(['0:400'] * dims)}' ({dims} dimensions)"
-            )
-        return Roi([b for b, _ in bounds], [e - b for b, e in bounds])
-    offset, shape = roi
-    return Roi(offset, shape)
-
-
-def open_input(raw: str | Dataset | tuple[str, str], voxel_size: Sequence[int] | None = None) -> Dataset:
-    """The input dataset from ``'IN.zarr/volumes/raw'``, ``(container, name)`` or a ``Dataset``."""
-    if isinstance(raw, Dataset):
-        return raw
-    container, name = split_dataset_path(raw) if isinstance(raw, (str, os.PathLike)) else raw
-    return open_dataset(container, name, mode="r", voxel_size=voxel_size)
-
-
 def default_output_roi(raw_roi: Roi, context_neg: Coordinate, context_pos: Coordinate) -> Roi:
     """The tutorial's ``raw_roi.grow(-context, -context)`` with ``context = input - output`` (world units)."""
     context = context_neg + context_pos
@@ -170,20 +151,6 @@ def default_block_shape(
     return Coordinate(block)
 
 
-def _write_unit(out: Dataset) -> Coordinate:
-    """The spatial shape (voxels) of the output's shards, or chunks when unsharded."""
-    array = out._array()
-    shards = getattr(array, "shards", None)
-    unit = tuple(shards) if shards is not None else tuple(out.chunk_shape)
-    channels = out.num_channel_dims
-    if tuple(unit[:channels]) != tuple(out.channel_shape):
-        raise BlockwiseError(
-            f"{out} is chunked {tuple(unit)} over its channel dimensions {out.channel_shape}; blockwise writes "
-            f"need every chunk to hold all channels"
-        )
-    return Coordinate(unit[channels:])
-
-
 def _input_read_advice(raw: Dataset, grid: BlockGrid) -> None:
     """Warn when blocks decode much more input than they read (input chunks misaligned with blocks)."""
     if raw.format != "zarr" or len(grid) == 0:
@@ -205,110 +172,6 @@ def _input_read_advice(raw: Dataset, grid: BlockGrid) -> None:
             tuple(chunks),
             decoded / needed,
         )
-
-
-def _open_or_create_output(
-    out: str | tuple[str, str],
-    roi: Roi,
-    voxel_size: Coordinate,
-    channels: tuple[int, ...],
-    dtype: np.dtype,
-    chunk_shape: Sequence[int] | None,
-    compression: str | None,
-    overwrite: bool,
-) -> tuple[Dataset, bool]:
-    container, name = split_dataset_path(out) if isinstance(out, (str, os.PathLike)) else out
-    container = str(container)
-    if container_format(container) != "zarr":
-        raise DatasetError(
-            f"blockwise prediction writes Zarr (.zarr) outputs, not {container!r}: parallel writers cannot share an "
-            f"HDF5 file. Write to a .zarr container (HDF5 input is fine), or use the in-process Hdf5Write pipeline."
-        )
-    array_dir = os.path.join(container, name.strip("/"))
-    exists = os.path.exists(os.path.join(array_dir, "zarr.json")) or os.path.exists(os.path.join(array_dir, ".zarray"))
-    probe = array_dir if exists else _nearest_existing(array_dir)
-    if not os.path.isdir(probe):
-        raise DatasetError(
-            f"cannot write the output {container}/{name}: {probe!r} is a file, not a directory; choose an "
-            f"output path whose parent directories exist or can be created"
-        )
-    if not os.access(probe, os.W_OK):
-        raise DatasetError(
-            f"cannot write the output {container}/{name}: {probe!r} is not writable (read-only file system or "
-            f"missing permission); choose an output path you can write to"
-        )
-    if exists and not overwrite:
-        ds = open_dataset(container, name, mode="r+")
-        problems = []
-        if ds.voxel_size != voxel_size:
-            problems.append(f"voxel size {tuple(ds.voxel_size)} (need {tuple(voxel_size)})")
-        if tuple(ds.channel_shape) != channels:
-            problems.append(f"channels {ds.channel_shape} (need {channels})")
-        if ds.dtype != dtype:
-            problems.append(f"dtype {ds.dtype} (need {dtype})")
-        if not ds.roi.contains(roi):
-            problems.append(f"ROI {ds.roi} (need one containing {roi})")
-        if problems:
-            raise DatasetError(
-                f"the output {container}/{name} exists but does not fit this prediction: " + ", ".join(problems)
-                + ". Remove it, choose another output, or pass overwrite=True (--overwrite) to replace it."
-            )
-        return ds, False
-    ds = create_dataset(
-        container,
-        name,
-        roi,
-        voxel_size,
-        dtype,
-        channel_shape=channels,
-        chunk_shape=chunk_shape,
-        compression=compression,
-        overwrite=True,
-    )
-    return ds, True
-
-
-class OutputOverlapsInputError(DatasetError):
-    """The output is, contains, or lies inside an input: writing it would destroy the input."""
-
-
-def _dataset_location(path: str | Dataset | tuple[str, str]) -> str:
-    """The absolute, resolved path of a dataset: its container's real path joined with its name."""
-    if isinstance(path, Dataset):
-        container, name = path.container, path.name
-    elif isinstance(path, (str, os.PathLike)):
-        container, name = split_dataset_path(str(path))
-    else:
-        container, name = path
-    parts = [p for p in str(name).split("/") if p]
-    return os.path.join(os.path.realpath(str(container)), *parts)
-
-
-def check_output_apart(out: str | tuple[str, str], inputs: dict[str, Any]) -> None:
-    """Refuse an output that is, contains, or lies inside one of ``inputs`` (name -> dataset path).
-
-    Raises:
-        OutputOverlapsInputError: naming the output and the input it overlaps.
-    """
-    out_loc = _dataset_location(out)
-    for what, path in inputs.items():
-        in_loc = _dataset_location(path)
-        if os.path.commonpath([out_loc, in_loc]) in (out_loc, in_loc):
-            relation = "is" if out_loc == in_loc else ("contains" if len(out_loc) < len(in_loc) else "lies inside")
-            raise OutputOverlapsInputError(
-                f"the output {out_loc} {relation} the input {what} {in_loc}: writing it (or --overwrite) would "
-                f"destroy the input. Choose an output outside the input."
-            )
-
-
-def _nearest_existing(path: str) -> str:
-    path = os.path.abspath(path)
-    while not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return path
 
 
 # --------------------------------------------------------------------------------------------
@@ -461,8 +324,8 @@ def plan_predict(
     output_roi, min_block = _output_roi(processor, raw_ds, roi)
     processor.check_input(raw_ds)  # a deterministic misfit fails here, before the output exists
     block_shape_c = _block_shape(processor, block_shape, chunk_shape, output_roi, vs)
-    with lock_existing_record(_dataset_location(out)):  # no other run may be writing what we replace
-        out_ds, created = _open_or_create_output(
+    with lock_existing_record(dataset_location(out)):  # no other run may be writing what we replace
+        out_ds, created = open_or_create_output(
             out,
             output_roi,
             vs,
@@ -476,19 +339,19 @@ def plan_predict(
         _write_attrs(out_ds, processor, out_dtype)
     ctx_neg, ctx_pos = processor.context_neg * vs, processor.context_pos * vs
     grid = BlockGrid(output_roi, block_shape_c, vs, ctx_neg, ctx_pos, min_block_shape=min_block)
-    write_unit = _write_unit(out_ds)
-    if block_shape is None and not created and not _aligned(grid, out_ds.roi, write_unit):
+    unit = write_unit(out_ds)
+    if block_shape is None and not created and not aligned(grid, out_ds.roi, unit):
         # an output made by someone else, with chunks the default blocks would split: fit them
-        block_shape_c = _block_shape(processor, None, write_unit, output_roi, vs)
+        block_shape_c = _block_shape(processor, None, unit, output_roi, vs)
         grid = BlockGrid(output_roi, block_shape_c, vs, ctx_neg, ctx_pos, min_block_shape=min_block)
-    check_alignment(grid, out_ds.roi, write_unit)
+    check_alignment(grid, out_ds.roi, unit)
     _input_read_advice(raw_ds, grid)
     logger.info("%r; output %s", grid, out_ds)
     layout = {
         "grid": grid.layout(),
         "processor": processor.identity(),
-        "output": _describe(out_ds),
-        "input": _describe(raw_ds),
+        "output": describe(out_ds),
+        "input": describe(raw_ds),
     }
     return BlockwiseTask(
         "predict",
@@ -561,19 +424,6 @@ def _block_shape(processor, block_shape, chunk_shape, output_roi: Roi, vs: Coord
             f"{tuple(Coordinate(-(-b // s) * s for b, s in zip(block_shape_c, step)))}"
         )
     return block_shape_c
-
-
-def _describe(ds: Dataset) -> dict:
-    return {"dtype": str(ds.dtype), "shape": list(ds.shape), "roi": [list(ds.roi.offset), list(ds.roi.shape)]}
-
-
-def _aligned(grid: BlockGrid, roi: Roi, write_unit: Coordinate) -> bool:
-    """Whether every block of ``grid`` covers whole write units of a dataset over ``roi``."""
-    try:
-        check_alignment(grid, roi, write_unit)
-    except AlignmentError:
-        return False
-    return True
 
 
 def _write_attrs(out: Dataset, processor: BlockProcessor, dtype: np.dtype) -> None:

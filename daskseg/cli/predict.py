@@ -112,7 +112,7 @@ def predict(
     """
     from ..blockwise import BlocksFailedError
     from ..blockwise import predict as predict_blockwise
-    from ..blockwise.predict import open_input
+    from ..blockwise.outputs import open_input
     from ..errors import MissingVoxelSizeError
 
     processor = _load_processor(processor_spec) if processor_spec else None
