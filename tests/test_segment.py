@@ -102,16 +102,18 @@ def _voi_brute(seg, gt):
 
 
 def _adapted_rand_brute(seg, gt):
-    """1 - F-score over ordered voxel pairs (self-pairs included) inside gt objects; seg 0 = singletons."""
+    """1 - F-score over ordered voxel pairs (self-pairs included) inside gt objects, cremi_python's way:
+    a voxel of segment 0 pairs with no other, and its self-pair weighs 1/n (n: all voxels)."""
     seg, gt = seg.ravel(), gt.ravel()
+    n = seg.size
     idx = np.flatnonzero(gt != 0)
-    same_gt = same_seg = both = 0
+    same_gt = same_seg = both = 0.0
     for i, j in product(idx, idx):
         g = gt[i] == gt[j]
-        s = i == j or (seg[i] == seg[j] and seg[i] != 0)
+        s = 1.0 if seg[i] == seg[j] and seg[i] != 0 else (1 / n if i == j else 0.0)
         same_gt += g
         same_seg += s
-        both += g and s
+        both += s if g else 0.0
     precision, recall = both / same_seg, both / same_gt
     return 1 - 2 * precision * recall / (precision + recall)
 
