@@ -8,7 +8,8 @@ Every part of daskseg that runs work on Dask (``PreCache``, blockwise prediction
 3. the scheduler at ``$DASK_SCHEDULER_ADDRESS``, if that variable is set;
 4. else a new ``LocalCluster`` on this machine: single-threaded worker processes, scheduler and
    dashboard bound to ``daskseg.cluster.host`` (127.0.0.1) only, the dashboard at
-   ``daskseg.cluster.dashboard-address``.
+   ``daskseg.cluster.dashboard-address``; its workers ignore Ctrl-C (``daskseg.worker_preload``),
+   which the client handles by closing the cluster.
 
 Before a ``Client`` connects to an address, the address is checked (``tcp://HOST:PORT``) and the
 scheduler is asked who it is, all within ``daskseg.cluster.connect-timeout``: ``distributed``'s own
@@ -29,6 +30,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from .errors import DaskSegError
 
@@ -244,7 +246,15 @@ def _connect(address: str, timeout: float, from_env: bool):
     )
 
 
+WORKER_PRELOAD = "daskseg.worker_preload"
+
+
+def _as_list(value: Any) -> list:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
 def _start_local_cluster(n_workers, threads_per_worker, processes, dashboard_address, **kwargs):
+    import dask.config
     from distributed import Client, LocalCluster
 
     from . import config as dsconfig
@@ -255,6 +265,8 @@ def _start_local_cluster(n_workers, threads_per_worker, processes, dashboard_add
         # listen on loopback only (unless configured); a threads-only cluster talks in-process
         # (inproc://) and has no host
         kwargs.setdefault("host", str(dsconfig.get("cluster.host", "127.0.0.1")))
+        # the worker processes share the terminal's Ctrl-C: leave it to this client (see worker_preload)
+        kwargs.setdefault("preload", [*_as_list(dask.config.get("distributed.worker.preload", [])), WORKER_PRELOAD])
     logger.info(
         "starting a LocalCluster: %s workers x %d threads (%s)",
         "default" if n_workers is None else n_workers,

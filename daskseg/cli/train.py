@@ -39,6 +39,7 @@ def train(
     """
     from tqdm import tqdm
 
+    from ..jax.checkpoint import list_checkpoints, lock_basename
     from ..training import check_samples, load_job, run_training
 
     job = load_job(config_path)
@@ -49,7 +50,8 @@ def train(
     if trust_pickle:
         job.trust_pickle = True
     check_samples(job)  # bad data fails before any cluster starts
-    with cluster_client(scheduler, job.num_workers) as client:
+    # one run per checkpoint basename, refused before a cluster starts
+    with lock_basename(job.checkpoint_basename), cluster_client(scheduler, job.num_workers) as client:
         bar = tqdm(total=job.iterations, unit="it", desc="training", dynamic_ncols=True)
 
         def progress(iteration: int, loss: float) -> None:
@@ -58,6 +60,12 @@ def train(
 
         try:
             iteration, loss = run_training(job, client=client, on_iteration=progress)
+        except KeyboardInterrupt:
+            bar.close()
+            saved = list_checkpoints(job.checkpoint_basename)
+            where = f"checkpoint {saved[-1][0]} saved ({saved[-1][1]})" if saved else "no checkpoint was saved yet"
+            click.echo(f"interrupted: {where}; run the same command again to continue", err=True)
+            raise SystemExit(130)
         finally:
             bar.close()
     click.echo(f"trained to iteration {iteration}" + (f", last loss {loss:.5f}" if loss is not None else ""))

@@ -20,6 +20,7 @@ _NAMES = {
     "load_predictor": "inference",
     "Checkpoint": "checkpoint",
     "CheckpointError": "checkpoint",
+    "CheckpointLockedError": "checkpoint",
     "CheckpointPickleError": "checkpoint",
     "open_checkpoint": "checkpoint",
     "latest_checkpoint": "checkpoint",

@@ -19,6 +19,10 @@ version 2) run arbitrary code when loaded, so they are refused unless the caller
 ``allow_pickle=True`` (``--trust-pickle`` on the command line). Opt in only for files you made or
 fully trust.
 
+**One run per basename**: a training run holds ``{basename}.lock`` (``lock_basename``, an ``flock``
+released when the process ends, however it ends) while it resumes, trains and checkpoints; a second
+process asking for the same basename gets a ``CheckpointLockedError`` naming the holder's pid.
+
 ``open_checkpoint`` is the one call that opens and validates a checkpoint (exists, not empty or
 truncated, a known format, and optionally fits a network config) with an error that says which.
 """
@@ -26,7 +30,9 @@ truncated, a known format, and optionally fits a network config) with an error t
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
+import fcntl
 import glob
 import io
 import json
@@ -34,7 +40,9 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +72,10 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
 
 class CheckpointPickleError(CheckpointError):
     """A checkpoint is a pickle, which could run code when loaded, and pickles were not allowed."""
+
+
+class CheckpointLockedError(CheckpointError):
+    """Another process trains with the same checkpoint basename (two runs would interleave checkpoints and logs)."""
 
 
 class CheckpointWriteError(CheckpointError, OSError):
@@ -97,6 +109,11 @@ def checkpoint_name(basename: str | os.PathLike, iteration: int) -> str:
 def log_name(basename: str | os.PathLike) -> str:
     """``{basename}_log.csv``: the Train node's loss log next to its checkpoints."""
     return f"{os.fspath(basename)}_log.csv"
+
+
+def lock_name(basename: str | os.PathLike) -> str:
+    """``{basename}.lock``: held by the one training run that writes ``basename``'s checkpoints and log."""
+    return f"{os.fspath(basename)}.lock"
 
 
 def basename_for_model(model: Any) -> str | None:
@@ -492,6 +509,75 @@ def restore_like(template: Any, state: Any, path: str = "the checkpoint") -> Any
                 f"the model's {jax.tree_util.keystr(tk)} has {tuple(np.shape(tv))}"
             )
     return jax.tree_util.tree_unflatten(treedef, [np.asarray(v) for _, v in s_paths])
+
+
+# --- one run per basename ------------------------------------------------------------------------
+_held: dict[str, list[int]] = {}  # lock file -> [fd, holders in this process]
+_held_mutex = threading.Lock()
+
+
+def _holder(path: str) -> str:
+    try:
+        with open(path) as f:
+            pid = f.read().strip()
+    except OSError:
+        pid = ""
+    return f"pid {pid}" if pid.isdigit() else "another process"
+
+
+def acquire_basename(basename: str | os.PathLike) -> str:
+    """Take the lock of ``basename`` for this process (re-entrant within it); returns the lock file.
+
+    Raises:
+        CheckpointLockedError: another process holds it (a second training run on these checkpoints).
+        CheckpointWriteError: the lock file cannot be created (e.g. the directory is read-only).
+    """
+    path = os.path.abspath(lock_name(basename))
+    with _held_mutex:
+        if path in _held:
+            _held[path][1] += 1
+            return path
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise CheckpointWriteError(f"could not create the training lock {path}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise CheckpointLockedError(
+                f"checkpoints {os.path.abspath(os.fspath(basename))}_checkpoint_* are in use by another training run "
+                f"({_holder(path)} holds {path}); wait for it to finish or stop it, or give this run another "
+                f"checkpoint_basename"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        _held[path] = [fd, 1]
+        return path
+
+
+def release_basename(basename: str | os.PathLike) -> None:
+    """Give back one hold of ``basename``'s lock taken by ``acquire_basename`` (the last one unlocks)."""
+    path = os.path.abspath(lock_name(basename))
+    with _held_mutex:
+        held = _held.get(path)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] == 0:
+            del _held[path]
+            os.close(held[0])  # releases the flock; the file stays (removing it would race a waiting run)
+
+
+@contextlib.contextmanager
+def lock_basename(basename: str | os.PathLike) -> Iterator[str]:
+    """Hold ``basename``'s training lock for the ``with`` block (see ``acquire_basename``)."""
+    path = acquire_basename(basename)
+    try:
+        yield path
+    finally:
+        release_basename(basename)
 
 
 # --- housekeeping ------------------------------------------------------------------------------

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any
 
 import jax
 import numpy as np
@@ -53,6 +56,27 @@ def output_roi(data_shape: tuple[int, ...], voxel_size: Coordinate, centre_of: R
     in_voxels = centre_of.shape // voxel_size
     margin = (in_voxels - out_voxels) // 2
     return Roi(centre_of.offset + margin * voxel_size, out_voxels * voxel_size)
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back for the ``with`` block and deliver it right after.
+
+    A training step donates the old state to the new one; interrupted half-way, neither could be
+    checkpointed. Deferred, Ctrl-C ends training between steps, with the finished step logged and
+    checkpointed. Outside the main thread (where no signal handler can be set) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            signal.raise_signal(signal.SIGINT)
 
 
 def output_spec(array_specs: Mapping[ArrayKey, ArraySpec], key: ArrayKey) -> ArraySpec:
@@ -114,7 +138,9 @@ class Train(BatchFilter):
         array_specs: ``{ArrayKey: ArraySpec}`` for the outputs/gradients (e.g. another voxel size);
             fields left ``None`` are filled in (voxel size of the inputs, float32).
         checkpoint_basename: checkpoints are ``{basename}_checkpoint_{iteration}``; training resumes
-            from the newest one (parameters, optimizer state, iteration). Default, as gunpowder
+            from the newest one (parameters, optimizer state, iteration). While the node is set up
+            it holds ``{basename}.lock``: a second process training on the same basename fails at
+            setup with a ``CheckpointLockedError``. Default, as gunpowder
             names them: after the model when it is given by name or config path
             (``Train("train_net", ...)`` saves ``train_net_checkpoint_<i>``;
             ``"nets/train_net_config.json"`` saves ``nets/train_net_checkpoint_<i>``), else
@@ -122,7 +148,11 @@ class Train(BatchFilter):
         save_every: checkpoint every this many iterations (and at the end of training).
         keep_n_checkpoints: keep only the newest N checkpoints (default: keep all).
         log_dir: directory of the CSV log ``train_log.csv``; default ``{basename}_log.csv``.
-        log_every: write the loss and iteration time to the log every this many iterations.
+        log_every: write the loss and iteration time to the log every this many iterations. The
+            log is written before each checkpoint and synced with it, and at teardown (also after
+            Ctrl-C), so it holds every logged iteration up to the last checkpoint; a resumed run
+            drops rows after the checkpoint it resumes from. Ctrl-C is held back while a step runs
+            and ends training between steps (the last step is then checkpointed at teardown).
         spawn_subprocess: accepted for gunpowder compatibility; training always runs in this process.
         n_devices: devices to train on data-parallel (``jax.pmap``; the batch axis is split); default
             all local devices of the default backend. Arrays then need a leading batch axis divisible
@@ -198,6 +228,8 @@ class Train(BatchFilter):
         self.iteration = 0
         self.state: Any = None
         self._step = None
+        self._locked = False
+        self._log_file: IO[str] | None = None
 
         if is_model_protocol(model) and not isinstance(model, FlaxUNetModel):
             if optimizer is not None or loss is not None:
@@ -250,12 +282,7 @@ class Train(BatchFilter):
         return deps
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
-        start = time.perf_counter()
         self.train_step(batch, request)
-        elapsed = time.perf_counter() - start
-        logger.info("Train: iteration=%d loss=%.6f time=%.3f", batch.iteration, batch.loss, elapsed)
-        if batch.iteration % self.log_every == 0:
-            self._log_row(batch.iteration, batch.loss, elapsed)
         return batch
 
     def teardown(self) -> None:
@@ -271,6 +298,18 @@ class Train(BatchFilter):
         self._n = n
         logger.info("Train: %d %s device(s)", n, jax.default_backend())
         enable_compilation_cache()
+        if not self._locked:  # before anything of the basename is read, cleaned or truncated
+            ckpt.acquire_basename(self.checkpoint_basename)
+            self._locked = True
+        try:
+            self._resume_or_init(n)
+        except BaseException:
+            self._locked = False
+            ckpt.release_basename(self.checkpoint_basename)
+            raise
+
+    def _resume_or_init(self, n: int) -> None:
+        self._close_log()  # a restarted node reopens the (possibly truncated) log
         ckpt.remove_partial_checkpoints(self.checkpoint_basename)
         latest = ckpt.latest_checkpoint(self.checkpoint_basename, allow_pickle=self.allow_pickle)
         self.state, self._resume = None, latest
@@ -290,9 +329,18 @@ class Train(BatchFilter):
             self._step = jax.jit(self.model.train_step, static_argnums=(2,), donate_argnums=(0,))
 
     def stop(self) -> None:
-        """Checkpoint the last iteration if it has not been saved yet."""
-        if self.state is not None and self.iteration != getattr(self, "_last_saved", self.iteration):
-            self.save()
+        """Checkpoint the last iteration if it has not been saved yet, close the log, release the basename."""
+        try:
+            if self.state is not None and self.iteration != getattr(self, "_last_saved", self.iteration):
+                self.save()
+        finally:
+            try:
+                self._close_log()
+            finally:
+                if self._locked:
+                    self._locked = False
+                    self._step = None
+                    ckpt.release_basename(self.checkpoint_basename)
 
     def _place_state(self, state: Any) -> Any:
         if self._n > 1:  # one copy per device along a leading axis, as jax.pmap takes it
@@ -303,7 +351,8 @@ class Train(BatchFilter):
         return jax.tree.map(lambda x: x[0], self.state) if self._n > 1 else self.state
 
     def save(self) -> str:
-        """Checkpoint the current state and iteration now (atomically)."""
+        """Checkpoint the current state and iteration now (atomically), after syncing the log to disk."""
+        self._sync_log()
         path = ckpt.save_checkpoint(
             self.checkpoint_basename, self.iteration, self._single_state(), {"model": type(self.model).__name__}
         )
@@ -341,9 +390,17 @@ class Train(BatchFilter):
         return jax.tree.map(lambda x: x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]), tree)
 
     def train_step(self, batch: Batch, request: BatchRequest) -> None:
-        """Run one step on ``batch``; set ``batch.loss``, ``batch.iteration`` and the requested outputs."""
+        """Run one step on ``batch``; set ``batch.loss``, ``batch.iteration`` and the requested outputs.
+
+        The step, its log row and its checkpoint happen together: Ctrl-C is delivered after them.
+        """
         if self._step is None:
             self.start()
+        with deferred_interrupt():
+            self._train_step(batch, request)
+
+    def _train_step(self, batch: Batch, request: BatchRequest) -> None:
+        start = time.perf_counter()
         inputs = self._collect_inputs(batch)
         if self._n > 1:  # (n_devices, batch / n_devices, ...): jax.pmap shards the leading axis
             inputs = self._split(inputs)
@@ -371,6 +428,10 @@ class Train(BatchFilter):
         self.iteration += 1
         batch.iteration = self.iteration
         batch.loss = float(loss) if not isinstance(loss, Mapping) else {k: float(v) for k, v in loss.items()}
+        elapsed = time.perf_counter() - start
+        logger.info("Train: iteration=%d loss=%s time=%.3f", batch.iteration, batch.loss, elapsed)
+        if self.iteration % self.log_every == 0:
+            self._log_row(self.iteration, batch.loss, elapsed)
 
         centre = self._input_roi(batch)
         for source, mapping, what in ((outputs, self.outputs, "output"), (grads, self.gradients, "gradient")):
@@ -423,14 +484,30 @@ class Train(BatchFilter):
         logger.info("Train: dropped %d log rows after iteration %d from %s", len(rows) - len(keep), iteration, path)
 
     def _log_row(self, iteration: int, loss: Any, elapsed: float) -> None:
-        path = self.log_path
-        directory = os.path.dirname(path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        new = not os.path.exists(path)
-        value = loss if not isinstance(loss, Mapping) else sum(loss.values())
-        with open(path, "a", newline="") as f:
-            writer = csv.writer(f)
+        """Append one row; flushed to the operating system at once (readable while training runs)."""
+        if self._log_file is None:
+            path = self.log_path
+            directory = os.path.dirname(path)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            new = not os.path.exists(path) or os.path.getsize(path) == 0
+            self._log_file = open(path, "a", newline="")
             if new:
-                writer.writerow(LOG_FIELDS)
-            writer.writerow([iteration, f"{value:.8g}", f"{elapsed:.4f}", f"{time.time():.3f}"])
+                csv.writer(self._log_file).writerow(LOG_FIELDS)
+        value = loss if not isinstance(loss, Mapping) else sum(loss.values())
+        csv.writer(self._log_file).writerow([iteration, f"{value:.8g}", f"{elapsed:.4f}", f"{time.time():.3f}"])
+        self._log_file.flush()
+
+    def _sync_log(self) -> None:
+        """Make the log's rows durable (done before each checkpoint is written)."""
+        if self._log_file is not None:
+            self._log_file.flush()
+            os.fsync(self._log_file.fileno())
+
+    def _close_log(self) -> None:
+        if self._log_file is not None:
+            try:
+                self._sync_log()
+            finally:
+                self._log_file.close()
+                self._log_file = None

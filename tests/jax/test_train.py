@@ -293,3 +293,57 @@ def test_odd_output_shape_at_voxel_size_one_is_placed_and_cropped(tmp_path):
         batch = pipeline.request_batch(request)
     assert batch[PRED].spec.roi == small
     np.testing.assert_allclose(batch[PRED].data, raw[4:5, 7:48, 7:48], rtol=1e-6)
+
+
+def _logged(path) -> list[int]:
+    with open(path) as f:
+        return [int(line.split(",")[0]) for line in f.read().splitlines()[1:]]
+
+
+def test_ctrl_c_right_after_a_checkpoint_keeps_its_log_row(tmp_path):
+    """Ctrl-C arriving while a step checkpoints (here: from the validation call after the save) is
+    delivered after the step: its row is logged, and log and checkpoints agree."""
+    import signal
+
+    def interrupt_at_3(model, state):
+        signal.raise_signal(signal.SIGINT)  # as a terminal's Ctrl-C, to this (the main) thread
+
+    basename = tmp_path / "m"
+    with pytest.raises(KeyboardInterrupt):
+        _train(basename, 6, save_every=3, validation_fn=interrupt_at_3, validation_every=3)
+    assert [i for i, _ in ckpt.list_checkpoints(str(basename))] == [3]
+    assert _logged(tmp_path / "m_log.csv") == [1, 2, 3]
+    resumed, _ = _train(basename, 2, save_every=3)
+    assert resumed.iteration == 5
+    assert _logged(tmp_path / "m_log.csv") == [1, 2, 3, 4, 5]
+
+
+def test_a_second_process_on_the_same_basename_is_refused_while_training(tmp_path):
+    """The basename is locked from setup to teardown; another process gets a CheckpointLockedError
+    naming this pid, and may train on it once this pipeline is torn down."""
+    basename = str(tmp_path / "m")
+    probe = textwrap.dedent(f"""
+        from daskseg.jax.checkpoint import CheckpointLockedError, lock_basename
+        try:
+            with lock_basename({basename!r}):
+                print("acquired")
+        except CheckpointLockedError as e:
+            print("refused:", e)
+    """)
+
+    def other_process() -> str:
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    train = gp.jax.Train(TINY, optimizer=optax.adam(1e-3), inputs={"raw": RAW, "gt_affs": GT, "loss_weights": W},
+                         checkpoint_basename=basename)
+    pipeline = _source() + train
+    with gp.build(pipeline):
+        pipeline.request_batch(_request())
+        refused = other_process()
+        assert refused.startswith("refused:") and f"pid {os.getpid()}" in refused and basename in refused, refused
+        with gp.build(pipeline):  # nested build in this process: the same run, no refusal
+            pipeline.request_batch(_request())
+    assert other_process() == "acquired"
+    assert train.iteration == 2
