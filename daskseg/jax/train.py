@@ -491,7 +491,7 @@ class Train(BatchFilter):
             if directory:
                 os.makedirs(directory, exist_ok=True)
             new = not os.path.exists(path) or os.path.getsize(path) == 0
-            self._log_file = open(path, "a", newline="")
+            self._log_file = open(path, "a", newline="")  # noqa: SIM115 (open for the run; closed in stop)
             if new:
                 csv.writer(self._log_file).writerow(LOG_FIELDS)
         value = loss if not isinstance(loss, Mapping) else sum(loss.values())
