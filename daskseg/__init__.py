@@ -1,7 +1,7 @@
 """daskseg: neuron segmentation of large 3D EM volumes on Dask, with gunpowder's pipeline API.
 
 ``import daskseg as gp`` gives the gunpowder names (``Coordinate``, ``Roi``, ``ArrayKey``,
-``BatchRequest``, ``build``, the nodes). ``gp.jax`` (Train, Predict) is imported on first use, so
+``GraphKey``, ``Graph``, ``BatchRequest``, ``build``, the nodes). ``gp.jax`` (Train, Predict) is imported on first use, so
 data workers never load JAX.
 """
 
@@ -20,6 +20,7 @@ from .errors import (
     PipelineTeardownError,
 )
 from .geometry import Coordinate, Roi
+from .graph import Edge, Graph, GraphKey, GraphKeys, GraphSpec, Node
 from .nodes import *  # noqa: F401,F403
 from .nodes import __all__ as _node_names
 from .pipeline import BatchFilter, BatchProvider, Pipeline, build
@@ -48,6 +49,12 @@ __all__ = [
     "BatchProvider",
     "BatchRequest",
     "Coordinate",
+    "Edge",
+    "Graph",
+    "GraphKey",
+    "GraphKeys",
+    "GraphSpec",
+    "Node",
     "BatchRequestError",
     "DaskSegError",
     "PipelineRequestError",

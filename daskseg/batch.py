@@ -9,74 +9,107 @@ from collections.abc import Iterator, MutableMapping
 from .array import Array, ArrayKey, ArraySpec
 from .errors import RequestError, SpecError
 from .geometry import Coordinate, Roi
+from .graph import Graph, GraphKey, GraphSpec
 from .profiling import ProfilingStats
+
+Key = ArrayKey | GraphKey
+Spec = ArraySpec | GraphSpec
 
 
 class ProviderSpec(MutableMapping):
-    """A mapping of ``ArrayKey`` to ``ArraySpec``: what a node (or pipeline) can deliver."""
+    """What a node (or pipeline) can deliver: ``ArrayKey`` to ``ArraySpec`` and ``GraphKey`` to
+    ``GraphSpec``, as in gunpowder.
 
-    def __init__(self, array_specs: dict | None = None):
+    ``spec[key]`` works for both kinds; ``array_specs`` and ``graph_specs`` hold each kind alone.
+    Iteration yields the array keys, then the graph keys. A ``Roi`` given as a spec stands for a
+    spec with that ROI.
+    """
+
+    def __init__(self, array_specs: dict | None = None, graph_specs: dict | None = None):
         self.array_specs: dict[ArrayKey, ArraySpec] = {}
+        self.graph_specs: dict[GraphKey, GraphSpec] = {}
         for key, spec in (array_specs or {}).items():
             self[key] = spec
+        for key, spec in (graph_specs or {}).items():
+            self[key] = spec
 
-    def __setitem__(self, key: ArrayKey, spec: ArraySpec) -> None:
-        if not isinstance(key, ArrayKey):
-            raise SpecError(f"keys must be ArrayKeys, got {key!r}")
-        if not isinstance(spec, ArraySpec):
-            raise SpecError(f"spec for {key} must be an ArraySpec, got {spec!r}")
-        self.array_specs[key] = spec.copy()
+    def _specs_of(self, key) -> dict:
+        if isinstance(key, ArrayKey):
+            return self.array_specs
+        if isinstance(key, GraphKey):
+            return self.graph_specs
+        raise SpecError(f"keys must be ArrayKeys or GraphKeys, got {key!r} ({type(key).__name__})")
 
-    def __getitem__(self, key: ArrayKey) -> ArraySpec:
+    def __setitem__(self, key: Key, spec: Spec | Roi) -> None:
+        specs = self._specs_of(key)
+        expected = ArraySpec if isinstance(key, ArrayKey) else GraphSpec
+        if isinstance(spec, Roi):
+            spec = expected(roi=spec)
+        if not isinstance(spec, expected):
+            raise SpecError(f"spec for {key} must be a{'n' if expected is ArraySpec else ''} {expected.__name__}, got {spec!r}")
+        specs[key] = spec.copy()
+
+    def __getitem__(self, key: Key) -> Spec:
         try:
-            return self.array_specs[key]
+            return self._specs_of(key)[key]
         except KeyError:
-            raise KeyError(f"{key} is not in this spec (it has {sorted(self.array_specs)})") from None
+            raise KeyError(f"{key} is not in this spec (it has {sorted(self)})") from None
+        except SpecError as e:
+            raise KeyError(str(e)) from None
 
-    def __delitem__(self, key: ArrayKey) -> None:
-        del self.array_specs[key]
+    def __delitem__(self, key: Key) -> None:
+        del self._specs_of(key)[key]
 
-    def __iter__(self) -> Iterator[ArrayKey]:
-        return iter(self.array_specs)
+    def __iter__(self) -> Iterator[Key]:
+        yield from list(self.array_specs)
+        yield from list(self.graph_specs)
 
     def __len__(self) -> int:
-        return len(self.array_specs)
+        return len(self.array_specs) + len(self.graph_specs)
 
     def copy(self):
         out = copy.copy(self)
         out.array_specs = {k: v.copy() for k, v in self.array_specs.items()}
+        out.graph_specs = {k: v.copy() for k, v in self.graph_specs.items()}
         return out
 
+    def _rois(self) -> Iterator[Roi]:
+        for spec in itertools.chain(self.array_specs.values(), self.graph_specs.values()):
+            if spec.roi is not None:
+                yield spec.roi
+
     def get_total_roi(self) -> Roi | None:
-        """The union of all spatial ROIs (None if there are none)."""
+        """The union of all spatial ROIs, of arrays and graphs (None if there are none)."""
         total = None
-        for spec in self.array_specs.values():
-            if spec.roi is None:
-                continue
-            total = spec.roi if total is None else total.union(spec.roi)
+        for roi in self._rois():
+            total = roi if total is None else total.union(roi)
         return total
 
     def get_common_roi(self) -> Roi | None:
-        """The intersection of all spatial ROIs (None if there are none)."""
+        """The intersection of all spatial ROIs, of arrays and graphs (None if there are none)."""
         common = None
-        for spec in self.array_specs.values():
-            if spec.roi is None:
-                continue
-            common = spec.roi if common is None else common.intersect(spec.roi)
+        for roi in self._rois():
+            common = roi if common is None else common.intersect(roi)
         return common
 
     def get_lcm_voxel_size(self, keys=None) -> Coordinate | None:
+        """The least common multiple of the voxel sizes of the arrays ``keys`` (all arrays if None;
+        graph keys are skipped); None if none has a voxel size."""
         from .geometry import lcm_voxel_size
 
-        keys = self.array_specs.keys() if keys is None else keys
+        keys = self.array_specs.keys() if keys is None else [k for k in keys if isinstance(k, ArrayKey)]
         sizes = [self[k].voxel_size for k in keys if self[k].voxel_size is not None]
         return lcm_voxel_size(sizes) if sizes else None
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, ProviderSpec) and self.array_specs == other.array_specs
+        return (
+            isinstance(other, ProviderSpec)
+            and self.array_specs == other.array_specs
+            and self.graph_specs == other.graph_specs
+        )
 
     def __repr__(self) -> str:
-        lines = [f"\t{k}: {v}" for k, v in self.array_specs.items()]
+        lines = [f"\t{k}: {v}" for k, v in self.items()]
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
@@ -95,8 +128,8 @@ class BatchRequest(ProviderSpec):
 
     _seeds = itertools.count()
 
-    def __init__(self, array_specs: dict | None = None, random_seed: int | None = None):
-        super().__init__(array_specs)
+    def __init__(self, array_specs: dict | None = None, graph_specs: dict | None = None, random_seed: int | None = None):
+        super().__init__(array_specs, graph_specs)
         self.random_seed = random_seed
         self.plan: object = None
 
@@ -105,12 +138,18 @@ class BatchRequest(ProviderSpec):
         out.plan = None
         return out
 
-    def add(self, key: ArrayKey, size, voxel_size=None, placeholder: bool = False) -> None:
-        """Request ``key`` with a ROI of ``size`` (world units), centred with the other requests."""
+    def add(self, key: Key, size, voxel_size=None, directed: bool | None = None, placeholder: bool = False) -> None:
+        """Request ``key`` (an array or a graph) with a ROI of ``size`` (world units), centred with
+        the other requests; ``directed`` only for graphs."""
         size = Coordinate(size)
-        spec = ArraySpec(roi=Roi((0,) * len(size), size), placeholder=placeholder)
-        if voxel_size is not None:
-            spec.voxel_size = Coordinate(voxel_size)
+        roi = Roi((0,) * len(size), size)
+        spec: Spec
+        if isinstance(key, GraphKey):
+            spec = GraphSpec(roi=roi, directed=directed, placeholder=placeholder)
+        else:
+            spec = ArraySpec(roi=roi, placeholder=placeholder)
+            if voxel_size is not None:
+                spec.voxel_size = Coordinate(voxel_size)
         self[key] = spec
         self._center_rois()
 
@@ -119,7 +158,7 @@ class BatchRequest(ProviderSpec):
         if total is None:
             return
         center = total.center
-        for spec in self.array_specs.values():
+        for spec in itertools.chain(self.array_specs.values(), self.graph_specs.values()):
             if spec.roi is not None:
                 spec.roi = spec.roi.shift(center - spec.roi.center)
 
@@ -133,6 +172,9 @@ class BatchRequest(ProviderSpec):
         """
         out = self.copy()
         for key, spec in other.items():
+            if isinstance(key, GraphKey):
+                out[key] = out.graph_specs[key].update_with(spec) if key in out.graph_specs else spec
+                continue
             mine = out.array_specs.get(key)
             if mine is None or mine.nonspatial or spec.nonspatial:
                 out[key] = spec
@@ -162,6 +204,8 @@ class BatchRequest(ProviderSpec):
     def remove_placeholders(self) -> None:
         for key in [k for k, s in self.array_specs.items() if s.placeholder]:
             del self.array_specs[key]
+        for gkey in [k for k, s in self.graph_specs.items() if s.placeholder]:
+            del self.graph_specs[gkey]
 
     def with_seed(self) -> "BatchRequest":
         """This request if it has a seed, else a copy with a fresh one from this process's sequence."""
@@ -172,7 +216,11 @@ class BatchRequest(ProviderSpec):
         return out
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, BatchRequest) and self.array_specs == other.array_specs
+        return (
+            isinstance(other, BatchRequest)
+            and self.array_specs == other.array_specs
+            and self.graph_specs == other.graph_specs
+        )
 
 
 _seed_base: int | None = None
@@ -195,56 +243,76 @@ def _next_seed() -> int:
 
 
 class Batch(MutableMapping):
-    """Arrays produced for one request, keyed by ``ArrayKey``, with their profiling stats."""
+    """Arrays and graphs produced for one request, keyed by ``ArrayKey``/``GraphKey``, with their
+    profiling stats; ``arrays`` and ``graphs`` hold each kind alone."""
 
     _ids = itertools.count()
 
     def __init__(self):
         self.id = next(Batch._ids)
         self.arrays: dict[ArrayKey, Array] = {}
+        self.graphs: dict[GraphKey, Graph] = {}
         self.profiling_stats = ProfilingStats()
         self.iteration: int | None = None
         self.loss: float | None = None
         self.affinity_neighborhood = None
 
-    def __setitem__(self, key: ArrayKey, value: Array) -> None:
+    def _items_of(self, key) -> dict:
+        if isinstance(key, ArrayKey):
+            return self.arrays
+        if isinstance(key, GraphKey):
+            return self.graphs
+        raise KeyError(f"batches are keyed by ArrayKeys or GraphKeys, not {key!r} ({type(key).__name__})")
+
+    def __setitem__(self, key: Key, value: Array | Graph) -> None:
+        if isinstance(key, GraphKey):
+            if not isinstance(value, Graph):
+                raise SpecError(f"{key} is a GraphKey: its batch entry must be a Graph, got {type(value).__name__}")
+            self.graphs[key] = value
+            return
         if not isinstance(value, Array):
             raise SpecError(f"batch entries must be Arrays, got {type(value).__name__} for {key}")
-        self.arrays[key] = value
+        self._items_of(key)[key] = value
 
-    def __getitem__(self, key: ArrayKey) -> Array:
+    def __getitem__(self, key: Key):
         try:
-            return self.arrays[key]
+            return self._items_of(key)[key]
         except KeyError:
-            raise KeyError(f"{key} is not in this batch (it has {sorted(self.arrays)})") from None
+            raise KeyError(f"{key} is not in this batch (it has {sorted(self)})") from None
 
-    def __delitem__(self, key: ArrayKey) -> None:
-        del self.arrays[key]
+    def __delitem__(self, key: Key) -> None:
+        del self._items_of(key)[key]
 
-    def __iter__(self) -> Iterator[ArrayKey]:
-        return iter(self.arrays)
+    def __iter__(self) -> Iterator[Key]:
+        yield from list(self.arrays)
+        yield from list(self.graphs)
 
     def __len__(self) -> int:
-        return len(self.arrays)
+        return len(self.arrays) + len(self.graphs)
 
     def get_total_roi(self) -> Roi | None:
         total = None
-        for array in self.arrays.values():
-            roi = array.spec.roi
+        for item in itertools.chain(self.arrays.values(), self.graphs.values()):
+            roi = item.spec.roi
             if roi is not None:
                 total = roi if total is None else total.union(roi)
         return total
 
     @property
     def spec(self) -> ProviderSpec:
-        return ProviderSpec({k: a.spec for k, a in self.arrays.items()})
+        return ProviderSpec({k: a.spec for k, a in self.arrays.items()}, {k: g.spec for k, g in self.graphs.items()})
 
     def crop(self, request: ProviderSpec, copy: bool = False) -> "Batch":
-        """A batch with only the requested keys, each cropped to its requested ROI."""
+        """A batch with only the requested keys, each cropped to its requested ROI (graphs keep the
+        edges that leave the ROI and their outside ends, see :meth:`Graph.crop`)."""
         out = self._empty_like()
         for key, spec in request.items():
-            if key not in self.arrays:
-                raise RequestError(f"{key} was requested but is not in the batch (it has {sorted(self.arrays)})")
+            if key not in self:
+                raise RequestError(f"{key} was requested but is not in the batch (it has {sorted(self)})")
+            if isinstance(key, GraphKey):
+                graph = self.graphs[key]
+                out.graphs[key] = graph if spec.roi is None or graph.spec.roi == spec.roi else graph.crop(spec.roi)
+                continue
             array = self.arrays[key]
             if spec.roi is None or array.spec.nonspatial or array.spec.roi == spec.roi:
                 out.arrays[key] = array
@@ -253,10 +321,12 @@ class Batch(MutableMapping):
         return out
 
     def merge(self, other: "Batch", merge_profiling_stats: bool = True) -> "Batch":
-        """A batch with the arrays of both; ``other``'s arrays replace this batch's of the same key."""
+        """A batch with the arrays and graphs of both; ``other``'s replace this batch's of the same key."""
         out = self._empty_like()
         out.arrays = dict(self.arrays)
         out.arrays.update(other.arrays)
+        out.graphs = dict(self.graphs)
+        out.graphs.update(other.graphs)
         if merge_profiling_stats:
             out.profiling_stats.merge_with(other.profiling_stats)
         for attr in ("iteration", "loss", "affinity_neighborhood"):
@@ -268,6 +338,7 @@ class Batch(MutableMapping):
         out = Batch.__new__(Batch)
         out.id = self.id
         out.arrays = {}
+        out.graphs = {}
         out.profiling_stats = self.profiling_stats
         out.iteration = self.iteration
         out.loss = self.loss
@@ -275,5 +346,5 @@ class Batch(MutableMapping):
         return out
 
     def __repr__(self) -> str:
-        lines = [f"\t{k}: {a.spec}" for k, a in self.arrays.items()]
+        lines = [f"\t{k}: {item.spec}" for k, item in self.items()]
         return f"Batch(id={self.id}, iteration={self.iteration},\n" + "\n".join(lines) + "\n)"

@@ -294,7 +294,7 @@ class Roi(_fg.Roi):
             raise GeometryError(f"dimension mismatch between {self} and {other}")
 
     def contains(self, other: "Roi | Iterable[int]") -> bool:
-        """Whether ``other`` (a ROI or a point) lies completely inside this ROI."""
+        """Whether ``other`` (a ROI or a point, integer or real) lies completely inside this ROI."""
         if isinstance(other, _fg.Roi):
             other = as_roi(other)
             self._check_dims(other)
@@ -307,7 +307,8 @@ class Roi(_fg.Roi):
                 _lo_le(sb, ob) and _hi_ge(se, oe)
                 for sb, ob, se, oe in zip(self.begin, other.begin, self.end, other.end)
             )
-        point = Coordinate(other)
+        # a point may have real entries (a graph node's location), as with funlib
+        point = tuple(other)
         self._check_dims(point)
         return all(
             (b is None or (p is not None and b <= p)) and (e is None or (p is not None and p < e))

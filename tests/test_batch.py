@@ -70,7 +70,10 @@ def test_provider_spec_is_a_checked_mapping():
     with pytest.raises(SpecError, match="ArrayKey"):
         spec["RAW"] = ArraySpec()
     with pytest.raises(SpecError, match="ArraySpec"):
-        spec[RAW] = Roi((0,), (1,))
+        spec[RAW] = "not a spec"
+    # as gunpowder: a ROI stands for a spec with that ROI
+    spec[RAW] = Roi((0, 0, 0), (40, 4, 4))
+    assert spec[RAW] == ArraySpec(roi=Roi((0, 0, 0), (40, 4, 4)))
     # stored specs are copies
     s = ArraySpec(roi=Roi((0, 0, 0), (40, 4, 4)))
     spec[LABELS] = s
@@ -197,3 +200,50 @@ def test_batch_rejects_non_arrays_and_names_missing_keys():
     assert batch.get_total_roi() == Roi((0, 0), (2, 3))
     assert batch.spec[RAW].roi == Roi((0, 0), (2, 3))
     assert Batch().id != Batch().id
+
+
+POINTS = gp.GraphKey("POINTS")
+
+
+def test_requests_hold_graphs_centred_with_arrays():
+    request = gp.BatchRequest()
+    request.add(RAW, (40, 40, 40))
+    request.add(POINTS, (20, 20, 20), directed=False)
+    assert isinstance(request[POINTS], gp.GraphSpec)
+    assert request[POINTS].roi == Roi((10, 10, 10), (20, 20, 20)) and request[POINTS].directed is False
+    assert list(request) == [RAW, POINTS] and list(request.graph_specs) == [POINTS]
+    assert request.get_total_roi() == Roi((0, 0, 0), (40, 40, 40))
+    # dependencies unite graph ROIs as for arrays
+    deps = gp.BatchRequest({}, {POINTS: gp.GraphSpec(roi=Roi((0, 0, 0), (15, 15, 15)))})
+    merged = request.update_with(deps)
+    assert merged[POINTS].roi == Roi((0, 0, 0), (30, 30, 30)) and merged[POINTS].directed is False
+    placeholder = gp.BatchRequest()
+    placeholder.add(POINTS, (4, 4, 4), placeholder=True)
+    placeholder.remove_placeholders()
+    assert POINTS not in placeholder
+    spec = ProviderSpec()
+    with pytest.raises(SpecError, match="GraphSpec"):
+        spec[POINTS] = ArraySpec()
+    spec[POINTS] = Roi((0, 0, 0), (1, 1, 1))
+    assert spec[POINTS] == gp.GraphSpec(roi=Roi((0, 0, 0), (1, 1, 1)))
+
+
+def test_batch_holds_graphs_and_crops_them_as_graphs():
+    graph = gp.Graph(
+        [gp.Node(1, np.array([1.0, 1.0])), gp.Node(2, np.array([8.0, 8.0]))],
+        [gp.Edge(1, 2)],
+        gp.GraphSpec(roi=Roi((0, 0), (10, 10))),
+    )
+    batch = Batch()
+    batch[POINTS] = graph
+    assert batch[POINTS] is graph and batch.graphs == {POINTS: graph} and list(batch) == [POINTS]
+    with pytest.raises(SpecError, match="Graph"):
+        batch[POINTS] = Array(np.zeros((2, 2)), ArraySpec(roi=Roi((0, 0), (2, 2)), voxel_size=(1, 1)))
+    cropped = batch.crop(gp.BatchRequest({}, {POINTS: gp.GraphSpec(roi=Roi((0, 0), (5, 5)))}))
+    # node 2 stays as the dangling end of the edge leaving the ROI
+    assert sorted(n.id for n in cropped[POINTS].nodes) == [1, 2]
+    assert cropped[POINTS].spec.roi == Roi((0, 0), (5, 5))
+    other = Batch()
+    other[POINTS] = cropped[POINTS]
+    assert batch.merge(other)[POINTS] is cropped[POINTS]
+    assert batch.get_total_roi() == Roi((0, 0), (10, 10))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -301,3 +303,10 @@ def test_unbounded_dims_contain_any_extent(a, b):
     )
     if not b.empty:
         assert a.contains(b) == bounded_dims_contain
+
+
+def test_roi_contains_real_points_as_funlib():
+    roi = Roi((0, 0), (10, 10))
+    assert roi.contains(np.array([9.5, 0.0], dtype=np.float32))
+    assert not roi.contains((10.0, 0.5)) and not roi.contains((-0.1, 5))
+    assert Roi((None, 0), (None, 10)).contains((-1e9, 9.99))

@@ -85,7 +85,7 @@ class Crop(BatchFilter):
         provided = spec.roi
         if provided is None:
             raise SpecError(f"Crop: {self.key} is provided without a ROI, there is nothing to crop")
-        vs = spec.voxel_size
+        vs = getattr(spec, "voxel_size", None)  # graphs have none
 
         if self.roi is not None:
             if not provided.contains(self.roi):

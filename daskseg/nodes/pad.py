@@ -11,6 +11,7 @@ from ..array import Array, ArrayKey
 from ..batch import Batch, BatchRequest
 from ..errors import SpecError
 from ..geometry import Coordinate, Roi
+from ..graph import GraphKey
 from ..pipeline import BatchFilter
 
 logger = logging.getLogger(__name__)
@@ -25,9 +26,9 @@ class Pad(BatchFilter):
 
     Args:
 
-        key (:class:`ArrayKey`):
+        key (:class:`ArrayKey` or :class:`GraphKey`):
 
-            The array to pad.
+            The array or graph to pad (a padded graph has a larger ROI, no more nodes).
 
         size (:class:`Coordinate` or ``None``):
 
@@ -48,7 +49,7 @@ class Pad(BatchFilter):
 
     thread_safe = True
 
-    def __init__(self, key: ArrayKey, size: Coordinate | None, mode: str = "constant", value: Any = None):
+    def __init__(self, key: ArrayKey | GraphKey, size: Coordinate | None, mode: str = "constant", value: Any = None):
         if mode not in ("constant", "reflect"):
             raise ValueError(f"Pad: invalid padding mode {mode!r}; use 'constant' or 'reflect'")
         self.key = key
@@ -64,9 +65,10 @@ class Pad(BatchFilter):
         if spec.roi is None:
             raise SpecError(f"Pad: asked to pad {self.key}, but upstream provides it without a ROI")
         if self.size is not None:
-            if spec.voxel_size is not None and not self.size.is_multiple_of(spec.voxel_size):
+            vs = getattr(spec, "voxel_size", None)  # graphs have none
+            if vs is not None and not self.size.is_multiple_of(vs):
                 raise SpecError(
-                    f"Pad: padding size {self.size} of {self.key} is not a multiple of its voxel size {spec.voxel_size}"
+                    f"Pad: padding size {self.size} of {self.key} is not a multiple of its voxel size {vs}"
                 )
             spec.roi = spec.roi.grow(self.size, self.size)
         else:
@@ -91,6 +93,10 @@ class Pad(BatchFilter):
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch | None:
         if self.key not in request or request[self.key].roi is None:
+            return None
+        if isinstance(self.key, GraphKey):  # a padded graph has no more nodes, only a larger ROI
+            graph = batch[self.key]
+            graph.spec.roi = request[self.key].roi
             return None
         array = batch[self.key]
         to_roi = request[self.key].roi

@@ -23,6 +23,7 @@ import copy
 from ..array import ArrayKey, ArraySpec
 from ..batch import Batch, BatchRequest
 from ..errors import PipelineError, SpecError
+from ..graph import GraphKey, GraphSpec
 from ..profiling import Timing
 from .provider import BatchProvider
 
@@ -37,15 +38,15 @@ class BatchFilter(BatchProvider):
         upstream = self.get_upstream_provider()
         self._spec = copy.deepcopy(upstream.spec)
 
-    def updates(self, key: ArrayKey, spec: ArraySpec) -> None:
-        """Declare (in ``setup``) that this node changes ``key``, which upstream provides."""
+    def updates(self, key: ArrayKey | GraphKey, spec: ArraySpec | GraphSpec) -> None:
+        """Declare (in ``setup``) that this node changes ``key`` (an array or graph upstream provides)."""
         if key not in self.spec:
             raise SpecError(f"{self.name()} updates {key}, but it is not provided upstream: {sorted(self.spec)}")
         self._check_new_spec(key, spec)
         self.spec[key] = spec
         self._updated_keys().add(key)
 
-    def provides(self, key: ArrayKey, spec: ArraySpec) -> None:
+    def provides(self, key: ArrayKey | GraphKey, spec: ArraySpec | GraphSpec) -> None:
         super().provides(key, spec)
         self._provided_keys().add(key)
 

@@ -18,6 +18,7 @@ import numpy as np
 from ..array import ArrayKey, ArraySpec
 from ..batch import Batch, BatchRequest, ProviderSpec
 from ..errors import PipelineError, RequestError, SpecError
+from ..graph import GraphKey, GraphSpec
 from ..profiling import Timing
 
 logger = logging.getLogger(__name__)
@@ -83,15 +84,17 @@ class BatchProvider:
             self._spec = ProviderSpec()
         return self._spec
 
-    def provides(self, key: ArrayKey, spec: ArraySpec) -> None:
-        """Declare (in ``setup``) that this node provides a new array ``key``."""
+    def provides(self, key: ArrayKey | GraphKey, spec: ArraySpec | GraphSpec) -> None:
+        """Declare (in ``setup``) that this node provides a new array or graph ``key``."""
         if key in self.spec:
             raise SpecError(f"{self.name()} provides {key}, but it is already provided upstream: {self.spec[key]}")
         self._check_new_spec(key, spec)
         self.spec[key] = spec
 
-    def _check_new_spec(self, key: ArrayKey, spec: ArraySpec) -> None:
-        if spec.nonspatial:
+    def _check_new_spec(self, key: ArrayKey | GraphKey, spec: ArraySpec | GraphSpec) -> None:
+        if isinstance(key, GraphKey) != isinstance(spec, GraphSpec):
+            raise SpecError(f"{self.name()}: {key} needs a{' GraphSpec' if isinstance(key, GraphKey) else 'n ArraySpec'}, got {spec!r}")
+        if isinstance(spec, GraphSpec) or spec.nonspatial:
             return
         if spec.roi is not None and spec.voxel_size is not None and not spec.roi.is_aligned(spec.voxel_size):
             raise SpecError(
@@ -159,6 +162,9 @@ class BatchProvider:
                     f"{sorted(self.spec)}"
                 )
             provided = self.spec[key]
+            if isinstance(key, GraphKey):
+                self._check_graph_request(key, req, provided)
+                continue
             if provided.nonspatial or req.roi is None:
                 continue
             if req.voxel_size is not None and provided.voxel_size is not None and req.voxel_size != provided.voxel_size:
@@ -180,10 +186,23 @@ class BatchProvider:
                     f"{self.name()}: requested ROI {req.roi} of {key} lies outside the provided ROI {provided.roi}"
                 )
 
+    def _check_graph_request(self, key: GraphKey, req: GraphSpec, provided: GraphSpec) -> None:
+        if req.roi is not None and provided.roi is not None and not provided.roi.contains(req.roi):
+            raise RequestError(
+                f"{self.name()}: requested ROI {req.roi} of {key} lies outside the provided ROI {provided.roi}"
+            )
+        if req.directed is not None and provided.directed is not None and req.directed != provided.directed:
+            raise RequestError(
+                f"{self.name()}: {key} requested with directed={req.directed}, but provided with directed={provided.directed}"
+            )
+
     def _deliver(self, batch: Batch, request: BatchRequest) -> Batch:
         out = batch._empty_like()
         for key, req in request.items():
             if req.placeholder:
+                continue
+            if isinstance(key, GraphKey):
+                out[key] = self._deliver_graph(batch, key, req)
                 continue
             if key not in batch:
                 raise PipelineError(f"{self.name()} was asked for {key} but its batch does not contain it")
@@ -202,6 +221,20 @@ class BatchProvider:
                 )
             out[key] = array
         return out
+
+    def _deliver_graph(self, batch: Batch, key: GraphKey, req: GraphSpec):
+        if key not in batch:
+            raise PipelineError(f"{self.name()} was asked for {key} but its batch does not contain it")
+        graph = batch[key]
+        if req.roi is not None and graph.spec.roi != req.roi:
+            if graph.spec.roi is not None and not graph.spec.roi.contains(req.roi):
+                raise PipelineError(
+                    f"{self.name()} delivered {key} with ROI {graph.spec.roi}, which does not contain the requested {req.roi}"
+                )
+            graph = graph.crop(req.roi)
+        if req.directed is not None and graph.directed != req.directed:
+            raise SpecError(f"{self.name()} delivered {key} with directed={graph.directed}, but directed={req.directed} was requested")
+        return graph
 
     def provide(self, request: BatchRequest) -> Batch:
         """Produce a batch for ``request`` (sources implement this)."""
