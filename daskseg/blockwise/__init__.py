@@ -1,11 +1,13 @@
 """Blockwise processing of large volumes on Dask: the block grid, done records, the bounded
 submission loop, blocks per task, the plan/run split (``BlockwiseTask`` + ``Runner``, see
-``runner.py``) and ``predict`` (``daskseg predict`` on the command line).
+``runner.py``), ``predict`` (``daskseg predict`` on the command line) and ``evaluate``
+(``daskseg evaluate``).
 
 Nothing here imports JAX: ``NetworkProcessor`` loads it inside the workers, on first use.
 """
 
 from .done import DoneRecord, LayoutMismatchError, RecordLockedError
+from .evaluate import EvaluateResult, evaluate, plan_evaluate
 from .grid import AlignmentError, Block, BlockGrid, BlockwiseError, check_alignment
 from .grouping import AdaptiveGroups, fixed_groups
 from .predict import PredictResult, plan_predict, predict
@@ -34,6 +36,7 @@ __all__ = [
     "BlocksFailedError",
     "BlockwiseError",
     "DoneRecord",
+    "EvaluateResult",
     "FunctionProcessor",
     "LayoutMismatchError",
     "NetworkProcessor",
@@ -42,7 +45,9 @@ __all__ = [
     "RunResult",
     "Runner",
     "check_alignment",
+    "evaluate",
     "fixed_groups",
+    "plan_evaluate",
     "plan_predict",
     "predict",
     "run_blockwise",
