@@ -42,5 +42,9 @@ from .specified_location import SpecifiedLocation
 from .iterate_locations import IterateLocations
 from .array_source import ArraySource
 from .resample import Resample
+from .graph_source import GraphSource
+from .gp_graph_source import GPGraphSource
+from .gp_array_source import GPArraySource
+from .csv_points_source import CsvPointsSource
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]
