@@ -1,7 +1,7 @@
 """Blockwise processing of large volumes on Dask: the block grid, done records, the bounded
 submission loop, blocks per task, the plan/run split (``BlockwiseTask`` + ``Runner``, see
-``runner.py``), ``predict`` (``daskseg predict`` on the command line) and ``evaluate``
-(``daskseg evaluate``).
+``runner.py``), ``predict`` (``daskseg predict``), ``segment`` (``daskseg segment``, its stages in
+``segmentation/``) and ``evaluate`` (``daskseg evaluate``).
 
 Nothing here imports JAX: ``NetworkProcessor`` loads it inside the workers, on first use.
 """
@@ -13,6 +13,7 @@ from .grouping import AdaptiveGroups, fixed_groups
 from .predict import PredictResult, plan_predict, predict
 from .processor import BlockProcessor, FunctionProcessor
 from .runner import BlockwiseTask, Runner, RunResult, run_blockwise
+from .segmentation import SegmentResult, plan_segment, segment
 from .submit import BlockFailure, BlocksFailedError, BlockTimeoutError, submit_bounded
 
 
@@ -43,13 +44,16 @@ __all__ = [
     "PredictResult",
     "RecordLockedError",
     "RunResult",
+    "SegmentResult",
     "Runner",
     "check_alignment",
     "evaluate",
     "fixed_groups",
     "plan_evaluate",
     "plan_predict",
+    "plan_segment",
     "predict",
     "run_blockwise",
+    "segment",
     "submit_bounded",
 ]

@@ -112,6 +112,11 @@ class Dataset:
         return self.shape
 
     @property
+    def attrs(self) -> dict:
+        """The dataset's attributes (a copy)."""
+        return dict(self._array().attrs)
+
+    @property
     def channel_shape(self) -> tuple[int, ...]:
         return self.shape[: self.num_channel_dims]
 

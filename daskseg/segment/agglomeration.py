@@ -18,7 +18,8 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .errors import SegmentError
-from .graph import NEAREST_NEIGHBORHOOD, check_affinities, iter_edges
+from .contacts import region_contacts
+from .graph import NEAREST_NEIGHBORHOOD, check_affinities
 
 logger = logging.getLogger(__name__)
 
@@ -51,26 +52,8 @@ def region_adjacency(
     offsets = check_affinities(affs, neighborhood)
     if fragments.shape != affs.shape[1:]:
         raise SegmentError(f"fragments of shape {fragments.shape} do not match affinities of shape {affs.shape}")
-    us, vs, values = [], [], []
-    for src, dst, value in iter_edges(affs, offsets):
-        u, v = fragments[src], fragments[dst]
-        between = (u != v) & (u != 0) & (v != 0)
-        us.append(u[between])
-        vs.append(v[between])
-        values.append(value[between].astype(np.float64))
-    u, v, value = np.concatenate(us), np.concatenate(vs), np.concatenate(values)
-    if len(u) == 0:
-        return np.zeros((0, 2), np.uint64), np.zeros(0), np.zeros(0, np.int64)
-    lo, hi = np.minimum(u, v).astype(np.uint64), np.maximum(u, v).astype(np.uint64)
-    base = np.uint64(int(hi.max()) + 1)
-    if int(base) < 2**32:
-        # one integer per pair: a 1-D unique is far faster than np.unique(axis=0)
-        keys, inverse = np.unique(lo * base + hi, return_inverse=True)
-        edges = np.stack([keys // base, keys % base], axis=1)
-    else:
-        edges, inverse = np.unique(np.stack([lo, hi], axis=1), axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    return edges, np.bincount(inverse, weights=value), np.bincount(inverse)
+    edges, sums, counts, _ = region_contacts(fragments, affs, offsets)
+    return edges, sums, counts
 
 
 def _merge_static(ids: np.ndarray, edges: np.ndarray, mean: np.ndarray, threshold: float) -> np.ndarray:

@@ -1,0 +1,44 @@
+"""Stage 2 of ``segment``: the region adjacency graph, each edge owned by exactly one block.
+
+A block owns the affinity edges stored at its voxels (channel ``c`` at ``p`` links ``p`` and
+``p + offset_c``), so it reads its fragments grown by the largest offset and its own affinities.
+Per fragment pair it writes the mergeable statistics of its part of the contact (sum, count,
+max) and the level of the reduction tree where the two fragments' blocks meet; per fragment of
+its own, the size in voxels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...io import Dataset
+from ...segment.contacts import owned_contacts
+from ..grid import Block
+from .affinities import read_affinities
+from .layout import SegmentLayout
+from .tables import write_table
+
+
+def edges_block(
+    block: Block, layout: SegmentLayout, affs: Dataset, scale: float, fragments: Dataset, *, cancel=None
+) -> dict:
+    """Write the edge and node tables of one block."""
+    vs = layout.voxel_size
+    reach = layout.max_offset() * vs
+    region = block.write_roi.grow(reach, reach).intersect(fragments.roi)
+    labels = fragments.read(region)
+    data = read_affinities(affs, block.write_roi, scale)
+    pairs, sums, counts, maxima = owned_contacts(
+        labels, data, (block.write_roi.begin - region.begin) / vs, layout.neighborhood
+    )
+    levels = layout.merge_level(layout.block_indices(pairs[:, 0]), layout.block_indices(pairs[:, 1]))
+    write_table(
+        layout.edges_path(block.index),
+        {"u": pairs[:, 0], "v": pairs[:, 1], "sum": sums, "count": counts, "max": maxima,
+         "level": levels.astype(np.uint8)},
+    )
+    own = (block.write_roi.begin - region.begin) / vs
+    inside = labels[tuple(slice(b, b + s) for b, s in zip(own, block.write_roi.shape / vs))]
+    ids, sizes = np.unique(inside[inside != 0], return_counts=True)
+    write_table(layout.nodes_path(block.index), {"id": ids.astype(np.uint64), "size": sizes.astype(np.int64)})
+    return {"edges": len(pairs)}

@@ -1,0 +1,28 @@
+"""Stage 4 of ``segment``: every fragment replaced by its segment, block by block."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...io import Dataset
+from ..grid import Block
+from ..submit import BlockCancelledError
+from .agglomerate import MergeMaps
+from .layout import SegmentLayout
+
+
+def relabel_block(
+    block: Block, layout: SegmentLayout, fragments: Dataset, out: Dataset, t: int, *, cancel=None
+) -> dict:
+    """Write the segmentation of one block for threshold index ``t``: each fragment's root after
+    all levels of the reduction tree (the smallest fragment id of its segment; 0 stays 0)."""
+    labels = fragments.read(block.write_roi)
+    ids, inverse = np.unique(labels, return_inverse=True)
+    nonzero = ids != 0
+    segments = np.zeros(len(ids), np.uint64)
+    segments[nonzero] = MergeMaps(layout).roots(ids[nonzero], t, layout.top_level)
+    result = segments[inverse.ravel()].reshape(labels.shape)
+    if cancel is not None and cancel.is_set():
+        raise BlockCancelledError(f"relabelling of block {block.index} was stopped (time limit) before writing")
+    out.write(block.write_roi, result)
+    return {"segments": len(np.unique(segments[nonzero]))}

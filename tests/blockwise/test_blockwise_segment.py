@@ -1,0 +1,182 @@
+"""``daskseg.blockwise.segment`` on real Zarr files and a real LocalCluster: exactly the in-memory
+partition (connected components; agglomeration of the same fragments), resumable, and bad input
+refused at the door."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from dask_fixtures import local_client
+from scipy import ndimage as ndi
+
+import daskseg.blockwise as bw
+from daskseg.blockwise.done import LayoutMismatchError
+from daskseg.errors import GeometryError, InputDataError
+from daskseg.io import open_dataset, set_attrs, write_array
+from daskseg.report import gt_affinities
+from daskseg.segment import SegmentError, agglomerate, connected_components
+from daskseg.segment.evaluate import voi
+
+VS = (4, 4, 4)
+
+
+def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two label arrays split the voxels the same way (ids may differ)."""
+    pairs = np.unique(np.stack([a.ravel(), b.ravel()]), axis=1)
+    return pairs.shape[1] == len(np.unique(a)) == len(np.unique(b))
+
+
+def noisy_affinities(shape=(12, 48, 40), cells=30, seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """Affinities of a random Voronoi labelling, with noise that both breaks and leaks edges."""
+    rng = np.random.default_rng(seed)
+    seeds = np.zeros(shape, np.int64)
+    seeds[tuple(rng.integers(0, shape, (cells, 3)).T)] = np.arange(1, cells + 1)
+    _, index = ndi.distance_transform_edt(seeds == 0, return_indices=True)
+    labels = seeds[tuple(index)].astype(np.uint64)
+    affs = gt_affinities(labels).astype(np.float32) * 0.7 + rng.random((3, *shape), dtype=np.float32) * 0.45
+    return np.clip(affs, 0, 1), labels
+
+
+@pytest.fixture(scope="module")
+def client():
+    with local_client(2, processes=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def affs_path(tmp_path_factory):
+    affs, labels = noisy_affinities()
+    path = tmp_path_factory.mktemp("affs") / "pred.zarr"
+    write_array(path, "volumes/pred_affs", affs, VS, chunk_shape=(4, 16, 8))
+    write_array(path, "volumes/labels", labels, VS)
+    return str(path)
+
+
+def read(path: str) -> np.ndarray:
+    container, _, name = path.partition(".zarr/")
+    return open_dataset(container + ".zarr", name).read()
+
+
+@pytest.mark.parametrize("block_shape", [(4, 16, 8), (5, 17, 23), (12, 48, 40)])
+def test_connected_components_exactly_as_in_memory(affs_path, tmp_path, client, block_shape):
+    affs = read(f"{affs_path}/volumes/pred_affs")
+    result = bw.segment(f"{affs_path}/volumes/pred_affs", str(tmp_path / "seg.zarr/volumes/seg"), [0.6, 0.8],
+                        method="cc", block_shape=block_shape, client=client)
+    for threshold, path in result.outputs.items():
+        expected = connected_components(affs, threshold)
+        assert len(np.unique(expected)) > 20  # the noise makes the thresholds matter
+        assert same_partition(read(path), expected), (threshold, block_shape)
+
+
+def test_connected_components_on_one_worker_and_cubic_blocks(affs_path, tmp_path):
+    affs = read(f"{affs_path}/volumes/pred_affs")
+    with local_client(1) as one:
+        result = bw.segment(f"{affs_path}/volumes/pred_affs", str(tmp_path / "seg.zarr/seg"), [0.7], method="cc",
+                            block_shape=(3, 6, 5), client=one)
+    assert result.grid_shape == (4, 8, 8)  # 256 blocks, a reduction tree of 4 levels
+    assert [s.name for s in result.stages][2:6] == [f"agglomerate-L{i}" for i in range(4)]
+    assert same_partition(read(result.outputs[0.7]), connected_components(affs, 0.7))
+
+
+def test_watershed_agglomeration_equals_in_memory_of_the_same_fragments(affs_path, tmp_path, client):
+    affs = read(f"{affs_path}/volumes/pred_affs")
+    out = str(tmp_path / "seg.zarr/volumes/segmentation")
+    result = bw.segment(f"{affs_path}/volumes/pred_affs", out, [0.4, 0.6], block_shape=(6, 16, 16), client=client)
+    fragments = read(result.fragments)
+    # ids are unique by construction: each fragment lies in the block its id names
+    bits = (6 * 16 * 16).bit_length()  # room for one fragment per voxel of a block
+    blocks = (fragments >> np.uint64(bits)).astype(np.int64)
+    z, y, x = np.meshgrid(*(np.arange(n) // b for n, b in zip(fragments.shape, (6, 16, 16))), indexing="ij")
+    assert (fragments > 0).all() and np.array_equal(blocks, (z * 3 + y) * 3 + x)
+    assert set(result.outputs) == {0.4, 0.6} and result.outputs[0.4].endswith("segmentation_0.4")
+    for threshold, path in result.outputs.items():
+        expected = agglomerate(fragments, affs, threshold, hierarchical=False)
+        assert same_partition(read(path), expected)
+    assert len(np.unique(read(result.outputs[0.4]))) < len(np.unique(read(result.outputs[0.6])))
+
+
+def test_watershed_blockwise_close_to_one_block(affs_path, tmp_path, client):
+    affs_ds = f"{affs_path}/volumes/pred_affs"
+    whole = bw.segment(affs_ds, str(tmp_path / "whole.zarr/seg"), [0.5], block_shape=(12, 48, 40), client=client)
+    blocks = bw.segment(affs_ds, str(tmp_path / "blocks.zarr/seg"), [0.5], block_shape=(4, 16, 16), client=client)
+    split, merge = voi(read(blocks.outputs[0.5]), read(whole.outputs[0.5]), ignore_gt=[])
+    assert split + merge <= 0.05
+    gt = read(f"{affs_path}/volumes/labels")
+    assert sum(voi(read(blocks.outputs[0.5]), gt)) < 0.5
+
+
+def test_resume_after_an_interruption_gives_the_same_bytes(affs_path, tmp_path, client):
+    affs_ds = f"{affs_path}/volumes/pred_affs"
+    ref = bw.segment(affs_ds, str(tmp_path / "ref.zarr/seg"), [0.5], block_shape=(6, 16, 16), client=client)
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def stop_in_edges(task, block):
+        seen.append(task.name)
+        if task.name == "edges" and seen.count("edges") == 5:
+            raise Stop()
+
+    out = str(tmp_path / "run.zarr/seg")
+    with bw.Runner(client, on_block_done=stop_in_edges) as runner, pytest.raises(Stop):
+        bw.segment(affs_ds, out, [0.5], block_shape=(6, 16, 16), runner=runner)
+    again = bw.segment(affs_ds, out, [0.5], block_shape=(6, 16, 16), client=client)
+    names = [s.name for s in again.stages]
+    assert names[:2] == ["fragments", "edges"] and again.stages[0].processed == 0
+    assert again.stages[0].skipped == 18 and 0 < again.stages[1].skipped < 18
+    np.testing.assert_array_equal(read(again.outputs[0.5]), read(ref.outputs[0.5]))
+    # ids from the smallest fragment: the same bytes, not only the same partition
+    third = bw.segment(affs_ds, out, [0.5], block_shape=(6, 16, 16), client=client)
+    assert all(s.processed == 0 for s in third.stages)
+
+
+def test_segmentation_is_a_label_image_with_spatial_metadata(affs_path, tmp_path, client):
+    result = bw.segment(f"{affs_path}/volumes/pred_affs", str(tmp_path / "s.zarr/volumes/seg"), [0.5],
+                        block_shape=(12, 24, 20), client=client)
+    seg = open_dataset(str(tmp_path / "s.zarr"), "volumes/seg")
+    assert seg.dtype == np.uint64 and tuple(seg.voxel_size) == VS and seg.roi.shape == (48, 192, 160)
+    assert seg.attrs["image-label"]["version"] == "0.5"
+    assert seg.attrs["daskseg"]["producer"]["threshold"] == 0.5
+    assert os.path.isdir(os.path.join(result.graph_dir, "edges"))
+
+
+# --------------------------------------------------------------------------------------------
+# bad input
+# --------------------------------------------------------------------------------------------
+def test_bad_inputs_are_refused_before_anything_is_written(tmp_path, affs_path):
+    affs, _ = noisy_affinities((4, 16, 16), cells=4)
+    container = str(tmp_path / "bad.zarr")
+    write_array(container, "two", affs[:2], VS)
+    write_array(container, "logits", affs * 8 - 4, VS)
+    write_array(container, "bytes", (affs * 255).astype(np.uint8), VS)
+    write_array(container, "mask", np.ones((4, 16, 16), np.uint8), (8, 4, 4))
+    out = str(tmp_path / "out.zarr/seg")
+    with pytest.raises(SegmentError, match="2 channel|needs exactly 3 channels"):
+        bw.segment(f"{container}/two", out)
+    with pytest.raises(InputDataError, match=r"outside \[0, 1\]"):
+        bw.segment(f"{container}/logits", out)
+    with pytest.raises(InputDataError, match="without scaling metadata"):
+        bw.segment(f"{container}/bytes", out)
+    with pytest.raises(InputDataError, match="voxel size"):
+        bw.segment(f"{affs_path}/volumes/pred_affs", out, mask=f"{container}/mask")
+    with pytest.raises(SegmentError, match=r"in \[0, 1\]"):
+        bw.segment(f"{affs_path}/volumes/pred_affs", out, [0.5, 1.5])
+    assert not os.path.exists(tmp_path / "out.zarr")
+    set_attrs(container, "bytes", {"daskseg": {"value_scale": 255}})
+    tasks, _ = bw.plan_segment(f"{container}/bytes", out, block_shape=(4, 16, 16))
+    assert [t.name for t in tasks] == ["fragments", "edges", "agglomerate-L0", "relabel"]
+
+
+def test_output_of_another_layout_is_refused_and_kept(affs_path, tmp_path, client):
+    out = str(tmp_path / "seg.zarr/seg")
+    bw.segment(f"{affs_path}/volumes/pred_affs", out, [0.5], block_shape=(6, 16, 16), client=client)
+    before = read(out)
+    with pytest.raises(LayoutMismatchError):
+        bw.segment(f"{affs_path}/volumes/pred_affs", out, [0.5], block_shape=(6, 24, 20), client=client)
+    np.testing.assert_array_equal(read(out), before)
+    with pytest.raises(GeometryError, match="outside"):
+        bw.segment(f"{affs_path}/volumes/pred_affs", out, roi="0:48,0:400,0:160")
