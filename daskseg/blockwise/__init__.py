@@ -7,7 +7,7 @@ Nothing here imports JAX: ``NetworkProcessor`` loads it inside the workers, on f
 """
 
 from .done import DoneRecord, LayoutMismatchError, RecordLockedError
-from .evaluate import EvaluateResult, evaluate, plan_evaluate
+from .evaluate import EvaluateResult, evaluate, plan_evaluate, run_evaluate
 from .grid import AlignmentError, Block, BlockGrid, BlockwiseError, check_alignment
 from .grouping import AdaptiveGroups, fixed_groups
 from .predict import PredictResult, plan_predict, predict
@@ -54,6 +54,7 @@ __all__ = [
     "plan_segment",
     "predict",
     "run_blockwise",
+    "run_evaluate",
     "segment",
     "submit_bounded",
 ]

@@ -324,13 +324,28 @@ def evaluate(
         SegmentError: labels that are not integers; ground truth that is all background.
         BlocksFailedError: blocks that failed after all retries (the others are recorded).
     """
-    t0 = time.perf_counter()
     task = plan_evaluate(seg, gt, mask, block_shape, work_dir=work_dir, resume=resume)
+    return run_evaluate(task, client, scheduler=scheduler, n_workers=n_workers, keep_tables=keep_tables,
+                        fan_in=fan_in, progress=progress)
+
+
+def run_evaluate(
+    task: BlockwiseTask,
+    client: Any = None,
+    *,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    keep_tables: bool = False,
+    fan_in: int = DEFAULT_FAN_IN,
+    progress: bool | None = None,
+) -> EvaluateResult:
+    """Run the plan of ``plan_evaluate``: count the pending blocks, sum, score (arguments as for
+    ``evaluate``)."""
+    t0 = time.perf_counter()
     with Runner(client, scheduler=scheduler, n_workers=n_workers, progress=progress) as runner:
         run = runner.run(task)
-        dask_client = runner.client()
         retries = runner.settings(task.settings)[1]
-        scores = reduce_and_score(dask_client, task.grid, task.args[3], fan_in=fan_in, retries=retries)
+        scores = reduce_and_score(runner.client(), task.grid, task.args[3], fan_in=fan_in, retries=retries)
         link = runner.dashboard_link
     if not keep_tables:
         remove_work(task)
@@ -341,4 +356,3 @@ def evaluate(
         num_blocks=run.num_blocks, skipped=run.skipped, processed=run.processed, voxels=int(scores["voxels"]),
         pairs=int(scores["pairs"]), seconds=time.perf_counter() - t0, dashboard_link=link,
     )
-

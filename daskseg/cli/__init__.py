@@ -40,6 +40,7 @@ def main(verbose: int) -> None:
 
 def _register() -> None:
     from .demo import demo
+    from .evaluate import evaluate
     from .info import info
     from .net import net
     from .plot_loss import plot_loss
@@ -47,7 +48,7 @@ def _register() -> None:
     from .synth import synth
     from .train import train
 
-    for command in (synth, net, train, predict, demo, info, plot_loss):
+    for command in (synth, net, train, predict, evaluate, demo, info, plot_loss):
         main.add_command(command)
 
 
