@@ -164,13 +164,26 @@ def check_samples(job: TrainingJob) -> Coordinate:
     return voxel_size
 
 
+def check_job(job: TrainingJob) -> tuple[NetConfig, Coordinate]:
+    """Everything that can be checked before a cluster starts: the network config and the samples.
+
+    Returns the network config and the samples' voxel size.
+
+    Raises:
+        NetConfigError, ShapeError: the network config (``job.network``) is unusable.
+        DatasetError, TrainingConfigError: a sample is missing, unreadable, or does not fit the others.
+    """
+    net = load_net_config(job.network)
+    voxel_size = check_samples(job)
+    return net, voxel_size
+
+
 def build_training_pipeline(job: TrainingJob, client=None) -> TrainingPipeline:
     """The tutorial's training pipeline for ``job`` (PreCache on ``client``'s cluster)."""
     from . import nodes
     from .jax import Train
 
-    net: NetConfig = load_net_config(job.network)
-    voxel_size = check_samples(job)
+    net, voxel_size = check_job(job)
     keys = {
         name: ArrayKey(name.upper())
         for name in ("raw", "labels", "gt_affs", "loss_weights", "pred_affs", "pred_affs_gradients")

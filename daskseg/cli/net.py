@@ -5,13 +5,33 @@ from __future__ import annotations
 import click
 
 
-def _triple(value: str | None):
+def _triple(ctx, param, value: str | None) -> tuple[int, ...] | None:
+    """z,y,x: three whole numbers of at least 1."""
     if value is None:
         return None
-    parts = tuple(int(v) for v in value.split(","))
-    if len(parts) != 3:
-        raise click.BadParameter(f"expected z,y,x, got {value!r}")
+    parts = _parse_triple(value)
+    if parts is None:
+        raise click.BadParameter(f"expected z,y,x (three whole numbers of at least 1, e.g. 84,268,268), got {value!r}")
     return parts
+
+
+def _parse_triple(value: str) -> tuple[int, ...] | None:
+    try:
+        parts = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        return None
+    return parts if len(parts) == 3 and min(parts) >= 1 else None
+
+
+def _factors(ctx, param, value: str | None) -> tuple[tuple[int, ...], ...] | None:
+    """z,y,x;z,y,x;...: one triple of whole numbers of at least 1 per level."""
+    if value is None:
+        return None
+    factors = tuple(_parse_triple(level) for level in value.split(";"))
+    if not factors or any(f is None for f in factors):
+        raise click.BadParameter(f"expected z,y,x;z,y,x;... (whole numbers of at least 1 per level, e.g. "
+                                 f"1,3,3;1,3,3), got {value!r}")
+    return factors  # type: ignore[return-value]
 
 
 @click.group()
@@ -21,11 +41,11 @@ def net() -> None:
 
 @net.command()
 @click.argument("output_dir", type=click.Path(file_okay=False), default=".")
-@click.option("--train-input", default=None, help="Training input shape z,y,x in voxels (default 84,268,268).")
-@click.option("--predict-input", default=None, help="Prediction input shape z,y,x (default 120,322,322).")
-@click.option("--num-fmaps", type=int, default=None, help="Feature maps of the top level (default 6).")
-@click.option("--fmap-inc-factor", type=int, default=None, help="Feature map growth per level (default 4).")
-@click.option("--downsample", default=None,
+@click.option("--train-input", default=None, callback=_triple, help="Training input shape z,y,x in voxels (default 84,268,268).")
+@click.option("--predict-input", default=None, callback=_triple, help="Prediction input shape z,y,x (default 120,322,322).")
+@click.option("--num-fmaps", type=click.IntRange(min=1), default=None, help="Feature maps of the top level (default 6).")
+@click.option("--fmap-inc-factor", type=click.IntRange(min=1), default=None, help="Feature map growth per level (default 4).")
+@click.option("--downsample", default=None, callback=_factors,
               help="Downsample factors per level as z,y,x;z,y,x;... (default 1,3,3;1,3,3;1,3,3).")
 def create(output_dir, train_input, predict_input, num_fmaps, fmap_inc_factor, downsample) -> None:
     """Write train_net_config.json and the larger test_net_config.json (input/output shapes,
@@ -37,15 +57,15 @@ def create(output_dir, train_input, predict_input, num_fmaps, fmap_inc_factor, d
 
     kwargs = {}
     if train_input:
-        kwargs["train_input_shape"] = _triple(train_input)
+        kwargs["train_input_shape"] = train_input
     if predict_input:
-        kwargs["predict_input_shape"] = _triple(predict_input)
+        kwargs["predict_input_shape"] = predict_input
     if num_fmaps is not None:
         kwargs["num_fmaps"] = num_fmaps
     if fmap_inc_factor is not None:
         kwargs["fmap_inc_factor"] = fmap_inc_factor
     if downsample:
-        kwargs["downsample_factors"] = tuple(_triple(f) for f in downsample.split(";"))
+        kwargs["downsample_factors"] = downsample
     train_cfg, predict_cfg = create_networks(output_dir, **kwargs)
     for cfg in (train_cfg, predict_cfg):
         click.echo(f"{output_dir}/{cfg.name}_config.json: input {cfg.input_shape} -> output {cfg.output_shape}")

@@ -45,6 +45,38 @@ def _factor(ctx, param, value: str | None) -> float | None:
     return factor
 
 
+def _max_in_flight(ctx, param, value: str | None) -> int | str | None:
+    """A whole number of at least 1, or Nx (N > 0 times the worker threads)."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    try:
+        number = float(text[:-1]) if text.endswith("x") else int(text)
+    except ValueError:
+        number = 0
+    if not number > 0 or number == float("inf"):
+        raise click.BadParameter(f"a whole number of at least 1, or Nx (N times the worker threads, e.g. 2x); "
+                                 f"got {value!r}")
+    return text if text.endswith("x") else int(number)
+
+
+def _duration(ctx, param, value: str) -> str | float | None:
+    """'config' (the setting), 0/none (no limit), or a duration such as 90, '30 minutes', '1h'."""
+    if value == "config":
+        return value
+    if value.strip().lower() in ("0", "none"):
+        return None
+    from dask.utils import parse_timedelta
+
+    try:
+        seconds = parse_timedelta(value, default="seconds")
+    except (ValueError, KeyError, TypeError):
+        seconds = -1
+    if seconds is None or seconds < 0:
+        raise click.BadParameter(f"a duration such as 90 (seconds), '30 minutes' or 1h, or 0 for none; got {value!r}")
+    return float(seconds)
+
+
 def _load_processor(spec: str):
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
@@ -81,10 +113,10 @@ def _load_processor(spec: str):
 @click.option("--normalize-factor", default=None, callback=_factor,
               help="Multiply raw intensities by this to map them to [0, 1], e.g. 1/127 for int8 "
               "(default as gp.Normalize: uint8 / 255, uint16 / 65535, floats as they are).")
-@click.option("--max-in-flight", default=None,
+@click.option("--max-in-flight", default=None, callback=_max_in_flight,
               help="Blocks on the cluster at once: a number, or Nx worker threads (default 2x).")
-@click.option("--retries", type=int, default=None, help="Extra tries of a failed block (default 2).")
-@click.option("--block-timeout", default="config",
+@click.option("--retries", type=click.IntRange(min=0), default=None, help="Extra tries of a failed block (default 2).")
+@click.option("--block-timeout", default="config", callback=_duration,
               help="Time limit of one try of a block, e.g. '30 minutes' (0: none; default 30 minutes).")
 @click.option("--blocks-per-task", default="auto", show_default=True, callback=_blocks_per_task,
               help="Blocks per Dask task: a number, or 'auto' (cheap blocks packed into ~0.5 s tasks).")
@@ -118,12 +150,7 @@ def predict(
     processor = _load_processor(processor_spec) if processor_spec else None
     if processor is None and (network is None or checkpoint is None):
         raise click.UsageError("give --network and --checkpoint (or --processor)")
-    if max_in_flight is not None and not max_in_flight.lower().endswith("x"):
-        try:
-            max_in_flight = int(max_in_flight)
-        except ValueError:
-            raise click.BadParameter(f"a number or Nx, got {max_in_flight!r}", param_hint="--max-in-flight") from None
-    timeout = None if block_timeout in ("0", "none", "None") else block_timeout
+    timeout = block_timeout
     # wrong inputs, configs or checkpoints fail here, before a cluster starts
     if processor is None:
         from ..blockwise.network import NetworkProcessor

@@ -24,7 +24,8 @@ augment:                # defaults: the tutorial's; null leaves a node out
 @click.command(epilog="Example config:\n\n\b\n" + EXAMPLE_CONFIG)
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Training YAML (see the example below).")
-@click.option("--iterations", type=int, default=None, help="Override the config's iteration count.")
+@click.option("--iterations", type=click.IntRange(min=1), default=None,
+              help="Train to this iteration instead of the config's (a whole number, at least 1).")
 @click.option("--trust-pickle", is_flag=True,
               help="Resume from a pickled checkpoint (gunpowder's JAX format). Pickles can run code: trusted files only.")
 @scheduler_option
@@ -40,7 +41,7 @@ def train(
     from tqdm import tqdm
 
     from ..jax.checkpoint import list_checkpoints, lock_basename
-    from ..training import check_samples, load_job, run_training
+    from ..training import check_job, load_job, run_training
 
     job = load_job(config_path)
     if iterations is not None:
@@ -49,7 +50,7 @@ def train(
         job.num_workers = workers
     if trust_pickle:
         job.trust_pickle = True
-    check_samples(job)  # bad data fails before any cluster starts
+    check_job(job)  # a bad network config or bad data fails before any cluster starts
     # one run per checkpoint basename, refused before a cluster starts
     with lock_basename(job.checkpoint_basename), cluster_client(scheduler, job.num_workers) as client:
         bar = tqdm(total=job.iterations, unit="it", desc="training", dynamic_ncols=True)

@@ -8,18 +8,53 @@ import os
 
 import numpy as np
 
+from ..errors import DaskSegError
+
 logger = logging.getLogger(__name__)
 
 
+class LossLogError(DaskSegError, ValueError):
+    """A CSV file is not a training log: no rows, no ``iteration``/``loss`` columns, or a value that is not a number."""
+
+
 def read_log(csv_path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The columns of a training log CSV as float arrays (``iteration``, ``loss``, ``time_s``, ...)."""
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        raise ValueError(f"training log {os.fspath(csv_path)!r} has no rows")
-    if "iteration" not in rows[0] or "loss" not in rows[0]:
-        raise ValueError(f"training log {os.fspath(csv_path)!r} lacks 'iteration'/'loss' columns: {sorted(rows[0])}")
-    return {name: np.array([float(r[name]) for r in rows]) for name in rows[0]}
+    """The numeric columns of a training log CSV as float arrays (``iteration``, ``loss``, ``time_s``, ...).
+
+    Raises:
+        LossLogError: naming the file and, for a value that is not a number, its line and column.
+    """
+    path = os.fspath(csv_path)
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = list(reader.fieldnames or [])
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise LossLogError(f"training log {path} is not a readable CSV file: {e}") from None
+    if not columns or not rows:
+        raise LossLogError(f"training log {path} has no rows (written by training: {{basename}}_log.csv)")
+    missing = [c for c in ("iteration", "loss") if c not in columns]
+    if missing:
+        raise LossLogError(f"training log {path} lacks the columns {missing} (it has {columns}); give the CSV "
+                           f"training writes ({{basename}}_log.csv)")
+    log = {}
+    for name in columns:
+        try:
+            log[name] = np.array([float(row[name]) for row in rows])
+        except (TypeError, ValueError):
+            if name not in ("iteration", "loss"):  # another column: left out
+                continue
+            line, row = next((i, r) for i, r in enumerate(rows, start=2) if not _is_number(r[name]))
+            raise LossLogError(f"training log {path}, line {line}: {name} is {row[name]!r}, not a number") from None
+    return log
+
+
+def _is_number(value: object) -> bool:
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def plot_loss(csv_path: str | os.PathLike, png_path: str | os.PathLike, smooth: int | None = None) -> str:

@@ -28,9 +28,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import DaskSegError
 from .shapes import Shape, ShapeError, UNetShapes
 
 logger = logging.getLogger(__name__)
+
+
+class NetConfigError(DaskSegError, ValueError):
+    """A network config is not valid JSON, not a daskseg network config, or has wrong or unknown fields."""
 
 FORMAT = "daskseg-net"
 VERSION = 1
@@ -206,12 +211,33 @@ class NetConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "NetConfig":
         """Parse a config dict; a stored ``output_shape`` must agree with the architecture's."""
-        if d.get("format", FORMAT) != FORMAT:
-            raise ValueError(f"not a daskseg network config: format {d.get('format')!r}, expected {FORMAT!r}")
-        if int(d.get("version", VERSION)) > VERSION:
+        if isinstance(d, dict) and int(d.get("version", VERSION)) > VERSION:
             raise ValueError(f"network config version {d['version']} is newer than this daskseg ({VERSION})")
+        if not isinstance(d, dict):
+            raise NetConfigError(f"a network config is a JSON object of fields, got a {type(d).__name__}")
+        if d.get("format", FORMAT) != FORMAT:
+            raise NetConfigError(f"not a daskseg network config: format {d.get('format')!r}, expected {FORMAT!r}")
         keys = {"name", "input_shape", "raw", "gt_affs", "loss_weights", "pred_affs", "optimizer", "loss"}
-        cfg = cls(architecture=UNetConfig.from_dict(d.get("architecture", {})), **{k: d[k] for k in keys if k in d})
+        known = keys | {"architecture", "output_shape", "context", "format", "version"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise NetConfigError(f"unknown network config fields {unknown}; fields are {sorted(known)}")
+        missing = sorted({"name", "input_shape"} - set(d))
+        if missing:
+            raise NetConfigError(f"the network config lacks the fields {missing}")
+        shape = d["input_shape"]
+        if not isinstance(shape, (list, tuple)) or not shape or not all(isinstance(v, int) and v > 0 for v in shape):
+            raise NetConfigError(f"input_shape must be a list of positive integers (z, y, x), got {shape!r}")
+        architecture = d.get("architecture", {})
+        if not isinstance(architecture, dict):
+            raise NetConfigError(f"architecture must be a JSON object of U-Net fields, got {architecture!r}")
+        try:
+            arch = UNetConfig.from_dict(architecture)
+        except ShapeError:
+            raise
+        except (ValueError, TypeError) as e:
+            raise NetConfigError(f"architecture: {e}") from None
+        cfg = cls(architecture=arch, **{k: d[k] for k in keys if k in d})
         stored = d.get("output_shape")
         if stored is not None and tuple(stored) != cfg.output_shape:
             raise ShapeError(
@@ -231,13 +257,24 @@ class NetConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "NetConfig":
-        """Read a JSON config written by ``save`` / ``create_networks``."""
+        """Read a JSON config written by ``save`` / ``create_networks``.
+
+        Raises:
+            NetConfigError: the file is not valid JSON or not a network config (naming the file and field).
+            ShapeError: its input shape does not fit its architecture.
+        """
+        path = os.fspath(path)
         with open(path) as f:
             try:
                 d = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{os.fspath(path)} is not valid JSON: {e}") from e
-        return cls.from_dict(d)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise NetConfigError(f"network config {path} is not valid JSON: {e}") from None
+        try:
+            return cls.from_dict(d)
+        except ShapeError as e:
+            raise ShapeError(f"network config {path}: {e}") from None
+        except (ValueError, TypeError) as e:  # NetConfigError and what the fields' own checks raise
+            raise NetConfigError(f"network config {path}: {e}") from None
 
     def with_input_shape(self, input_shape: Sequence[int], name: str | None = None) -> "NetConfig":
         """The same network at another input shape (e.g. the larger prediction network)."""
