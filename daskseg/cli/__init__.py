@@ -45,10 +45,11 @@ def _register() -> None:
     from .net import net
     from .plot_loss import plot_loss
     from .predict import predict
+    from .segment import segment
     from .synth import synth
     from .train import train
 
-    for command in (synth, net, train, predict, evaluate, demo, info, plot_loss):
+    for command in (synth, net, train, predict, segment, evaluate, demo, info, plot_loss):
         main.add_command(command)
 
 

@@ -28,3 +28,60 @@ def cluster_client(scheduler: str | None, workers: int | None) -> Iterator:
         link = dashboard_link(client)
         click.echo(f"Dask dashboard: {link}" if link else f"Dask scheduler: {client.scheduler.address}", err=True)
         yield client
+
+
+def shape_option_value(value: str | None, what: str) -> tuple[int, ...] | None:
+    """``'92,110,110'`` (or ``92x110x110``) as a tuple of ints; a one-line error otherwise."""
+    if value is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in value.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        shape = ()
+    if not shape:
+        raise click.BadParameter(f"{what} must be integers separated by commas, e.g. 92,110,110; got {value!r}")
+    return shape
+
+
+def _max_in_flight(ctx, param, value: str | None) -> int | str | None:
+    if value is None:
+        return None
+    text = value.strip().lower()
+    try:
+        number = float(text[:-1]) if text.endswith("x") else int(text)
+    except ValueError:
+        number = 0
+    if not number > 0:
+        raise click.BadParameter(f"a positive number of tasks, or Nx times the worker threads (e.g. 2x); got {value!r}")
+    return text if text.endswith("x") else int(number)
+
+
+def _block_timeout(ctx, param, value: str | None) -> float | str | None:
+    if value in (None, "config"):
+        return "config"
+    if value.strip().lower() in ("0", "none"):
+        return None
+    from dask.utils import parse_timedelta
+
+    try:
+        seconds = parse_timedelta(value.strip(), default="seconds")
+    except (ValueError, KeyError, TypeError):
+        seconds = -1
+    if seconds is None or seconds <= 0:
+        raise click.BadParameter(f"a duration such as 600 or '30 minutes' (0 or none: no limit); got {value!r}")
+    return float(seconds)
+
+
+def runner_options(function):
+    """``--max-in-flight``, ``--retries``, ``--block-timeout`` and ``--progress``, as ``Runner`` takes them."""
+    for option in reversed([
+        click.option("--max-in-flight", default=None, callback=_max_in_flight,
+                     help="Tasks on the cluster at once: a number, or Nx worker threads (default 2x)."),
+        click.option("--retries", type=click.IntRange(min=0), default=None,
+                     help="Extra tries of a failed block (default 2)."),
+        click.option("--block-timeout", default="config", callback=_block_timeout,
+                     help="Time limit of one try of a block, e.g. '30 minutes' (0: none; default 30 minutes)."),
+        click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal)."),
+    ]):
+        function = option(function)
+    return function

@@ -100,15 +100,17 @@ def segment(
         SegmentResult
     """
     tasks, result = plan_segment(affs, out, thresholds, **plan)
-    own = runner is None
-    runner = runner or Runner(client, scheduler=scheduler, n_workers=n_workers, progress=progress)
-    try:
-        for task in tasks:
-            result.stages.append(runner.run(task))
-    finally:
-        if own:
-            runner.close()
-    logger.info("segmented %s into %s in %.1f s", affs, ", ".join(result.outputs.values()), result.seconds)
+    if runner is not None:
+        return run_segment(tasks, result, runner)
+    with Runner(client, scheduler=scheduler, n_workers=n_workers, progress=progress) as own:
+        return run_segment(tasks, result, own)
+
+
+def run_segment(tasks: list[BlockwiseTask], result: SegmentResult, runner: Runner) -> SegmentResult:
+    """Run the stages ``plan_segment`` made, in order, on ``runner``; fills ``result.stages``."""
+    for task in tasks:
+        result.stages.append(runner.run(task))
+    logger.info("segmented into %s in %.1f s", ", ".join(result.outputs.values()), result.seconds)
     return result
 
 

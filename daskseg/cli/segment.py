@@ -1,0 +1,94 @@
+"""``daskseg segment``: affinities to a segmentation of any size, blockwise on a Dask cluster."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from .common import cluster_client, runner_options, scheduler_option, shape_option_value, workers_option
+
+
+def _thresholds(ctx, param, value: str) -> tuple[float, ...]:
+    try:
+        thresholds = tuple(float(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        thresholds = ()
+    if not thresholds or any(not 0.0 <= t <= 1.0 for t in thresholds):
+        raise click.BadParameter(f"numbers in [0, 1] separated by commas, e.g. 0.3,0.5,0.7; got {value!r}")
+    return thresholds
+
+
+def _absolute(path: str | None) -> str | None:
+    """A dataset path resolved on the client (workers may run in another directory)."""
+    return None if path is None else os.path.abspath(path)
+
+
+@click.command()
+@click.option("--affs", required=True, help="Affinities, e.g. PRED.zarr/volumes/pred_affs (float in [0, 1] or "
+              "uint8 from `daskseg predict --dtype uint8`).")
+@click.option("--out", required=True, help="Segmentation (Zarr, uint64), e.g. SEG.zarr/volumes/segmentation; "
+              "with several thresholds, OUT_<threshold> each.")
+@click.option("--thresholds", default="0.5", show_default=True, callback=_thresholds,
+              help="Merge thresholds on the mean affinity of a contact (cc: on the affinity), comma-separated; "
+              "all in one pass.")
+@click.option("--method", type=click.Choice(["watershed", "cc"]), default="watershed", show_default=True,
+              help="watershed: seeded watershed fragments merged by mean affinity; cc: connected components of "
+              "the edges above each threshold (exact).")
+@click.option("--mask", default=None, help="Mask dataset: voxels where it is 0 get label 0.")
+@click.option("--roi", default=None, help="ROI to segment in world units, begin:end per axis (default: all).")
+@click.option("--block-shape", default=None, help="Voxels per block, e.g. 32,256,256 (default: about 2M voxels).")
+@click.option("--context", default=None,
+              help="World units each watershed block reads around itself, per axis (default: 8 voxels in-plane).")
+@click.option("--fragment-threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Affinity above which an edge links a voxel into its fragment (watershed).")
+@click.option("--fragments", default=None, help="Fragments dataset (default: 'fragments' beside --out).")
+@click.option("--graph", "graph_dir", default=None,
+              help="Directory of the region graph tables (default: OUT container with .graph instead of .zarr).")
+@scheduler_option
+@workers_option
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Keep the blocks of each stage an earlier run of the same layout finished.")
+@click.option("--overwrite", is_flag=True, help="Replace existing fragments, graph and segmentations.")
+@runner_options
+def segment(
+    affs, out, thresholds, method, mask, roi, block_shape, context, fragment_threshold, fragments, graph_dir,
+    scheduler, workers, resume, overwrite, max_in_flight, retries, block_timeout, progress,
+) -> None:
+    """Segment AFFS into OUT: fragments, region graph, agglomeration and relabelling, block by block.
+
+    Each stage is a resumable blockwise job (dashboard tasks fragments-block-…, edges-block-…,
+    agglomerate-L<level>-block-…, relabel-block-…): run the same command again after an
+    interruption. The agglomeration combines blocks up a reduction tree, so no task holds the whole
+    graph, and gives exactly the partition one process with the whole graph would.
+
+    Example: daskseg segment --affs pred.zarr/volumes/pred_affs --out seg.zarr/volumes/segmentation
+    --thresholds 0.3,0.5,0.7
+    """
+    from ..blockwise import BlocksFailedError, Runner
+    from ..blockwise.segmentation import plan_segment, run_segment
+
+    watershed = None if method == "cc" else {"threshold": fragment_threshold}
+    # bad input fails here, before a cluster starts
+    tasks, result = plan_segment(
+        _absolute(affs), _absolute(out), thresholds, method=method, mask=_absolute(mask), roi=roi,
+        block_shape=shape_option_value(block_shape, "--block-shape"), context=shape_option_value(context, "--context"),
+        fragments=_absolute(fragments), graph_dir=_absolute(graph_dir), watershed=watershed, resume=resume,
+        overwrite=overwrite,
+    )
+    with cluster_client(scheduler, workers) as client, Runner(
+        client, max_in_flight=max_in_flight, retries=retries, block_timeout=block_timeout, progress=progress
+    ) as runner:
+        try:
+            run_segment(tasks, result, runner)
+        except BlocksFailedError as e:
+            raise click.ClickException(str(e)) from e
+        except KeyboardInterrupt:
+            click.echo("interrupted: finished blocks are recorded; run the same command again to continue", err=True)
+            raise SystemExit(130)
+    done = sum(s.processed for s in result.stages)
+    skipped = sum(s.skipped for s in result.stages)
+    click.echo(
+        f"wrote {', '.join(result.outputs.values())} ({len(tasks)} stages over {result.grid_shape} blocks, "
+        f"{done} block tasks in {result.seconds:.1f} s" + (f", {skipped} done before" if skipped else "") + ")"
+    )
