@@ -3,6 +3,7 @@ definition (segment 0, background), and how it differs from scikit-image's adapt
 
 from __future__ import annotations
 
+from collections import Counter
 from fractions import Fraction
 from itertools import combinations
 from math import log2
@@ -86,6 +87,8 @@ def test_pair_counts_are_sorted_uint64_and_sum_exactly():
     assert whole.num_voxels == seg.size
     keys = list(zip(whole.seg.tolist(), whole.gt.tolist()))
     assert keys == sorted(set(keys))
+    naive = Counter(zip(seg.ravel().astype(np.int64).astype(np.uint64).tolist(), gt.ravel().tolist()))
+    assert dict(zip(keys, whole.count.tolist())) == dict(naive)
     parts = [count_pairs(seg[:2], gt[:2]), count_pairs(seg[2:5], gt[2:5]), count_pairs(seg[5:], gt[5:]),
              PairCounts.empty()]
     summed = sum_pair_counts(parts)
