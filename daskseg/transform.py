@@ -9,7 +9,8 @@ point of the upstream data it shows::
 displacement interpolated by cubic splines from jittered control points (:class:`ElasticField`);
 ``section_shift`` moves whole sections along one axis (:class:`SectionShifts`, slips and shifts of
 misaligned EM sections). All nodes that move voxels (``ElasticAugment``, ``SimpleAugment``,
-``ShiftAugment``) build one of these and let it do the work.
+``ShiftAugment``) build one of these and let it do the work; graph nodes go through the same map,
+inverted (:meth:`SpatialTransform.forward`), so a node lands where its voxel went.
 
 For an array with voxel size ``v`` and ROI ``r``, voxel ``i`` stands for the world point at its
 centre, ``r.begin + (i + 0.5) * v``; so arrays of different voxel sizes transformed by the same map
@@ -200,6 +201,53 @@ class SpatialTransform:
         if self.sections is not None:
             source = source + self.sections.at(points[:, self.sections.axis])
         return source
+
+    def forward(self, points: np.ndarray, tolerance: float = 1e-6, max_iterations: int = 100) -> np.ndarray:
+        """Where the source content at world ``points`` (``(m, dims)``) goes: the output points ``p``
+        with ``self(p) == points``, the inverse of this map.
+
+        This is how graph nodes move with the arrays: a node at the centre of a source voxel lands
+        where the output voxel showing that source voxel is. The linear part is inverted exactly;
+        elastic and section displacements (which depend on ``p``) by fixed-point iteration from the
+        linear solution, until points move less than ``tolerance`` world units.
+        """
+        points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        inverse = np.linalg.inv(self.matrix)
+        base = points - self.center - self.translation
+        p = self.center + base @ inverse.T
+        if self.elastic is None and self.sections is None:
+            return p
+        for _ in range(max_iterations):
+            offset = np.zeros_like(points)
+            if self.elastic is not None:
+                offset += self.elastic(p)
+            if self.sections is not None:
+                offset += self.sections.at(p[:, self.sections.axis])
+            new = self.center + (base - offset) @ inverse.T
+            done = np.abs(new - p).max(initial=0) < tolerance
+            p = new
+            if done:
+                break
+        else:
+            logger.debug("SpatialTransform.forward: no convergence after %d iterations", max_iterations)
+        return p
+
+    def source_bounds(self, roi: Roi, spacing: Sequence[float]) -> Roi:
+        """A ROI (whole world units) containing the source point of every point of ``roi``: the map
+        is evaluated at points at most ``spacing`` apart (at most 64 per axis) and the box grown by
+        what the map can move in between. Used to request the graph nodes that may land in ``roi``."""
+        axes = []
+        step = []
+        for b, e, sp in zip(roi.begin, roi.end, spacing):
+            n = min(64, max(2, math.ceil((e - b) / sp) + 1))
+            axes.append(np.linspace(b, e, n))
+            step.append((e - b) / (n - 1))
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, self.dims)
+        source = self(grid)
+        margin = np.abs(self.matrix) @ np.asarray(step) + np.asarray(spacing)
+        lo = np.floor(source.min(axis=0) - margin).astype(int)
+        hi = np.ceil(source.max(axis=0) + margin).astype(int)
+        return Roi(tuple(lo), tuple(hi - lo))
 
     def grid(self, roi: Roi, voxel_size: Sequence[int]) -> "GridMap":
         """Evaluate this map on the voxel grid of ``roi`` at ``voxel_size``."""

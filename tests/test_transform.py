@@ -220,3 +220,29 @@ def test_unsupported_dimensions_and_misaligned_rois_are_rejected():
         SpatialTransform(3).grid(Roi((0, 0, 0), (10, 10, 10)), VS)
     with pytest.raises(Exception, match="2D and 3D"):
         SpatialTransform(1).grid(Roi((0,), (10,)), (1,))
+
+
+def test_forward_inverts_the_map_with_elastic_and_section_terms():
+    rng = np.random.default_rng(0)
+    offsets = rng.normal(scale=1.5, size=(3, 3, 4, 4))
+    offsets[0] = 0  # no displacement across sections: the section of every point is then well defined
+    elastic = ElasticField((0.5, 0.5, 0.5), (5.0, 10.0, 10.0), offsets)
+    sections = SectionShifts(0, 0.0, 1.0, np.array([[0, s, -s] for s in range(10)], dtype=float))
+    angle = 0.3
+    matrix = np.eye(3)
+    matrix[1:, 1:] = [[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]]
+    transform = SpatialTransform(3, matrix / 1.1, center=(5, 15, 15), translation=(0, 1, -2), elastic=elastic, sections=sections)
+    points = rng.uniform((0.2, 0, 0), (9.8, 30, 30), size=(50, 3))
+    assert np.allclose(transform(transform.forward(points)), points, atol=1e-5)
+    # purely linear maps are inverted exactly; a mirror about 10 sends 3 to 17
+    mirror = SpatialTransform(2, np.diag([-1.0, 1.0]), center=(10, 0))
+    assert np.array_equal(mirror.forward(np.array([[3.0, 4.0]])), [[17.0, 4.0]])
+
+
+def test_source_bounds_contain_every_source_point():
+    offsets = np.random.default_rng(1).normal(scale=2.0, size=(2, 3, 3))
+    transform = SpatialTransform(2, np.array([[0.0, 1.0], [-1.0, 0.0]]), center=(10, 10), elastic=ElasticField((0, 0), (10, 10), offsets))
+    roi = Roi((0, 0), (20, 20))
+    bounds = transform.source_bounds(roi, (1, 1))
+    points = np.random.default_rng(2).uniform(0, 20, size=(2000, 2))
+    assert all(bounds.contains(p) for p in transform(points))

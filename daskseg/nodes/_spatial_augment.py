@@ -1,7 +1,8 @@
-"""Shared plumbing of the augmentations that move all spatial arrays of a request by one
+"""Shared plumbing of the augmentations that move all spatial arrays and graphs of a request by one
 spatial transformation (:class:`ElasticAugment`, :class:`SimpleAugment`, :class:`ShiftAugment`):
-requesting upstream exactly the region each array's transformed voxels come from, and resampling
-the delivered data onto the requested grid."""
+requesting upstream exactly the region each array's transformed voxels come from (for graphs: the
+region whose nodes may land in the requested ROI), resampling the delivered data onto the requested
+grid, and moving graph nodes through the same map (inverted: a node goes where its voxel went)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ from ..array import Array, ArrayKey
 from ..batch import Batch, BatchRequest
 from ..errors import SpecError
 from ..geometry import Coordinate, Roi, lcm_voxel_size
+from ..graph import GraphKey
 from ..pipeline import BatchFilter
 from ..transform import GridMap, SpatialTransform
 
 logger = logging.getLogger(__name__)
 
 #: What a spatial augmentation decided for one request: per array, the map from the requested
-#: voxels to the upstream data, and whether it is interpolated linearly.
-ResamplingPlan = dict[ArrayKey, tuple[GridMap, bool]]
+#: voxels to the upstream data, and whether it is interpolated linearly; per graph, the transform.
+ResamplingPlan = dict[ArrayKey | GraphKey, tuple[GridMap, bool] | SpatialTransform]
 
 
 def slip_and_shift(
@@ -81,10 +83,13 @@ class SpatialAugment(BatchFilter):
     def _check_source(self, key: ArrayKey, roi: Roi, source: Roi) -> None:
         """Raise if ``source``, the upstream region ``key`` in ``roi`` needs, cannot be had."""
 
-    def _request_extent(self, request: BatchRequest, keys: list[ArrayKey]) -> tuple[Coordinate, Roi]:
-        """The least common multiple of the voxel sizes of ``keys`` and the union of their requested ROIs."""
+    def _request_extent(self, request: BatchRequest, keys: list) -> tuple[Coordinate, Roi]:
+        """The least common multiple of the voxel sizes of the arrays among ``keys`` (1 per axis if
+        there are none: a request of graphs only) and the union of the requested ROIs of ``keys``."""
         sizes = []
         for key in keys:
+            if isinstance(key, GraphKey):
+                continue
             vs = self.spec[key].voxel_size
             if vs is None:
                 raise SpecError(f"{type(self).__name__}: {key} has no voxel size upstream ({self.spec[key]})")
@@ -92,7 +97,7 @@ class SpatialAugment(BatchFilter):
         total = request[keys[0]].roi
         for key in keys[1:]:
             total = total.union(request[key].roi)
-        return lcm_voxel_size(sizes), total
+        return (lcm_voxel_size(sizes) if sizes else Coordinate((1,) * total.dims)), total
 
     def prepare(self, request: BatchRequest) -> BatchRequest | None:
         rng = self.random_generator(request)
@@ -111,6 +116,15 @@ class SpatialAugment(BatchFilter):
             if key not in keys:
                 deps[key] = spec.copy()
                 continue
+            if isinstance(key, GraphKey):
+                dep = spec.copy()
+                dep.roi = self._graph_source_roi(key, spec.roi, transform, request, keys)
+                if not spec.placeholder:
+                    maps[key] = transform
+                deps[key] = dep
+                request[key] = dep
+                logger.debug("%s: nodes of %s in %s come from %s upstream", type(self).__name__, key, spec.roi, dep.roi)
+                continue
             interpolate = self._interpolate(key)
             grid = transform.grid(spec.roi, self.spec[key].voxel_size)
             source = grid.source_roi(interpolate)
@@ -125,12 +139,41 @@ class SpatialAugment(BatchFilter):
         request.plan = maps
         return deps
 
+    def _graph_source_roi(self, key: GraphKey, roi: Roi, transform: SpatialTransform, request: BatchRequest, keys: list) -> Roi:
+        """The upstream ROI whose nodes may land in ``roi``, within what upstream provides."""
+        voxel_size, _ = self._request_extent(request, keys)
+        source = transform.source_bounds(roi, voxel_size)
+        provided = self.spec[key].roi
+        if provided is not None:
+            inside = source.intersect(provided)
+            source = inside if not inside.empty else Roi(roi.begin, (0,) * roi.dims)
+        return source
+
     def process(self, batch: Batch, request: BatchRequest) -> Batch | None:
         maps: ResamplingPlan = request.plan if isinstance(request.plan, dict) else {}
-        for key, (grid, interpolate) in maps.items():
+        for key, plan in maps.items():
+            if isinstance(key, GraphKey):
+                self._move_nodes(batch, key, plan, request[key].roi)
+                continue
+            grid, interpolate = plan
             array = batch[key]
             data = grid.apply(array.data, array.spec.roi, interpolate)
             spec = array.spec.copy()
             spec.roi = request[key].roi
             batch[key] = Array(data, spec, array.attrs)
         return batch
+
+    def _move_nodes(self, batch: Batch, key: GraphKey, transform: SpatialTransform, roi: Roi) -> None:
+        """Move every node of graph ``key`` to where the transformation takes its location; nodes that
+        land outside ``roi`` are removed, their neighbours connected (as gunpowder)."""
+        graph = batch[key]
+        nodes = list(graph.nodes)
+        if nodes:
+            locations = np.stack([np.asarray(n.location, dtype=np.float64) for n in nodes])
+            moved = transform.forward(locations[:, -transform.dims :])
+            for node, location, new in zip(nodes, locations, moved):
+                location[-transform.dims :] = new
+                node.location = location.astype(graph.spec.dtype)
+                if not roi.contains(node.location):
+                    graph.remove_node(node, retain_connectivity=True)
+        graph.spec.roi = roi

@@ -23,7 +23,9 @@ class ElasticAugment(SpatialAugment):
     last two axes, random scaling, and slipped or shifted sections (misaligned EM sections).
 
     All arrays of a batch get the same transformation, in world units, so arrays of different voxel
-    sizes stay aligned; every array is delivered on its requested voxel grid. Upstream, exactly the
+    sizes stay aligned; every array is delivered on its requested voxel grid. Graph nodes move with
+    them: a node lands where the voxel it lies in went (nodes that land outside the requested ROI
+    are removed, their neighbours connected). Upstream, exactly the
     region the transformation needs is requested for each array: the bounding box of the source
     points of its voxels, plus the one voxel linear interpolation reads beyond (none for nearest
     neighbour), on its voxel grid. Requests near the border of the data can therefore reach beyond
@@ -91,8 +93,9 @@ class ElasticAugment(SpatialAugment):
         use_fast_points_transform (``bool``):
         recompute_missing_points (``bool``):
 
-            Accepted for compatibility with gunpowder, where they concern point sets (graphs), which
-            daskseg batches do not hold.
+            Accepted for compatibility with gunpowder, where they choose between a fast, approximate
+            and an exact projection of graph nodes. daskseg moves every node exactly (the inverse of
+            the arrays' coordinate map), so both are ignored.
 
         p (``float``, optional):
 

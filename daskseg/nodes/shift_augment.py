@@ -23,7 +23,7 @@ class ShiftAugment(SpatialAugment):
     (is moved, relative to its neighbours, by its own random offset), starts a shift (it and all
     following sections move by a random offset), or stays with the sections before it. Offsets are
     drawn per axis from a normal distribution with standard deviation ``sigma`` (world units) and
-    rounded to whole voxels. All arrays are shifted the same way; upstream, the region the shifted
+    rounded to whole voxels. All arrays and graph nodes are shifted the same way; upstream, the region the shifted
     sections come from is requested (the requested ROI grown by the largest shifts), and no voxel is
     interpolated.
 

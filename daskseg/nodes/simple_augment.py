@@ -1,4 +1,4 @@
-"""``SimpleAugment``: random mirroring and transposition of all arrays."""
+"""``SimpleAugment``: random mirroring and transposition of all arrays and graphs."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 class SimpleAugment(SpatialAugment):
-    """Randomly mirror and transpose all arrays in a batch, the same way for all of them.
+    """Randomly mirror and transpose all arrays and graphs in a batch, the same way for all of them
+    (a graph node lands on the centre of the mirrored and transposed voxel it was the centre of).
 
     The mirrored and transposed ROIs are requested upstream, and the data is flipped and transposed
     back (as views, without copying or interpolating). Mirroring is about the centre of the
@@ -88,7 +89,7 @@ class SimpleAugment(SpatialAugment):
             raise SpecError(f"SimpleAugment: mirror_probs {self.mirror_probs} must give one probability for each of the {dims} axes")
         self._mirror_probs = probs
 
-        sizes = [s.voxel_size for s in self.spec.values() if s.voxel_size is not None and not s.nonspatial]
+        sizes = [s.voxel_size for s in self.spec.array_specs.values() if s.voxel_size is not None and not s.nonspatial]
         def equal(a: int, b: int) -> bool:
             return all(vs[a] == vs[b] for vs in sizes)
 

@@ -233,3 +233,42 @@ def test_2d_arrays(tmp_path):
             assert np.array_equal(batch[LABELS].data, np.rot90(labels[16:48, 16:48]))
         else:
             assert set(np.unique(batch[LABELS].data)) <= set(np.unique(labels))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_node_on_a_marked_voxel_ends_on_the_moved_voxel(seed):
+    from marked import BLOB, CENTRE, LABELS, label_under, marked, node_location, request
+
+    pipeline, _ = marked((12, 48, 48), (4, 2, 2), (6, 24, 24))
+    augment = gp.ElasticAugment(
+        control_point_spacing=(2, 8, 8), jitter_sigma=(0.5, 2, 2), rotation_interval=(0, math.pi / 2),
+        scale_interval=(0.9, 1.1), prob_slip=0.2, prob_shift=0.2, max_misalign=2,
+    )
+    roi = gp.Roi((12, 24, 24), (24, 48, 48))
+    with gp.build(pipeline + augment):
+        batch = (pipeline + augment).request_batch(request(roi, seed))
+    location = node_location(batch)
+    assert roi.contains(location)
+    # the node lies on the moved blob, within a voxel of where its centre went
+    assert label_under(batch, location) in (CENTRE, BLOB)
+    blob = np.argwhere(np.isin(batch[LABELS].data, (CENTRE, BLOB)))
+    centroid = np.asarray(roi.begin) + (blob.mean(axis=0) + 0.5) * np.array([4, 2, 2])
+    assert np.all(np.abs(location - centroid) <= np.array([4, 2, 2]))
+
+
+def test_nodes_that_land_outside_the_request_are_dropped_keeping_connectivity():
+    points = gp.GraphKey("EA_POINTS")
+    roi = gp.Roi((0, 0, 0), (48, 96, 96))
+    # zoomed in by 2 about the centre (24, 48, 48): y = 37 lands at 26, inside; y = 35 at 22, outside
+    nodes = [gp.Node(1, np.array([24.0, 37, 48])), gp.Node(2, np.array([24.0, 35, 48])), gp.Node(3, np.array([24.0, 37, 50]))]
+    graph = gp.Graph(nodes, [gp.Edge(1, 2), gp.Edge(2, 3)], gp.GraphSpec(roi=roi))
+    recorder = Recorder()
+    augment = gp.ElasticAugment((1, 8, 8), (0, 0, 0), rotation_interval=(0, 0), scale_interval=(2, 2))
+    pipeline = gp.GPGraphSource(points, graph) + recorder + augment
+    request = gp.BatchRequest({}, {points: gp.GraphSpec(roi=gp.Roi((0, 24, 24), (48, 48, 48)))})
+    with gp.build(pipeline):
+        batch = pipeline.request_batch(request)
+    assert recorder.requests[0][points].roi.contains(nodes[1].location)  # node 2 was read
+    out = {n.id: tuple(n.location) for n in batch[points].nodes}
+    assert out == {1: (24, 26, 48), 3: (24, 26, 52)}
+    assert [(e.u, e.v) for e in batch[points].edges] == [(1, 3)]

@@ -77,3 +77,19 @@ def test_sigma_along_the_shift_axis_is_an_error(tmp_path):
     with pytest.raises(SpecError, match="shift axis"):
         with gp.build(pipeline):
             pass
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_node_on_a_marked_voxel_ends_on_the_moved_voxel(seed):
+    from marked import CENTRE, LABELS, label_under, marked, node_location, request
+
+    pipeline, location = marked((10, 100, 100), VS, (5, 50, 50))
+    augment = gp.ShiftAugment(prob_slip=0.5, prob_shift=0.5, sigma=8)
+    roi = gp.Roi((0, 160, 160), (400, 80, 80))
+    with gp.build(pipeline + augment):
+        batch = (pipeline + augment).request_batch(request(roi, seed))
+    (voxel,) = np.argwhere(batch[LABELS].data == CENTRE)
+    # exactly the centre of the voxel the marked one moved to
+    assert np.array_equal(node_location(batch), np.asarray(roi.begin) + (voxel + 0.5) * np.asarray(VS))
+    assert label_under(batch, node_location(batch)) == CENTRE
+    assert node_location(batch)[0] == location[0]  # sections move within their plane

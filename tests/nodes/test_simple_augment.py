@@ -127,3 +127,19 @@ def test_probability_zero_passes_through(tmp_path):
     with gp.build(pipeline):
         out = pipeline.request_batch(_request(gp.Roi((0, 0, 0), (40, 40, 40))))[RAW].data
     assert np.array_equal(out, raw)
+
+
+def test_a_node_on_a_marked_voxel_ends_on_the_moved_voxel():
+    from marked import CENTRE, LABELS, label_under, marked, node_location, request
+
+    pipeline, _ = marked((8, 8, 8), (4, 4, 4), (1, 2, 6))
+    augment = gp.SimpleAugment(mirror_probs=[1, 0, 1], transpose_probs={(0, 2, 1): 1.0})
+    roi = gp.Roi((0, 0, 0), (32, 32, 32))
+    with gp.build(pipeline + augment):
+        batch = (pipeline + augment).request_batch(request(roi))
+    # mirror z and x, then swap y and x: voxel (1, 2, 6) goes to (6, 8 - 1 - 6, 2) = (6, 1, 2)
+    (voxel,) = np.argwhere(batch[LABELS].data == CENTRE)
+    assert tuple(voxel) == (6, 1, 2)
+    assert np.array_equal(node_location(batch), (voxel + 0.5) * 4)
+    assert label_under(batch, node_location(batch)) == CENTRE
+    assert batch[gp.GraphKey("MARKED_POINTS")].spec.roi == roi
