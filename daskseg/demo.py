@@ -2,9 +2,11 @@
 
 Synthesise three training samples and a held-out one, write the network configs, train a small
 U-Net for a few minutes (batches from Dask workers, the step on this machine's CPU or GPU),
-predict the held-out volume blockwise on the same LocalCluster, segment it, and write a report:
-affinity accuracy/F1 against ground truth next to the best threshold on raw intensities, VOI and
-adapted Rand of the segmentation, the loss curve and one section as PNGs.
+predict the held-out volume blockwise on the same LocalCluster, segment it blockwise next to the
+prediction and score it blockwise (``daskseg segment`` and ``daskseg evaluate``), and write a
+report: affinity accuracy/F1 against ground truth next to the best threshold on raw intensities,
+VOI and adapted Rand of the segmentation (blockwise, and the same job in one block), the loss curve
+and one section as PNGs.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class DemoSettings:
     downsample_factors: tuple = ((1, 2, 2), (1, 2, 2))
     learning_rate: float = 1e-3
     iterations: int = 300
+    merge_threshold: float = 0.5
     workers: int = 2
     seed: int = 0
 
@@ -53,7 +56,7 @@ def run_demo(
     on_iteration: Callable[[int, float], None] | None = None,
 ) -> dict:
     """Run the demo into ``out_dir``; returns the report's numbers (also in ``report.json``)."""
-    from .blockwise import predict
+    from .blockwise import evaluate, predict, segment
     from .cluster import client_session, dashboard_link
     from .jax.loss_plot import plot_loss
     from .segment import affinities_to_segmentation, cremi_scores
@@ -124,6 +127,24 @@ def run_demo(
         )
         timings["predict"] = time.perf_counter() - t0
 
+        t0 = time.perf_counter()
+        prediction = os.path.join(out_dir, "prediction.zarr")
+        pred_affs = f"{prediction}/volumes/pred_affs"
+        labels_path = f"{test_path}/{LABELS_DATASET}"
+        shape = open_dataset(prediction, "volumes/pred_affs").roi.shape / raw_ds.voxel_size
+        halves = tuple(-(-int(n) // 2) for n in shape)  # 2 x 2 x 2 blocks: faces to merge across
+        seg_run = segment(pred_affs, f"{prediction}/volumes/segmentation", [s.merge_threshold], block_shape=halves,
+                          client=client, overwrite=True, progress=False)
+        timings["segment"] = time.perf_counter() - t0
+        seg_path = seg_run.outputs[s.merge_threshold]
+        blockwise_scores = evaluate(seg_path, labels_path, client=client, progress=False).scores()
+        # the same job in one block: what the blocks change
+        whole_run = segment(pred_affs, f"{prediction}/one_block/segmentation", [s.merge_threshold],
+                            block_shape=tuple(int(n) for n in shape), client=client, overwrite=True, progress=False)
+        whole_path = whole_run.outputs[s.merge_threshold]
+        whole_scores = evaluate(whole_path, labels_path, client=client, progress=False).scores()
+        blocks_vs_whole = evaluate(seg_path, whole_path, client=client, progress=False).scores()
+
     t0 = time.perf_counter()
     pred_ds = open_dataset(os.path.join(out_dir, "prediction.zarr"), "volumes/pred_affs")
     roi = pred_ds.roi
@@ -139,7 +160,8 @@ def run_demo(
 
     network_scores = binary_scores(pred > 0.5, gt)
     baseline_threshold, baseline_scores = best_threshold_scores(raw_affinities(raw), gt)
-    segmentation = affinities_to_segmentation(pred, voxel_size=tuple(pred_ds.voxel_size), merge_threshold=0.5)
+    segmentation = affinities_to_segmentation(pred, voxel_size=tuple(pred_ds.voxel_size),
+                                              merge_threshold=s.merge_threshold)
     baseline_segmentation = affinities_to_segmentation(
         (raw_affinities(raw) > baseline_threshold).astype(np.float32), voxel_size=tuple(pred_ds.voxel_size),
         merge_threshold=0.5,
@@ -156,7 +178,11 @@ def run_demo(
         "last_loss": last_loss,
         "network_affinities": network_scores,
         "raw_threshold_affinities": {"threshold": baseline_threshold, **baseline_scores},
-        "network_segmentation": seg_scores,
+        "network_segmentation": blockwise_scores,
+        "network_segmentation_one_block": whole_scores,
+        "network_segmentation_in_memory": seg_scores,
+        "blockwise_vs_one_block": {"voi": blocks_vs_whole["voi"], "blocks": int(np.prod(seg_run.grid_shape))},
+        "segmentation": {"output": seg_path, "fragments": seg_run.fragments, "graph": seg_run.graph_dir},
         "raw_threshold_segmentation": baseline_seg_scores,
         "prediction": {"blocks": result.num_blocks, "voxels_per_second": result.voxels_per_second,
                        "output": result.output, "roi": str(result.roi)},
@@ -174,11 +200,13 @@ def render_report(n: dict) -> str:
     """The report as Markdown."""
     net, base = n["network_affinities"], n["raw_threshold_affinities"]
     seg, bseg = n["network_segmentation"], n["raw_threshold_segmentation"]
+    one, mem = n["network_segmentation_one_block"], n["network_segmentation_in_memory"]
     rows = "\n".join(
         f"| {name} | {net[name]:.3f} | {base[name]:.3f} |" for name in ("accuracy", "precision", "recall", "f1", "boundary_f1", "macro_f1")
     )
     seg_rows = "\n".join(
-        f"| {name} | {seg[name]:.3f} | {bseg[name]:.3f} |" for name in ("voi_split", "voi_merge", "voi", "adapted_rand")
+        f"| {name} | {seg[name]:.3f} | {one[name]:.3f} | {mem[name]:.3f} | {bseg[name]:.3f} |"
+        for name in ("voi_split", "voi_merge", "voi", "adapted_rand")
     )
     t = n["seconds"]
     return f"""# daskseg demo report
@@ -197,8 +225,13 @@ in {n['prediction']['blocks']} blocks ({n['prediction']['voxels_per_second']:.0f
 
 ## Segmentation (watershed + agglomeration), CREMI scores (lower is better)
 
-| score | network | raw intensities |
-|---|---|---|
+`daskseg segment` wrote `{n['segmentation']['output']}` in {n['blockwise_vs_one_block']['blocks']} blocks,
+scored by `daskseg evaluate`; the same job in one block differs from it by VOI
+{n['blockwise_vs_one_block']['voi']:.3f}. "in memory" is `affinities_to_segmentation` on the whole array
+(hierarchical agglomeration, as waterz), "raw intensities" the same on thresholded raw.
+
+| score | network, blockwise | network, one block | network, in memory | raw intensities |
+|---|---|---|---|---|
 {seg_rows}
 
 ![loss curve](loss.png)
@@ -206,5 +239,5 @@ in {n['prediction']['blocks']} blocks ({n['prediction']['voxels_per_second']:.0f
 ![raw, ground truth and predicted affinities](section.png)
 
 Time: synthesise {t['synthesise']:.0f} s, train {t['train']:.0f} s, predict {t['predict']:.0f} s,
-evaluate {t['evaluate']:.0f} s.
+segment {t['segment']:.0f} s, evaluate {t['evaluate']:.0f} s.
 """

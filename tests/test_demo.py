@@ -8,6 +8,9 @@ import os
 import pytest
 
 from daskseg.demo import DemoSettings, run_demo
+from daskseg.io import open_dataset
+from daskseg.segment import cremi_scores
+from daskseg.synth import LABELS_DATASET
 
 
 @pytest.mark.slow
@@ -24,4 +27,13 @@ def test_demo_writes_a_complete_report(tmp_path):
     assert numbers["prediction"]["blocks"] > 1  # predicted blockwise, not in one piece
     for key in ("network_affinities", "raw_threshold_affinities"):
         assert all(0.0 <= numbers[key][m] <= 1.0 for m in ("accuracy", "f1", "boundary_f1", "macro_f1"))
-    assert numbers["network_segmentation"]["voi"] >= 0.0
+    # the segmentation is on disk, next to the prediction, and its blockwise scores are its scores
+    seg_path = numbers["segmentation"]["output"]
+    assert seg_path.startswith(str(tmp_path / "prediction.zarr")) and numbers["blockwise_vs_one_block"]["blocks"] == 8
+    container, _, name = seg_path.partition(".zarr/")
+    segmentation = open_dataset(container + ".zarr", name)
+    labels = open_dataset(tmp_path / "data" / "test_sample.zarr", LABELS_DATASET).read(segmentation.roi)
+    expected = cremi_scores(segmentation.read(), labels)
+    for score in ("voi_split", "voi_merge", "adapted_rand"):
+        assert numbers["network_segmentation"][score] == pytest.approx(expected[score], abs=1e-9)
+    assert "network, blockwise" in (tmp_path / "report.md").read_text()
