@@ -9,8 +9,9 @@ import numpy as np
 
 from ..array import Array, ArrayKey, ArraySpec
 from ..batch import Batch, BatchRequest, ProviderSpec
-from ..errors import RequestError, SpecError
+from ..errors import ArgumentError, RequestError, SpecError
 from ..geometry import Coordinate, Roi
+from ..graph import GraphKey, GraphSpec
 from ..pipeline import BatchFilter
 
 logger = logging.getLogger(__name__)
@@ -51,22 +52,28 @@ class RandomLocation(BatchFilter):
 
             The array to use for mask checks.
 
-        ensure_nonempty (``GraphKey``, optional):
+        ensure_nonempty (:class:`GraphKey`, optional):
 
-            Ensures that a request for this point set contains at least one point. daskseg has
-            no point sets; passing a key raises ``NotImplementedError``.
+            Ensures that a request for this graph contains at least one node (in the ROI requested
+            for it, or in the total requested ROI if it is not requested). All its nodes are read
+            once in ``setup``; a node is drawn, then a location that has it inside.
 
         p_nonempty (``float``, optional):
 
-            The probability with which ``ensure_nonempty`` is enforced (unused, see above).
+            The probability with which ``ensure_nonempty`` is enforced; other requests get a
+            location drawn as without it.
 
         ensure_centered (``bool``, optional):
 
-            With ``ensure_nonempty``, centre the point in the request (unused, see above).
+            With ``ensure_nonempty``, place the drawn node in the middle voxel of the request (of
+            the voxel size's least common multiple; for an even number of voxels, the one after the
+            centre).
 
         point_balance_radius (``int``):
 
-            With ``ensure_nonempty``, the radius for balancing dense point regions (unused).
+            With ``ensure_nonempty``, nodes are drawn with probability inversely proportional to
+            the number of nodes within this radius (world units), so that dense regions are not
+            favoured. The default of 1 draws (nearly) every node alike.
 
         random_shift_key (:class:`ArrayKey`, optional):
 
@@ -89,11 +96,10 @@ class RandomLocation(BatchFilter):
         point_balance_radius: int = 1,
         random_shift_key: ArrayKey | None = None,
     ):
-        if ensure_nonempty is not None:
-            raise NotImplementedError(
-                "RandomLocation(ensure_nonempty=...) needs point sets (graphs), which daskseg does not have; "
-                "use mask= and min_masked= to steer locations"
-            )
+        if ensure_nonempty is not None and not isinstance(ensure_nonempty, GraphKey):
+            raise ArgumentError(f"RandomLocation: ensure_nonempty must be a GraphKey, got {ensure_nonempty!r}")
+        if not 0 <= p_nonempty <= 1:
+            raise ArgumentError(f"RandomLocation: p_nonempty must lie in [0, 1], got {p_nonempty}")
         if not 0 <= min_masked <= 1:
             raise ValueError(f"RandomLocation: min_masked must lie in [0, 1], got {min_masked}")
         if min_masked > 0 and mask is None:
@@ -108,6 +114,8 @@ class RandomLocation(BatchFilter):
         self.upstream_spec: ProviderSpec | None = None
         self.mask_spec: ArraySpec | None = None
         self.mask_integral: np.ndarray | None = None
+        self.points: np.ndarray | None = None
+        self.point_weights: np.ndarray | None = None
 
     # --- setup -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -116,6 +124,8 @@ class RandomLocation(BatchFilter):
 
         if self.mask is not None and self.min_masked > 0:
             self._read_mask(upstream)
+        if self.ensure_nonempty is not None:
+            self._read_points(upstream)
 
         # RandomLocation has no limits downstream: any request is served from somewhere
         for key, spec in list(self.spec.items()):
@@ -150,6 +160,24 @@ class RandomLocation(BatchFilter):
         integral[(slice(1, None),) * inner.ndim] = inner
         self.mask_integral = integral
 
+    def _read_points(self, upstream) -> None:
+        from scipy.spatial import cKDTree
+
+        key = self.ensure_nonempty
+        if key not in self.upstream_spec:
+            raise SpecError(f"RandomLocation: ensure_nonempty {key} is not provided upstream; provided: {sorted(self.upstream_spec)}")
+        spec = self.upstream_spec[key].copy()
+        logger.info("RandomLocation: reading all nodes of %s in %s", key, spec.roi)
+        graph = upstream.request_batch(BatchRequest({}, {key: GraphSpec(roi=spec.roi)}, random_seed=0))[key]
+        points = np.array([n.location for n in graph.nodes], dtype=np.float64)
+        if len(points) == 0:
+            raise SpecError(f"RandomLocation: ensure_nonempty {key} has no nodes in {spec.roi}")
+        counts = [len(c) for c in cKDTree(points).query_ball_point(points, r=self.point_balance_radius)]
+        weights = 1.0 / np.asarray(counts, dtype=np.float64)
+        self.points = points
+        self.point_weights = weights / weights.sum()
+        logger.debug("RandomLocation: %d nodes of %s", len(points), key)
+
     def __getstate__(self) -> dict:
         # the integral mask can be large; setup() rebuilds it where the node is set up again
         # (e.g. on the Dask workers of a PreCache)
@@ -167,12 +195,20 @@ class RandomLocation(BatchFilter):
             return None
 
         lcm = self.spec.get_lcm_voxel_size(spatial)
+        if lcm is None:  # graphs only
+            lcm = Coordinate((1,) * request[spatial[0]].roi.dims)
         lo, hi = self._possible_shifts(request, spatial, lcm)
 
         rng = self.random_generator(request)
+        nonempty = self.ensure_nonempty is not None and rng.random() < self.p_nonempty
         best_ratio = None
         for _ in range(self.max_attempts):
-            shift = Coordinate(int(rng.integers(a, b, endpoint=True)) for a, b in zip(lo, hi)) * lcm
+            if nonempty:
+                shift = self._shift_to_a_point(request, spatial, lo, hi, lcm, rng)
+                if shift is None:
+                    continue
+            else:
+                shift = Coordinate(int(rng.integers(a, b, endpoint=True)) for a, b in zip(lo, hi)) * lcm
             if self.mask is not None and self.min_masked > 0:
                 ratio = self._mask_ratio(request, spatial, shift)
                 best_ratio = ratio if best_ratio is None else max(best_ratio, ratio)
@@ -184,6 +220,7 @@ class RandomLocation(BatchFilter):
             logger.debug("RandomLocation: shifting request by %s", shift)
             for key, spec in shifted.items():
                 request[key] = spec
+            request.plan = shift
             return None
 
         why = (
@@ -195,6 +232,30 @@ class RandomLocation(BatchFilter):
             f"RandomLocation: none of {self.max_attempts} random locations was acceptable ({why}); "
             f"requested ROIs: { {k: request[k].roi for k in spatial} }"
         )
+
+    def _shift_to_a_point(self, request: BatchRequest, keys: list, lo: list, hi: list, lcm: Coordinate, rng) -> Coordinate | None:
+        """A random shift (within ``lo``..``hi`` multiples of ``lcm``) that brings a randomly drawn node of
+        ``ensure_nonempty`` into its requested ROI; None if the drawn node cannot be reached."""
+        key = self.ensure_nonempty
+        roi = request[key].roi if key in request and request[key].roi is not None else _total(request, keys)
+        point = self.points[rng.choice(len(self.points), p=self.point_weights)]
+        step = np.asarray(lcm, dtype=np.float64)
+        if self.ensure_centered:
+            # the node ends in the middle voxel (of the lcm grid; the one after the centre for even sizes)
+            middle = (np.asarray(roi.shape) // step).astype(int) // 2
+            first = last = np.floor((point - np.asarray(roi.begin, dtype=np.float64)) / step).astype(int) - middle
+        else:
+            # begin + s <= point < end + s, for s = k * lcm
+            first = np.floor((point - np.asarray(roi.end, dtype=np.float64)) / step).astype(int) + 1
+            last = np.floor((point - np.asarray(roi.begin, dtype=np.float64)) / step).astype(int)
+        first = np.maximum(first, lo)
+        last = np.minimum(last, hi)
+        if np.any(first > last):
+            return None
+        shift = Coordinate(int(rng.integers(a, b, endpoint=True)) for a, b in zip(first, last)) * lcm
+        if not self.ensure_centered and not roi.shift(shift).contains(point):
+            return None
+        return shift
 
     def accepts(self, request: BatchRequest) -> bool:
         """Whether the randomly shifted ``request`` is acceptable (besides ``min_masked``).
@@ -267,9 +328,16 @@ class RandomLocation(BatchFilter):
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
         out = Batch()
-        shift = None
+        shift = request.plan if isinstance(request.plan, Coordinate) else None
         for key, spec in request.items():
             if key == self.random_shift_key or key not in batch:
+                continue
+            if isinstance(key, GraphKey):
+                graph = batch[key]
+                if shift is not None:
+                    graph.shift(-np.asarray(shift, dtype=np.float64))
+                graph.spec.roi = spec.roi
+                out[key] = graph
                 continue
             array = batch[key]
             if spec.roi is not None and array.spec.roi is not None:

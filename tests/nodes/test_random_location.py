@@ -194,9 +194,7 @@ def test_unbounded_upstream_is_a_request_error(sample):
             pipeline.request_batch(gp.BatchRequest({RAW: gp.ArraySpec(roi=gp.Roi((0, 0, 0), VS))}))
 
 
-def test_points_are_not_supported():
-    with pytest.raises(NotImplementedError, match="ensure_nonempty"):
-        gp.RandomLocation(ensure_nonempty=gp.ArrayKey("POINTS"))
+def test_min_masked_needs_a_mask():
     with pytest.raises(ValueError, match="mask"):
         gp.RandomLocation(min_masked=0.5)
 
@@ -215,3 +213,57 @@ def test_pickles_without_the_mask_integral_and_works_after_setup_again(sample):
     assert clone.output.mask_integral is None
     with gp.build(clone):
         np.testing.assert_array_equal(clone.request_batch(request)[RAW].data, expected)
+
+
+POINTS = gp.GraphKey("RL_POINTS")
+
+
+def _points_and_marks(locations, shape=(20, 50, 50)):
+    """A label volume marking the voxels of ``locations`` (voxel size 1) and a graph of nodes there."""
+    marks = np.zeros(shape, dtype=np.uint8)
+    nodes = []
+    for i, loc in enumerate(locations):
+        marks[tuple(int(c) for c in loc)] = 1
+        nodes.append(gp.Node(i, np.array(loc, dtype=float) + 0.5))
+    roi = gp.Roi((0, 0, 0), shape)
+    arrays = gp.GPArraySource(LABELS, gp.Array(marks, gp.ArraySpec(roi=roi, voxel_size=(1, 1, 1))))
+    graph = gp.GPGraphSource(POINTS, gp.Graph(nodes, [], gp.GraphSpec(roi=roi)))
+    return (arrays, graph) + gp.MergeProvider()
+
+
+def test_graphs_move_with_the_arrays_and_ensure_nonempty_finds_the_sparse_nodes():
+    locations = [(3, 10, 40), (15, 44, 5), (10, 25, 25)]
+    pipeline = _points_and_marks(locations) + gp.RandomLocation(ensure_nonempty=POINTS, random_shift_key=SHIFT)
+    request = gp.BatchRequest()
+    request[LABELS] = gp.ArraySpec(roi=gp.Roi((0, 0, 0), (6, 8, 8)))
+    request[POINTS] = gp.GraphSpec(roi=gp.Roi((0, 0, 0), (6, 8, 8)))
+    request[SHIFT] = gp.ArraySpec(nonspatial=True)
+    seen = set()
+    with gp.build(pipeline):
+        for seed in range(30):
+            batch = pipeline.request_batch(seeded(request, seed))
+            nodes = list(batch[POINTS].nodes)
+            assert nodes, "ensure_nonempty must give a node in every batch"
+            assert batch[POINTS].spec.roi == request[POINTS].roi
+            for node in nodes:
+                # in the request's coordinates, on the voxel marked for it
+                assert request[POINTS].roi.contains(node.location)
+                assert batch[LABELS].data[tuple(np.floor(node.location).astype(int))] == 1
+                shift = batch[SHIFT].data
+                assert np.array_equal(node.location + shift, np.array(locations[node.id]) + 0.5)
+                seen.add(node.id)
+    assert seen == {0, 1, 2}
+
+
+def test_ensure_centered_puts_the_node_in_the_middle():
+    pipeline = _points_and_marks([(10, 25, 25), (5, 5, 40)]) + gp.RandomLocation(ensure_nonempty=POINTS, ensure_centered=True)
+    request = gp.BatchRequest({}, {POINTS: gp.GraphSpec(roi=gp.Roi((0, 0, 0), (8, 8, 8)))})
+    with gp.build(pipeline):
+        for seed in range(6):
+            (node,) = pipeline.request_batch(seeded(request, seed))[POINTS].nodes
+            assert np.array_equal(node.location, (4.5, 4.5, 4.5))
+
+
+def test_ensure_nonempty_needs_a_graph_key():
+    with pytest.raises(ValueError, match="GraphKey"):
+        gp.RandomLocation(ensure_nonempty=RAW)
