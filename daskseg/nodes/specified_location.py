@@ -6,10 +6,13 @@ import logging
 import threading
 from collections.abc import Sequence
 
+import numpy as np
+
 from ..array import Array, ArraySpec
 from ..batch import Batch, BatchRequest
 from ..errors import ArgumentError, RequestError
 from ..geometry import Coordinate, Roi
+from ..graph import GraphKey
 from ..pipeline import BatchFilter
 
 logger = logging.getLogger(__name__)
@@ -151,20 +154,28 @@ class SpecifiedLocation(BatchFilter):
             spec = request[key].copy()
             spec.roi = spec.roi.shift(shift)
             request[key] = spec
-        request.plan = index
+        request.plan = (index, shift)
         return None
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
         out = Batch()
+        index, shift = request.plan if isinstance(request.plan, tuple) else (None, None)
         for key, spec in request.items():
             if key not in batch:
+                continue
+            if isinstance(key, GraphKey):  # nodes back into the request's coordinates
+                graph = batch[key]
+                if shift is not None:
+                    graph.shift(-np.asarray(shift, dtype=np.float64))
+                graph.spec.roi = spec.roi
+                out[key] = graph
                 continue
             array = batch[key]
             new_spec: ArraySpec = array.spec.copy()
             if spec.roi is not None and new_spec.roi is not None:
                 new_spec.roi = spec.roi
             attrs = dict(array.attrs)
-            if self.extra_data is not None and request.plan is not None:
-                attrs["specified_location_extra_data"] = self.extra_data[request.plan]
+            if self.extra_data is not None and index is not None:
+                attrs["specified_location_extra_data"] = self.extra_data[index]
             out[key] = Array(array.data, new_spec, attrs)
         return out

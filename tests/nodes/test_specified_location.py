@@ -58,5 +58,3 @@ def test_random_choice_is_repeatable_for_a_seed_and_nothing_fitting_is_an_error(
             bad.request_batch(_request())
     with pytest.raises(AssertionError, match="extra_data"):
         gp.SpecifiedLocation([(1, 1)], extra_data=[1, 2])
-    with pytest.raises(NotImplementedError, match="SpecifiedLocation"):
-        gp.IterateLocations("graph")
