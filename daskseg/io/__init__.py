@@ -10,6 +10,7 @@ from .dataset import (
     set_attrs,
     split_dataset_path,
     write_array,
+    write_plain,
 )
 from .metadata import SpatialMetadata
 
@@ -24,4 +25,5 @@ __all__ = [
     "set_attrs",
     "split_dataset_path",
     "write_array",
+    "write_plain",
 ]

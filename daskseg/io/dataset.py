@@ -424,3 +424,32 @@ def set_attrs(container: str | os.PathLike, name: str | None, attrs: dict) -> No
         else:
             target = zarr.open_array(os.path.join(container, name.strip("/")), mode="r+")
         target.attrs.update(attrs)
+
+
+def write_plain(container: str | os.PathLike, name: str, data: np.ndarray, compression: str | None = "default") -> None:
+    """Write ``data`` as a dataset without spatial metadata (a graph's node ids, locations, edges),
+    replacing one of the same name. Strings are stored as UTF-8 bytes."""
+    container = str(container)
+    name = name.strip("/")
+    data = np.asarray(data)
+    if data.dtype.kind in "UO":
+        data = np.char.encode(data.astype(str), "utf-8")
+    if container_format(container) == "hdf5":
+        import h5py
+
+        Path(container).parent.mkdir(parents=True, exist_ok=True)
+        kwargs = {"compression": "gzip"} if compression in ("gzip", "default") and data.size else {}
+        with h5py.File(container, "a") as f:
+            if name in f:
+                del f[name]
+            f.create_dataset(name, data=data, **kwargs)
+    else:
+        import zarr
+
+        group = zarr.open_group(container, mode="a")
+        array = group.create_array(
+            name, shape=data.shape, dtype=data.dtype, chunks=tuple(max(1, s) for s in data.shape) or None,
+            compressors=_zarr_compressors(compression), overwrite=True,
+        )
+        if data.size:
+            array[...] = data

@@ -13,7 +13,8 @@ import numpy as np
 from ..array import ArrayKey
 from ..batch import Batch, BatchRequest
 from ..errors import SpecError
-from ..io import container_format, set_attrs, write_array
+from ..graph import Graph, GraphKey
+from ..io import container_format, set_attrs, write_array, write_plain
 from ..pipeline import BatchFilter
 from .dataset_write import compression_option, dataset_name
 
@@ -34,8 +35,10 @@ class Snapshot(BatchFilter):
     gradients of a training node. These additional arrays are not passed downstream.
 
     Args:
-        dataset_names (dict[ArrayKey, str]): which array is stored in which dataset, e.g.
-            ``{raw: 'volumes/raw', pred_affs: 'volumes/pred_affs'}`` (a leading ``/`` is allowed).
+        dataset_names (dict[ArrayKey or GraphKey, str]): which array is stored in which dataset, e.g.
+            ``{raw: 'volumes/raw', pred_affs: 'volumes/pred_affs'}`` (a leading ``/`` is allowed). A
+            graph is stored as gunpowder does, in ``<name>-ids``, ``<name>-locations`` and
+            ``<name>-edges``.
         output_dir (str): directory of the snapshots; created if missing.
         output_filename (str): template of the snapshot names; ``{id}`` is replaced by the batch
             ID (zero-padded to 8 digits) and ``{iteration}`` by the batch's training iteration, or,
@@ -127,6 +130,10 @@ class Snapshot(BatchFilter):
         for key, name in self.dataset_names.items():
             if key not in batch:
                 continue
+            if isinstance(key, GraphKey):
+                self._save_graph(path, name, batch[key])
+                written.append(name)
+                continue
             array = batch[key]
             if array.spec.nonspatial:
                 logger.warning("%s: %s is nonspatial (no ROI); not saved", self.name(), key)
@@ -157,6 +164,22 @@ class Snapshot(BatchFilter):
             logger.warning(
                 "%s: batch %d holds none of %s; nothing saved", self.name(), batch.id, sorted(self.dataset_names)
             )
+
+    def _save_graph(self, path: str, name: str, graph: Graph) -> None:
+        """Store a graph as gunpowder does: ``<name>-ids`` (n), ``<name>-locations`` (n x dims, world
+        units) and ``<name>-edges`` (m x 2 node ids); the locations carry the graph's ROI as
+        ``roi_offset``/``roi_shape`` attributes."""
+        nodes = list(graph.nodes)
+        dims = graph.spec.roi.dims if graph.spec.roi is not None else (len(nodes[0].location) if nodes else 0)
+        ids = np.array([n.id for n in nodes])
+        locations = np.array([n.location for n in nodes], dtype=graph.spec.dtype).reshape(len(nodes), dims)
+        edges = np.array([(e.u, e.v) for e in graph.edges], dtype=ids.dtype if len(ids) else np.int64).reshape(-1, 2)
+        write_plain(path, f"{name}-ids", ids if len(ids) else np.zeros(0, dtype=np.int64), compression=self._compression)
+        write_plain(path, f"{name}-locations", locations, compression=self._compression)
+        write_plain(path, f"{name}-edges", edges, compression=self._compression)
+        if graph.spec.roi is not None:
+            roi = graph.spec.roi
+            set_attrs(path, f"{name}-locations", {"roi_offset": list(roi.offset), "roi_shape": list(roi.shape)})
 
     def name(self) -> str:
         return f"Snapshot[{self.output_dir}]"

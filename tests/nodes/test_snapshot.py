@@ -118,3 +118,29 @@ def test_bad_file_name_templates_fail_at_construction():
         gp.Snapshot({RAW: "raw"}, output_filename="{batch}.hdf")
     with pytest.raises(DatasetError, match="cannot tell the format"):
         gp.Snapshot({RAW: "raw"}, output_filename="{id}.tif")
+
+
+@pytest.mark.parametrize("extension", [".zarr", ".hdf"])
+def test_graphs_are_saved_as_ids_locations_and_edges(tmp_path, extension):
+    points = gp.GraphKey("SNAPSHOT_POINTS")
+    nodes = [gp.Node(4, np.array([1.0, 2.0])), gp.Node(7, np.array([3.5, 4.0]))]
+    graph = gp.Graph(nodes, [gp.Edge(4, 7)], gp.GraphSpec(roi=gp.Roi((0, 0), (10, 10))))
+    pipeline = gp.GPGraphSource(points, graph) + gp.Snapshot(
+        {points: "graphs/points"}, output_dir=tmp_path, output_filename="{id}" + extension
+    )
+    request = gp.BatchRequest({}, {points: gp.GraphSpec(roi=gp.Roi((0, 0), (10, 10)))})
+    with gp.build(pipeline):
+        batch = pipeline.request_batch(request)
+    path = tmp_path / (str(batch.id).zfill(8) + extension)
+    if extension == ".zarr":
+        root = zarr.open_group(str(path), mode="r")
+        read = {k: np.asarray(root[f"graphs/points-{k}"][...]) for k in ("ids", "locations", "edges")}
+        attrs = dict(root["graphs/points-locations"].attrs)
+    else:
+        with h5py.File(path, "r") as f:
+            read = {k: f[f"graphs/points-{k}"][...] for k in ("ids", "locations", "edges")}
+            attrs = dict(f["graphs/points-locations"].attrs)
+    assert list(read["ids"]) == [4, 7]
+    assert np.array_equal(read["locations"], [[1, 2], [3.5, 4]])
+    assert np.array_equal(read["edges"], [[4, 7]])
+    assert list(attrs["roi_offset"]) == [0, 0] and list(attrs["roi_shape"]) == [10, 10]
