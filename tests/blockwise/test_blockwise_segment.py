@@ -180,3 +180,31 @@ def test_output_of_another_layout_is_refused_and_kept(affs_path, tmp_path, clien
     np.testing.assert_array_equal(read(out), before)
     with pytest.raises(GeometryError, match="outside"):
         bw.segment(f"{affs_path}/volumes/pred_affs", out, roi="0:48,0:400,0:160")
+
+
+def test_region_graph_exports_to_sqlite_and_reads_in_duckdb(affs_path, tmp_path, client):
+    import sqlite3
+
+    from daskseg.blockwise.segmentation import export_sqlite
+    from daskseg.segment import region_adjacency
+
+    result = bw.segment(f"{affs_path}/volumes/pred_affs", str(tmp_path / "seg.zarr/volumes/segmentation"), [0.5],
+                        block_shape=(6, 16, 16), client=client)
+    fragments = read(result.fragments)
+    edges, sums, counts = region_adjacency(fragments, read(f"{affs_path}/volumes/pred_affs"))
+    database = tmp_path / "graph.db"
+    assert export_sqlite(result.graph_dir, database) == {"nodes": len(np.unique(fragments)), "edges": len(edges)}
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT u, v, sum, count FROM edges ORDER BY u, v").fetchall()
+        sizes = dict(db.execute("SELECT id, size FROM nodes").fetchall())
+    assert [[u, v] for u, v, _, _ in rows] == edges.tolist()
+    np.testing.assert_allclose([r[2] for r in rows], sums, rtol=1e-12)
+    assert [r[3] for r in rows] == counts.tolist()
+    ids, voxels = np.unique(fragments, return_counts=True)
+    assert sizes == dict(zip(ids.tolist(), voxels.tolist()))
+    duckdb = pytest.importorskip("duckdb")  # a dev dependency: always there in CI
+    # the README's query: the per-block tables as one, parts of a contact summed
+    query = (f"SELECT u, v, sum(sum) / sum(count) AS mean FROM '{result.graph_dir}/edges/*.parquet' "
+             f"GROUP BY u, v ORDER BY u, v")
+    means = duckdb.sql(query).fetchnumpy()["mean"]
+    np.testing.assert_allclose(means, sums / counts, rtol=1e-12)

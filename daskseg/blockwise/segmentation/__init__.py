@@ -2,6 +2,7 @@
 (fragments, edges, agglomerate up a reduction tree, relabel). See ``job.py``."""
 
 from .job import SegmentResult, output_names, plan_segment, run_segment, segment
+from .export import export_sqlite
 from .layout import SegmentLayout
 
-__all__ = ["SegmentLayout", "SegmentResult", "output_names", "plan_segment", "run_segment", "segment"]
+__all__ = ["SegmentLayout", "export_sqlite", "SegmentResult", "output_names", "plan_segment", "run_segment", "segment"]
