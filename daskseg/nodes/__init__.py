@@ -47,5 +47,6 @@ from .gp_graph_source import GPGraphSource
 from .gp_array_source import GPArraySource
 from .csv_points_source import CsvPointsSource
 from .rasterize_graph import RasterizationSettings, RasterizeGraph
+from .deform_augment import DeformAugment
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]

@@ -223,7 +223,7 @@ class ElasticAugment(SpatialAugment):
         provided = self.spec[key].roi
         if provided is not None and not provided.contains(source):
             raise RequestError(
-                f"ElasticAugment: to deliver {key} in {roi}, the transformation needs {source} "
+                f"{type(self).__name__}: to deliver {key} in {roi}, the transformation needs {source} "
                 f"upstream, which is not inside the provided {provided}. Put a RandomLocation upstream "
                 "(it keeps requests inside the data) or request further from the border."
             )

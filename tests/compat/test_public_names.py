@@ -1,4 +1,4 @@
-"""``import daskseg as gp`` has every gunpowder 1.5 public name (graph names still pending)."""
+"""``import daskseg as gp`` has every gunpowder 1.5 public name."""
 
 import importlib.util
 
@@ -20,10 +20,8 @@ RenumberConnectedComponents Resample Scan ScanCallback ShiftAugment SimpleAugmen
 SpecifiedLocation Squeeze Stack Unsqueeze UpSample ZarrSource ZarrWrite
 """.split()
 
-# graphs are another piece of issue 14; these names are expected to be missing until they land
-PENDING = set(
-    "DeformAugment".split()
-)
+# names expected to be missing (none, now that graphs have landed)
+PENDING: set[str] = set()
 
 
 @pytest.mark.parametrize("name", GUNPOWDER_NAMES)
