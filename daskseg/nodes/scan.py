@@ -13,6 +13,7 @@ from ..array import Array, ArrayKey
 from ..batch import Batch, BatchRequest, ProviderSpec
 from ..errors import RequestError, SpecError
 from ..geometry import Coordinate, Roi
+from ..graph import Graph, GraphKey
 from .scan_callback import ScanCallback
 from ..pipeline import BatchFilter
 
@@ -75,7 +76,7 @@ class Scan(BatchFilter):
                 raise SpecError(
                     f"Scan: reference asks for {key}, which is not provided upstream; provided: {sorted(self.spec)}"
                 )
-            vs = self.spec[key].voxel_size
+            vs = getattr(self.spec[key], "voxel_size", None)  # graphs have none
             if vs is not None and not spec.roi.is_aligned(vs):
                 raise SpecError(
                     f"Scan: reference ROI {spec.roi} of {key} is not aligned with its voxel size {vs}; make the "
@@ -273,6 +274,9 @@ class Scan(BatchFilter):
         """Paste the requested parts of ``chunk`` into the assembled ``arrays``."""
         for key, req in request.items():
             part = chunk[key]
+            if isinstance(key, GraphKey):
+                self._fill_graph(arrays, key, req.roi, part)
+                continue
             if key not in arrays:
                 spec = part.spec.copy()
                 spec.roi = req.roi
@@ -289,3 +293,21 @@ class Scan(BatchFilter):
                 target.data[channels + tuple(slice(b, e) for b, e in zip(begin, end))] = part.crop(
                     common, copy=False
                 ).data
+
+    def _fill_graph(self, graphs: dict, key: GraphKey, roi, part: Graph) -> None:
+        """Add the nodes of chunk graph ``part`` inside ``roi``, and the edges between them, to the
+        assembled graph. Temporary nodes (made while processing a chunk, e.g. by trimming) are left
+        out, as in gunpowder: their ids may clash across chunks."""
+        if key not in graphs:
+            spec = self.spec[key].copy()
+            spec.roi = roi
+            graphs[key] = Graph([], [], spec)
+        graph = graphs[key]
+        for node in part.nodes:
+            if not node.temporary and roi.contains(node.location):
+                graph.add_node(node)
+        for edge in part.edges:
+            if graph.contains(edge.u) and graph.contains(edge.v):
+                if part.node(edge.u).temporary or part.node(edge.v).temporary:
+                    continue
+                graph.add_edge(edge)

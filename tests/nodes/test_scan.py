@@ -233,3 +233,20 @@ def test_progress_callback_hears_start_every_chunk_and_stop(tmp_path):
         batch = pipeline.request_batch(gp.BatchRequest({key: gp.ArraySpec(roi=gp.Roi((0, 0), (4, 4)))}))
     assert batch[key].data.tolist() == np.arange(16).reshape(4, 4).tolist()
     assert callback.events == [("start", 4), ("update", 1), ("update", 2), ("update", 3), ("update", 4), ("stop",)]
+
+
+POINTS = gp.GraphKey("SCAN_POINTS")
+
+
+def test_graphs_are_assembled_from_chunks_without_temporary_nodes():
+    nodes = [gp.Node(i, np.array(loc, dtype=float)) for i, loc in enumerate([(2, 2), (5, 8), (15, 4), (25, 25)])]
+    graph = gp.Graph(nodes, [gp.Edge(0, 1), gp.Edge(1, 2)], gp.GraphSpec(roi=gp.Roi((0, 0), (30, 30))))
+    reference = gp.BatchRequest({}, {POINTS: gp.GraphSpec(roi=gp.Roi((0, 0), (10, 10)))})
+    pipeline = gp.GPGraphSource(POINTS, graph) + gp.Scan(reference)
+    request = gp.BatchRequest({}, {POINTS: gp.GraphSpec(roi=gp.Roi((0, 0), (30, 30)))})
+    with gp.build(pipeline):
+        out = pipeline.request_batch(request)[POINTS]
+    assert out.spec.roi == gp.Roi((0, 0), (30, 30))
+    assert {n.id: tuple(n.location) for n in out.nodes} == {0: (2, 2), 1: (5, 8), 2: (15, 4), 3: (25, 25)}
+    # (1, 2) crosses from one chunk into the next: each chunk trimmed it to a temporary node
+    assert [(e.u, e.v) for e in out.edges] == [(0, 1)]
