@@ -244,7 +244,9 @@ class SpatialTransform:
             step.append((e - b) / (n - 1))
         grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, self.dims)
         source = self(grid)
-        margin = np.abs(self.matrix) @ np.asarray(step) + np.asarray(spacing)
+        # a point lies at most half a step from a sample; the linear part moves it at most |A| step / 2
+        # from the sample's source, the elastic part (smooth) at most as much again
+        margin = np.abs(self.matrix) @ np.asarray(step)
         lo = np.floor(source.min(axis=0) - margin).astype(int)
         hi = np.ceil(source.max(axis=0) + margin).astype(int)
         return Roi(tuple(lo), tuple(hi - lo))
