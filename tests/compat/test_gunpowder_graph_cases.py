@@ -1,0 +1,271 @@
+"""gunpowder 1.5's own graph test cases (tests/cases/graph.py, random_location_graph.py), ported by the
+import swap, with gunpowder's expectations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import daskseg as gp
+from daskseg import Batch, BatchFilter, BatchProvider, BatchRequest, Coordinate, Edge, Graph, GraphKey, GraphSpec, Node, Roi, build
+
+
+class ExampleGraphSource(BatchProvider):
+    def __init__(self, graph_key):
+        self.graph_key = graph_key
+        nodes = [
+            Node(id=1, location=np.array([1, 1, 1], dtype=float)),
+            Node(id=2, location=np.array([500, 500, 500], dtype=float)),
+            Node(id=3, location=np.array([550, 550, 550], dtype=float)),
+        ]
+        self.spec_ = GraphSpec(roi=Roi(Coordinate([-500, -500, -500]), Coordinate([1500, 1500, 1500])))
+        self.graph = Graph(nodes, [Edge(1, 2), Edge(2, 3)], self.spec_)
+
+    def setup(self):
+        self.provides(self.graph_key, self.spec_)
+
+    def provide(self, request):
+        batch = Batch()
+        batch[self.graph_key] = self.graph.crop(request[self.graph_key].roi)
+        return batch
+
+
+class GrowFilter(BatchFilter):
+    def prepare(self, request):
+        grow = Coordinate([50, 50, 50])
+        for key, spec in request.items():
+            spec.roi = spec.roi.grow(grow, grow)
+            request[key] = spec
+        return request
+
+    def process(self, batch, request):
+        for key, spec in request.items():
+            batch[key] = batch[key].crop(spec.roi).trim(spec.roi)
+        return batch
+
+
+def _matches(graph, expected):
+    seen = sorted(graph.nodes, key=lambda v: tuple(v.location))
+    expected = sorted(expected, key=lambda e: e[1])
+    assert sorted(-1 if v.original_id is None else v.original_id for v in seen) == sorted(
+        -1 if temporary else i for i, _, temporary in expected
+    )
+    for (_, location, _), actual in zip(expected, seen):
+        assert np.allclose(location, actual.location)
+
+
+def test_output():
+    graph_key = GraphKey("GPCASE_TEST_GRAPH")
+    pipeline = ExampleGraphSource(graph_key) + GrowFilter()
+    with build(pipeline):
+        batch = pipeline.request_batch(BatchRequest({graph_key: GraphSpec(roi=Roi((0, 0, 0), (50, 50, 50)))}))
+        _matches(batch[graph_key], [(1, (1, 1, 1), False), (2, (50, 50, 50), True)])
+        batch = pipeline.request_batch(BatchRequest({graph_key: GraphSpec(roi=Roi((25, 25, 25), (500, 500, 500)))}))
+        _matches(batch[graph_key], [(1, (25, 25, 25), True), (2, (500, 500, 500), False), (3, (525, 525, 525), True)])
+
+
+def nodes():
+    return [Node(i, location=np.array([i, i, i])) for i in range(5)]
+
+
+def edges():
+    return [Edge(0, 1), Edge(1, 2), Edge(2, 3), Edge(3, 4), Edge(4, 0)]
+
+
+def spec():
+    return GraphSpec(roi=Roi(Coordinate([0, 0, 0]), Coordinate([5, 5, 5])), directed=True)
+
+
+def test_neighbors():
+    undirected_spec = spec()
+    undirected_spec.directed = False
+    directed = Graph(nodes(), edges(), spec())
+    undirected = Graph(nodes(), edges(), undirected_spec)
+    assert list(directed.neighbors(nodes()[0])) == list(undirected.neighbors(nodes()[0]))
+
+
+def test_crop():
+    g = Graph(nodes(), edges(), spec())
+    sub_g = g.crop(Roi(Coordinate([1, 1, 1]), Coordinate([3, 3, 3])))
+    assert g.spec.roi == spec().roi
+    assert sub_g.spec.roi == Roi(Coordinate([1, 1, 1]), Coordinate([3, 3, 3]))
+    sub_g.spec.directed = False
+    assert g.spec.directed and not sub_g.spec.directed
+
+
+def test_nodes():
+    initial = {i: np.array([i, i, i], dtype=np.float32) for i in range(5)}
+    replacement = {i: np.array([-i, -i, -i], dtype=np.float32) for i in range(5)}
+    graph = Graph([Node(i, initial[i].copy()) for i in range(5)], edges(), spec())
+    for node in graph.nodes:
+        node.location = replacement[node.id]
+    for node in graph.nodes:
+        assert np.allclose(node.location, replacement[node.id])
+
+
+class SourceGraphLocation(BatchProvider):
+    def __init__(self, graph_key):
+        self.graph_key = graph_key
+        self.graph = Graph([Node(id=1, location=np.array([500, 500, 500]))], [], GraphSpec(roi=Roi((0, 0, 0), (1000, 1000, 1000))))
+
+    def setup(self):
+        self.provides(self.graph_key, self.graph.spec)
+
+    def provide(self, request):
+        batch = Batch()
+        roi = request[self.graph_key].roi
+        batch[self.graph_key] = self.graph.crop(roi).trim(roi)
+        return batch
+
+
+class BatchTester(BatchFilter):
+    def __init__(self, graph_key, roi_to_match, exact=True):
+        self.graph_key = graph_key
+        self.roi_to_match = roi_to_match
+        self.exact = exact
+        self.visited = False
+
+    def process(self, batch, request):
+        if not self.visited:  # RandomLocation's setup reads all nodes first
+            self.visited = True
+            return
+        roi = batch[self.graph_key].spec.roi
+        assert roi == self.roi_to_match if self.exact else self.roi_to_match.contains(roi)
+
+
+def _one_node_every_time(request_roi, upstream_roi, exact):
+    graph_key = GraphKey("GPCASE_RL_GRAPH")
+    pipeline = SourceGraphLocation(graph_key) + BatchTester(graph_key, upstream_roi, exact) + gp.RandomLocation(ensure_nonempty=graph_key)
+    with build(pipeline):
+        for seed in range(50):
+            batch = pipeline.request_batch(BatchRequest({graph_key: GraphSpec(roi=request_roi)}, random_seed=seed))
+            assert len(list(batch[graph_key].nodes)) == 1
+
+
+def test_random_location_dim_size_1():
+    _one_node_every_time(Roi((0, 0, 0), (1, 100, 100)), Roi((500, 401, 401), (1, 200, 200)), exact=False)
+
+
+def test_random_location_full_roi():
+    _one_node_every_time(Roi((0, 0, 0), (1000, 1000, 1000)), Roi((0, 0, 0), (1000, 1000, 1000)), exact=False)
+
+
+def test_random_location_roi_one_point():
+    _one_node_every_time(Roi((0, 0, 0), (1, 1, 1)), Roi((500, 500, 500), (1, 1, 1)), exact=True)
+
+
+def test_random_location_iso_roi():
+    _one_node_every_time(Roi((0, 0, 0), (100, 100, 100)), Roi((401, 401, 401), (200, 200, 200)), exact=False)
+
+
+class DummyDaisyGraphProvider:
+    """gunpowder's stand-in for daisy.SharedGraphProvider (tests/cases/iterate_locations.py)."""
+
+    def __init__(self, nodes, edges, directed=False):
+        self.nodes = nodes
+        self.edges = edges
+        self.directed = directed
+        self.position_attribute = "location"
+
+    def __getitem__(self, roi):
+        import networkx as nx
+
+        graph = nx.DiGraph() if self.directed else nx.Graph()
+        for node in self.nodes:
+            if roi.contains(node.location):
+                graph.add_node(node.id, location=node.location)
+        for edge in self.edges:
+            if edge.u in graph.nodes:
+                graph.add_edge(edge.u, edge.v)
+        return graph
+
+
+def test_iterate_locations_output():
+    graph_key = GraphKey("GPCASE_IL_GRAPH")
+    node_key = gp.ArrayKey("GPCASE_IL_NODE_ID")
+    source = gp.GraphSource(DummyDaisyGraphProvider(nodes(), edges(), directed=True), graph_key, spec())
+    pipeline = source + gp.IterateLocations(graph_key, node_id=node_key)
+    request = BatchRequest({graph_key: GraphSpec(roi=Roi((0, 0, 0), (1, 1, 1))), node_key: gp.ArraySpec(nonspatial=True)})
+    node_ids = []
+    with build(pipeline):
+        for _ in range(5):
+            batch = pipeline.request_batch(request)
+            node_ids.extend(batch[node_key].data)
+            graph = batch[graph_key]
+            assert graph.num_vertices() == 1
+            # locations are shifted to lie in the requested ROI, so at (0, 0, 0)
+            assert np.allclose(next(graph.nodes).location, (0, 0, 0))
+    assert node_ids == [0, 1, 2, 3, 4]
+
+
+class PointTestSource3D(BatchProvider):
+    """gunpowder's source of tests/cases/elastic_augment_points.py: six points, each inside a 5-voxel
+    cube of labels with its id, on stripes of label 100."""
+
+    def __init__(self, points_key, labels_key):
+        self.points_key = points_key
+        self.labels_key = labels_key
+
+    def setup(self):
+        self.points = [Node(i, np.array([0, 10 * i, 0])) for i in range(6)]
+        self.provides(self.points_key, GraphSpec(roi=Roi((-100, -100, -100), (200, 200, 200))))
+        self.provides(
+            self.labels_key,
+            gp.ArraySpec(roi=Roi((-100, -100, -100), (200, 200, 200)), voxel_size=Coordinate((4, 1, 1)), interpolatable=False),
+        )
+
+    def point_to_voxel(self, array_roi, location):
+        location = location / self.spec[self.labels_key].voxel_size
+        location -= array_roi.begin / self.spec[self.labels_key].voxel_size
+        return tuple(slice(int(v - 2), int(v + 3)) for v in location)
+
+    def provide(self, request):
+        batch = Batch()
+        roi_points = request[self.points_key].roi
+        roi_array = request[self.labels_key].roi
+        data = np.zeros((roi_array // self.spec[self.labels_key].voxel_size).shape, dtype=np.uint32)
+        data[:, ::2] = 100
+        for node in self.points:
+            data[self.point_to_voxel(roi_array, node.location)] = node.id
+        spec = self.spec[self.labels_key].copy()
+        spec.roi = roi_array
+        batch.arrays[self.labels_key] = gp.Array(data, spec=spec)
+        points = [node for node in self.points if roi_points.contains(node.location)]
+        batch.graphs[self.points_key] = Graph(points, [], GraphSpec(roi=roi_points))
+        return batch
+
+
+def test_elastic_augment_points_3d_basics(tmp_path):
+    import math
+
+    labels_key, points_key, raster_key = gp.ArrayKey("GPCASE_EA_LABELS"), GraphKey("GPCASE_EA_POINTS"), gp.ArrayKey("GPCASE_EA_RASTER")
+    pipeline = (
+        PointTestSource3D(points_key, labels_key)
+        + gp.ElasticAugment([10, 10, 10], [0.1, 0.1, 0.1], [0, 2.0 * math.pi])
+        + gp.RasterizeGraph(points_key, raster_key, settings=gp.RasterizationSettings(radius=2, mode="peak"))
+        + gp.Snapshot(
+            {labels_key: "volumes/labels", raster_key: "volumes/raster"},
+            dataset_dtypes={raster_key: np.float32},
+            output_dir=tmp_path,
+            output_filename="elastic_augment_test{id}-{iteration}.hdf",
+        )
+    )
+    for seed in range(5):
+        with build(pipeline):
+            request_roi = Roi((-20, -20, -20), (40, 40, 40))
+            request = BatchRequest(random_seed=seed)
+            request[labels_key] = gp.ArraySpec(roi=request_roi)
+            request[points_key] = GraphSpec(roi=request_roi)
+            request[raster_key] = gp.ArraySpec(roi=request_roi)
+            batch = pipeline.request_batch(request)
+            labels = batch[labels_key]
+            points = batch[points_key]
+            # the point at (0, 0, 0) should not have moved
+            assert points.contains(0)
+            labels_data_roi = (labels.spec.roi - labels.spec.roi.begin) / labels.spec.voxel_size
+            # points should have moved together with the voxels
+            for point in points.nodes:
+                loc = (point.location - labels.spec.roi.begin) / labels.spec.voxel_size
+                loc = Coordinate(int(round(x)) for x in loc)
+                if labels_data_roi.contains(loc):
+                    assert labels.data[loc] == point.id
+    assert len(list(tmp_path.glob("elastic_augment_test*.hdf"))) == 5
