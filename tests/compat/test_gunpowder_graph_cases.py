@@ -269,3 +269,68 @@ def test_elastic_augment_points_3d_basics(tmp_path):
                 if labels_data_roi.contains(loc):
                     assert labels.data[loc] == point.id
     assert len(list(tmp_path.glob("elastic_augment_test*.hdf"))) == 5
+
+
+def test_gpgraph_source_4d_without_a_roi():
+    points = GraphKey("GPCASE_GPGS_POINTS")
+    locations = [(0, 0, 0, 0), (5, 10, 10, 10), (10, 50, 50, 50), (15, 90, 90, 90)]
+    source = gp.GPGraphSource(points, Graph([Node(i, np.array(loc)) for i, loc in enumerate(locations)], [], GraphSpec()))
+    request = BatchRequest()
+    request[points] = GraphSpec(Roi(offset=(5, 30, 30, 30), shape=Coordinate((10, 40, 40, 40))))
+    with build(source):
+        assert len(list(source.request_batch(request)[points].nodes)) == 1
+
+
+def test_graph_source_output():
+    graph_key = GraphKey("GPCASE_GS_GRAPH")
+    source = gp.GraphSource(DummyDaisyGraphProvider(nodes(), edges(), directed=True), graph_key, spec())
+    with build(source):
+        graph = source.request_batch(BatchRequest({graph_key: GraphSpec(roi=Roi((0, 0, 0), (5, 5, 5)))}))[graph_key]
+        assert [v.id for v in graph.nodes] == [0, 1, 2, 3, 4]
+        graph = source.request_batch(BatchRequest({graph_key: GraphSpec(roi=Roi((2, 2, 2), (3, 3, 3)))}))[graph_key]
+        assert [v.id for v in graph.nodes] == [2, 3, 4]
+        assert all(np.allclose(v.location, (v.id,) * 3) for v in graph.nodes)
+
+
+def test_csv_points_source_2d(tmp_path):
+    fake_points = np.random.default_rng(12345).integers(0, 100, size=(2, 2))
+    path = tmp_path / "shift_test.csv"
+    path.write_text("".join(f"{p[0]}\t{p[1]}\n" for p in fake_points))
+    points_key = GraphKey("GPCASE_CSV_POINTS")
+    source = gp.CsvPointsSource(
+        path, points_key, spatial_cols=[0, 1], delimiter="\t",
+        points_spec=GraphSpec(roi=Roi(shape=Coordinate((100, 100)), offset=(0, 0))),
+    )
+    request = BatchRequest()
+    request.add(points_key, Coordinate((100, 100)))
+    with build(source) as b:
+        batch = b.request_batch(request)
+    assert sorted(list(n.location) for n in batch[points_key].nodes) == sorted(list(p) for p in fake_points)
+
+
+def test_csv_points_source_3d(tmp_path):
+    import csv
+
+    fake_points = np.random.default_rng(12345).integers(0, 100, size=(3, 3)).astype(float)
+    path = tmp_path / "shift_test.csv"
+    with open(path, "w") as f:
+        writer = csv.DictWriter(f, fieldnames=["x", "y", "z", "id"])
+        writer.writeheader()
+        for i, point in enumerate(fake_points):
+            writer.writerow({"x": point[0], "y": point[1], "z": point[2], "id": i})
+    points_key = GraphKey("GPCASE_CSV_POINTS")
+    # gunpowder's case gives a 2D points_spec for 3D points, which only its dimension-blind ROI
+    # checks accept; here the spec is 3D
+    source = gp.CsvPointsSource(
+        path, points_key, spatial_cols=[0, 2, 1], delimiter=",", id_col=3,
+        points_spec=GraphSpec(roi=Roi(shape=Coordinate((200, 200, 200)), offset=(0, 0, 0))), scale=2,
+    )
+    request = BatchRequest()
+    request.add(points_key, Coordinate((200, 200, 200)))
+    with build(source) as b:
+        batch = b.request_batch(request)
+    nodes_out = list(batch[points_key].nodes)
+    assert len(nodes_out) == 3
+    for node in nodes_out:
+        orig = fake_points[int(node.id)]
+        assert list(node.location) == list(orig[[0, 2, 1]] * 2)
