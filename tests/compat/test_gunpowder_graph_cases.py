@@ -334,3 +334,90 @@ def test_csv_points_source_3d(tmp_path):
     for node in nodes_out:
         orig = fake_points[int(node.id)]
         assert list(node.location) == list(orig[[0, 2, 1]] * 2)
+
+
+def test_rasterize_graph_colors():
+    graph = Graph(
+        [
+            Node(id=1, location=np.array((0.5, 0.5)), attrs={"color": 2}),
+            Node(id=2, location=np.array((0.5, 4.5)), attrs={"color": 2}),
+            Node(id=3, location=np.array((4.5, 0.5)), attrs={"color": 3}),
+            Node(id=4, location=np.array((4.5, 4.5)), attrs={"color": 3}),
+        ],
+        [Edge(1, 2, attrs={"color": 2}), Edge(3, 4, attrs={"color": 3})],
+        GraphSpec(roi=Roi((0, 0), (5, 5))),
+    )
+    graph_key, array_key = GraphKey("GPCASE_RG_G"), gp.ArrayKey("GPCASE_RG_A")
+    pipeline = gp.GPGraphSource(graph_key, graph) + gp.RasterizeGraph(
+        graph_key,
+        array_key,
+        gp.ArraySpec(roi=Roi((0, 0), (5, 5)), voxel_size=Coordinate(1, 1), dtype=np.uint8),
+        settings=gp.RasterizationSettings(1, color_attr="color"),
+    )
+    with build(pipeline):
+        request = BatchRequest()
+        request[array_key] = gp.ArraySpec(Roi((0, 0), (5, 5)))
+        rasterized = pipeline.request_batch(request)[array_key].data
+    assert rasterized[0, 0] == 2 and rasterized[0, :].sum() == 10
+    assert rasterized[4, 0] == 3 and rasterized[4, :].sum() == 15
+
+
+def _rasterize_3d(settings, roi):
+    graph_key, array_key, rasterized_key = GraphKey("GPCASE_R3_G"), gp.ArrayKey("GPCASE_R3_A"), gp.ArrayKey("GPCASE_R3_R")
+    corners = [(z, y, x) for z in (-200, 199) for y in (-200, 199) for x in (-200, 199)]
+    locations = corners + [(0, 0, 0), (-1, -1, -1)]
+    graph = Graph(
+        [Node(id=i, location=np.array(loc)) for i, loc in enumerate(locations, start=1)],
+        [],
+        GraphSpec(roi=Roi((-100, -100, -100), (300, 300, 300))),
+    )
+    array = gp.Array(np.ones((10, 100, 100)), gp.ArraySpec(roi=Roi((-200, -200, -200), (400, 400, 400)), voxel_size=(40, 4, 4)))
+    pipeline = (
+        (gp.GPGraphSource(graph_key, graph), gp.GPArraySource(array_key, array))
+        + gp.MergeProvider()
+        + gp.RasterizeGraph(graph_key, rasterized_key, gp.ArraySpec(voxel_size=(40, 4, 4)), settings)
+    )
+    with build(pipeline):
+        request = BatchRequest()
+        request[graph_key] = GraphSpec(roi=roi)
+        request[array_key] = gp.ArraySpec(roi=roi)
+        request[rasterized_key] = gp.ArraySpec(roi=roi)
+        return pipeline.request_batch(request)[rasterized_key].data, array_key
+
+
+def test_rasterize_graph_3d():
+    roi = Roi((0, 0, 0), (200, 200, 200))
+    r, _ = _rasterize_3d(None, roi)
+    assert r[0, 0, 0] == 1 and r[2, 20, 20] == 0 and r[4, 49, 49] == 1
+    r, _ = _rasterize_3d(gp.RasterizationSettings(radius=1, fg_value=0, bg_value=1), roi)
+    assert r[0, 0, 0] == 0 and r[2, 20, 20] == 1 and r[4, 49, 49] == 0
+    r, _ = _rasterize_3d(gp.RasterizationSettings(radius=40, inner_radius_fraction=0.25, fg_value=1, bg_value=0), roi)
+    # hollow in the middle; the ball reaches 10 voxels in y and x, 1 in z
+    assert r[0, 0, 0] == 0 and r[0, 10, 0] == 1 and r[0, 0, 10] == 1 and r[1, 0, 0] == 1
+    assert r[2, 20, 20] == 0 and r[4, 49, 49] == 0
+    r, _ = _rasterize_3d(gp.RasterizationSettings(radius=1, fg_value=0, bg_value=1, mask=gp.ArrayKey("GPCASE_R3_A")), roi)
+    assert r[0, 0, 0] == 0 and r[2, 20, 20] == 1 and r[4, 49, 49] == 0
+    small = Roi((0, 0, 0), (120, 80, 80))
+    for inner in (None, 0.75):
+        r, _ = _rasterize_3d(gp.RasterizationSettings(radius=(40, 40, 20), inner_radius_fraction=inner), small)
+        assert r[0, 0, 0] == (0 if inner else 1)
+        assert r[0, 10, 0] == 1 and r[0, 11, 0] == 0 and r[0, 0, 5] == 1 and r[0, 0, 6] == 0
+        assert r[1, 0, 0] == 1 and r[2, 0, 0] == 0
+
+
+def test_rasterize_graph_with_edge():
+    graph_key, rasterized_key = GraphKey("GPCASE_RE_G"), gp.ArrayKey("GPCASE_RE_R")
+    graph = Graph(
+        [Node(id=1, location=np.array((0, 4, 4))), Node(id=2, location=np.array((9, 4, 4)))],
+        [Edge(1, 2)],
+        GraphSpec(roi=Roi((0, 0, 0), (10, 10, 10))),
+    )
+    pipeline = gp.GPGraphSource(graph_key, graph) + gp.RasterizeGraph(
+        graph_key, rasterized_key, gp.ArraySpec(voxel_size=(1, 1, 1)), settings=gp.RasterizationSettings(0.5)
+    )
+    with build(pipeline):
+        request = BatchRequest()
+        request[graph_key] = GraphSpec(roi=Roi((0, 0, 0), (10, 10, 10)))
+        request[rasterized_key] = gp.ArraySpec(roi=Roi((0, 0, 0), (10, 10, 10)))
+        rasterized = pipeline.request_batch(request)[rasterized_key].data
+    assert rasterized.sum() == 10
