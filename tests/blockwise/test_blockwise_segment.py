@@ -80,10 +80,12 @@ def test_connected_components_on_one_worker_and_cubic_blocks(affs_path, tmp_path
     assert same_partition(read(result.outputs[0.7]), connected_components(affs, 0.7))
 
 
-def test_watershed_agglomeration_equals_in_memory_of_the_same_fragments(affs_path, tmp_path, client):
+@pytest.mark.parametrize("agglomeration", ["hierarchical", "static"])
+def test_watershed_agglomeration_equals_in_memory_of_the_same_fragments(affs_path, tmp_path, client, agglomeration):
     affs = read(f"{affs_path}/volumes/pred_affs")
     out = str(tmp_path / "seg.zarr/volumes/segmentation")
-    result = bw.segment(f"{affs_path}/volumes/pred_affs", out, [0.4, 0.6], block_shape=(6, 16, 16), client=client)
+    result = bw.segment(f"{affs_path}/volumes/pred_affs", out, [0.4, 0.6], block_shape=(6, 16, 16), client=client,
+                        agglomeration=agglomeration)
     fragments = read(result.fragments)
     # ids are unique by construction: each fragment lies in the block its id names
     bits = (6 * 16 * 16).bit_length()  # room for one fragment per voxel of a block
@@ -92,9 +94,19 @@ def test_watershed_agglomeration_equals_in_memory_of_the_same_fragments(affs_pat
     assert (fragments > 0).all() and np.array_equal(blocks, (z * 3 + y) * 3 + x)
     assert set(result.outputs) == {0.4, 0.6} and result.outputs[0.4].endswith("segmentation_0.4")
     for threshold, path in result.outputs.items():
-        expected = agglomerate(fragments, affs, threshold, hierarchical=False)
+        expected = agglomerate(fragments, affs, threshold, hierarchical=agglomeration == "hierarchical")
         assert same_partition(read(path), expected)
     assert len(np.unique(read(result.outputs[0.4]))) < len(np.unique(read(result.outputs[0.6])))
+
+
+@pytest.mark.parametrize("block_shape", [(4, 16, 8), (5, 17, 23), (6, 12, 10)])
+def test_hierarchical_agglomeration_is_exact_for_any_blocks(affs_path, tmp_path, client, block_shape):
+    affs = read(f"{affs_path}/volumes/pred_affs")
+    result = bw.segment(f"{affs_path}/volumes/pred_affs", str(tmp_path / "s.zarr/seg"), [0.3, 0.5, 0.7],
+                        block_shape=block_shape, client=client)
+    fragments = read(result.fragments)
+    for threshold, path in result.outputs.items():
+        assert same_partition(read(path), agglomerate(fragments, affs, threshold)), (threshold, block_shape)
 
 
 def test_watershed_blockwise_close_to_one_block(affs_path, tmp_path, client):

@@ -74,3 +74,32 @@ def test_merge_level_of_blocks_by_hand():
     b = np.array([[0, 0, 0], [0, 0, 0], [2, 3, 0], [4, 3, 3], [3, 2, 2]])
     # 0/0 same block; 1/0 meet at level 1; 1/2 differ in bit 1 -> level 2; 3/4 -> level 3; 2/3 -> level 1
     assert SegmentLayout.merge_level(a, b).tolist() == [0, 1, 2, 3, 1]
+
+
+def test_reciprocal_best_merging_by_hand():
+    from daskseg.segment.hierarchy import merge_reciprocal_best
+
+    # a chain 1-2-3-4: 2-3 is best (0.9); after it, 1-23 = (0.8 + 0.2) / 2 = 0.5 and 23-4 = 0.7
+    edges = np.array([[1, 2], [2, 3], [3, 4], [1, 3]], np.uint64)
+    sums, counts = np.array([0.8, 0.9, 0.7, 0.2]), np.array([1, 1, 1, 1])
+    merges, residual = merge_reciprocal_best(np.array([1, 2, 3, 4]), np.zeros(4), edges, sums, counts, 0, 0.6)
+    pairs = [tuple(sorted(p)) for p in zip(merges["a"].tolist(), merges["b"].tolist())]
+    assert pairs == [(2, 3), (2, 4)]  # 2-3, then the merged region (id 2) with 4
+    assert merges["score"] == pytest.approx([0.9, 0.7])
+    assert len(residual["ids"]) == 0  # 1 is done: its best (0.5) is below the threshold
+    # static merging of the same scores would also merge 1 (0.8 > 0.6): the re-averaging matters
+
+
+def test_regions_wait_for_a_level_that_knows_all_their_contacts():
+    from daskseg.segment.hierarchy import merge_reciprocal_best
+
+    edges = np.array([[1, 2], [2, 3]], np.uint64)
+    # 3 may gain contacts until level 2: 2-3 cannot be decided at level 1, nor 1-2 (2's best is 3)
+    merges, residual = merge_reciprocal_best(np.array([1, 2, 3]), np.array([0, 0, 2]), edges,
+                                             np.array([0.8, 0.9]), np.array([1, 1]), 1, 0.5)
+    assert len(merges["a"]) == 0
+    assert residual["ids"].tolist() == [1, 2, 3] and residual["edges"].tolist() == [[1, 2], [2, 3]]
+    assert residual["open_levels"].tolist() == [0, 0, 2]
+    merges, residual = merge_reciprocal_best(residual["ids"], residual["open_levels"], residual["edges"],
+                                             residual["sums"], residual["counts"], 2, 0.5)
+    assert merges["score"] == pytest.approx([0.9, 0.8]) and len(residual["ids"]) == 0

@@ -1,6 +1,11 @@
 """Stage 3 of ``segment``: the global merge, up a reduction tree, never holding the whole graph.
 
-Merging is thresholded on an exact, order-free score of each fragment pair (the mean affinity on
+Hierarchical agglomeration (the default for watershed fragments) merges the best pair first and
+re-averages contacts; ``hierarchical_block`` does it in pieces, exactly (see
+``daskseg.segment.hierarchy``): each super-block merges the reciprocal-best pairs of regions whose
+contacts it knows completely and hands the undecided regions and their contacts up the tree.
+
+Thresholded merging (``thresholded_block``; connected components, or ``agglomeration='static'``) is on an exact, order-free score of each fragment pair (the mean affinity on
 its whole contact, or its maximum for connected components): two fragments end in one segment
 iff a path of pairs scoring above the threshold joins them. That partition is decomposable, so
 it can be computed bottom-up and is exactly what one process with the whole graph computes:
@@ -23,8 +28,9 @@ import os
 import numpy as np
 
 from ...segment.contacts import combine_statistics
+from ...segment.hierarchy import merge_reciprocal_best
 from ...segment.merge import apply_map, merge_pairs
-from ..grid import Block
+from ..grid import Block, BlockwiseError
 from .layout import SegmentLayout
 from .tables import read_table, write_table
 
@@ -93,6 +99,14 @@ def owners(layout: SegmentLayout, level: int, block: Block) -> list[tuple[int, .
 
 def agglomerate_block(block: Block, layout: SegmentLayout, level: int, *, cancel=None) -> dict:
     """The merges of one (super-)block of ``level``: write the roots it changes, per threshold."""
+    if layout.score == "hierarchical":
+        return hierarchical_block(block, layout, level)
+    return thresholded_block(block, layout, level)
+
+
+def crossing_pairs(layout: SegmentLayout, level: int, block: Block) -> tuple[np.ndarray, ...]:
+    """The fragment pairs that meet at ``level`` inside super-block ``block``, with their summed
+    contact statistics ``(pairs, sum, count, max)``, from the tables of the blocks owning them."""
     us, vs, sums, counts, maxima = [], [], [], [], []
     for index in owners(layout, level, block):
         path = layout.edges_path(index)
@@ -103,11 +117,15 @@ def agglomerate_block(block: Block, layout: SegmentLayout, level: int, *, cancel
         sums.append(table["sum"][sel])
         counts.append(table["count"][sel])
         maxima.append(table["max"][sel])
-    pairs = np.stack([np.concatenate(us), np.concatenate(vs)], axis=1) if us else np.zeros((0, 2), np.uint64)
-    pairs, total, count, best = combine_statistics(
-        pairs, np.concatenate(sums) if sums else [], np.concatenate(counts) if counts else [],
-        np.concatenate(maxima) if maxima else [],
-    )
+    if not us:  # a super-block with one child along every axis: nothing crosses
+        return np.zeros((0, 2), np.uint64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0)
+    pairs = np.stack([np.concatenate(us), np.concatenate(vs)], axis=1)
+    return combine_statistics(pairs, np.concatenate(sums), np.concatenate(counts), np.concatenate(maxima))
+
+
+def thresholded_block(block: Block, layout: SegmentLayout, level: int) -> dict:
+    """Union-find over the pairs meeting at ``level`` whose fixed score exceeds each threshold."""
+    pairs, total, count, best = crossing_pairs(layout, level, block)
     score = total / np.maximum(count, 1) if layout.score == "mean" else best
     maps = MergeMaps(layout)
     columns: dict[str, list[np.ndarray]] = {"threshold": [], "id": [], "root": []}
@@ -119,12 +137,63 @@ def agglomerate_block(block: Block, layout: SegmentLayout, level: int, *, cancel
         columns["threshold"].append(np.full(len(ids), t, np.uint8))
         columns["id"].append(ids)
         columns["root"].append(roots)
-    write_table(
-        layout.merges_path(level, block.index),
-        {k: np.concatenate(v) if v else np.zeros(0) for k, v in columns.items()},
-    )
+    write_maps(layout, level, block, columns)
     return {"pairs": len(pairs), "merges": sum(len(i) for i in columns["id"]), "maps_read": maps.loaded,
-            "files_read": len(owners(layout, level, block)) if level else 1}
+            "files_read": len(owners(layout, level, block))}
+
+
+def write_maps(layout: SegmentLayout, level: int, block: Block, columns: dict[str, list[np.ndarray]]) -> None:
+    write_table(layout.merges_path(level, block.index), {k: np.concatenate(v) for k, v in columns.items()})
+
+
+def children(layout: SegmentLayout, level: int, block: Block) -> list[tuple[int, ...]]:
+    """The super-blocks of ``level - 1`` inside super-block ``block`` of ``level``."""
+    shape = layout.level_grid(level - 1).shape
+    ranges = [range(2 * i, min(2 * i + 2, n)) for i, n in zip(block.index, shape)]
+    return list(itertools.product(*ranges))
+
+
+def hierarchical_block(block: Block, layout: SegmentLayout, level: int) -> dict:
+    """Reciprocal-best merging (``daskseg.segment.hierarchy``) of the regions of super-block
+    ``block``: its children's undecided regions and contacts, plus the contacts crossing between
+    the children; writes the merges as root maps per threshold and what is still undecided."""
+    low = int(np.argmin(layout.thresholds))
+    if level == 0:
+        nodes = read_table(layout.nodes_path(block.index))
+        ids, open_levels = nodes["id"], nodes["level"]
+        pairs, sums, counts, _ = crossing_pairs(layout, 0, block)
+    else:
+        parts = [(read_table(layout.residual_path(level - 1, c, "nodes")),
+                  read_table(layout.residual_path(level - 1, c, "edges"))) for c in children(layout, level, block)]
+        ids = np.concatenate([n["id"] for n, _ in parts]).astype(np.uint64)
+        open_levels = np.concatenate([n["open_level"] for n, _ in parts])
+        cross, cross_sums, cross_counts, _ = crossing_pairs(layout, level, block)
+        maps = MergeMaps(layout)
+        a, b = maps.roots(cross[:, 0], low, level - 1), maps.roots(cross[:, 1], low, level - 1)
+        unknown = np.setdiff1d(np.concatenate([a, b]), ids)
+        if len(unknown):
+            raise BlockwiseError(f"super-block {block.index} of level {level}: regions {unknown[:5].tolist()} cross "
+                                 f"between its children but none of them left them undecided (a bug)")
+        pairs = np.concatenate([np.concatenate([e["a"] for _, e in parts]), np.minimum(a, b)])
+        pairs = np.stack([pairs, np.concatenate([np.concatenate([e["b"] for _, e in parts]), np.maximum(a, b)])], 1)
+        pairs, sums, counts, _ = combine_statistics(
+            pairs, np.concatenate([*(e["sum"] for _, e in parts), cross_sums]),
+            np.concatenate([*(e["count"] for _, e in parts), cross_counts]), np.zeros(len(pairs)))
+    merges, residual = merge_reciprocal_best(ids, open_levels, pairs, sums, counts, level, layout.thresholds[low])
+    columns: dict[str, list[np.ndarray]] = {"threshold": [], "id": [], "root": []}
+    for t, threshold in enumerate(layout.thresholds):
+        sel = merges["score"] > threshold
+        changed, roots = merge_pairs(merges["a"][sel], merges["b"][sel])
+        columns["threshold"].append(np.full(len(changed), t, np.uint8))
+        columns["id"].append(changed)
+        columns["root"].append(roots)
+    write_maps(layout, level, block, columns)
+    write_table(layout.residual_path(level, block.index, "nodes"),
+                {"id": residual["ids"], "open_level": residual["open_levels"]})
+    edges = residual["edges"]
+    write_table(layout.residual_path(level, block.index, "edges"),
+                {"a": edges[:, 0], "b": edges[:, 1], "sum": residual["sums"], "count": residual["counts"]})
+    return {"pairs": len(pairs), "regions": len(ids), "merges": len(merges["a"]), "undecided": len(residual["ids"])}
 
 
 def merges_complete(layout: SegmentLayout) -> bool:

@@ -9,6 +9,8 @@ its own, the size in voxels.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ...io import Dataset
@@ -40,5 +42,26 @@ def edges_block(
     own = (block.write_roi.begin - region.begin) / vs
     inside = labels[tuple(slice(b, b + s) for b, s in zip(own, block.write_roi.shape / vs))]
     ids, sizes = np.unique(inside[inside != 0], return_counts=True)
-    write_table(layout.nodes_path(block.index), {"id": ids.astype(np.uint64), "size": sizes.astype(np.int64)})
+    write_table(layout.nodes_path(block.index), {"id": ids.astype(np.uint64), "size": sizes.astype(np.int64),
+                                                 "level": open_levels(layout, block, inside, ids)})
     return {"edges": len(pairs)}
+
+
+def open_levels(layout: SegmentLayout, block: Block, inside: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Per fragment ``ids`` of the block, the highest reduction-tree level at which it may gain a
+    contact: that of the farthest neighbour block whose reach (the neighbourhood's largest offset
+    from the face between them) it lies in; 0 for fragments no edge can leave the block from."""
+    reach = layout.max_offset()
+    shape = layout.grid_shape
+    level = np.zeros(len(ids), np.int64)
+    for delta in itertools.product((-1, 0, 1), repeat=len(shape)):
+        neighbour = tuple(i + d for i, d in zip(block.index, delta))
+        if not any(delta) or any(not 0 <= n < s for n, s in zip(neighbour, shape)):
+            continue
+        slab = tuple(slice(0, r) if d < 0 else slice(max(0, n - r), n) if d > 0 else slice(None)
+                     for d, r, n in zip(delta, reach, inside.shape))
+        near = np.unique(inside[slab])
+        meet = int(layout.merge_level(np.array([block.index]), np.array([neighbour]))[0])
+        hit = np.isin(ids, near)
+        level[hit] = np.maximum(level[hit], meet)
+    return level

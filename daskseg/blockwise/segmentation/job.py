@@ -43,6 +43,7 @@ from .relabel import relabel_block
 logger = logging.getLogger(__name__)
 
 METHODS = ("watershed", "cc")
+AGGLOMERATIONS = ("hierarchical", "static")
 #: Voxels per block when no block shape is given.
 DEFAULT_BLOCK_VOXELS = 2**21
 #: Context (voxels per flooded axis) each watershed block reads around its write ROI.
@@ -120,6 +121,7 @@ def plan_segment(
     thresholds: Sequence[float] = (0.5,),
     *,
     method: str = "watershed",
+    agglomeration: str = "hierarchical",
     mask: str | Dataset | None = None,
     roi: Roi | str | None = None,
     block_shape: Sequence[int] | None = None,
@@ -136,6 +138,9 @@ def plan_segment(
     Args:
         method (str): ``'watershed'`` (fragments by seeded watershed, merged by mean affinity) or
             ``'cc'`` (connected components of the edges above each threshold: exact).
+        agglomeration (str): for watershed fragments, ``'hierarchical'`` (best pair first, contacts
+            re-averaged after each merge, as waterz and ``agglomerate(hierarchical=True)``) or
+            ``'static'`` (every pair whose own mean contact exceeds the threshold).
         mask (str | Dataset, optional): voxels where the mask is 0 get label 0.
         roi (Roi | str, optional): the ROI to segment (world units); default the affinities' ROI.
         block_shape (Sequence[int], optional): voxels per block; default about 2M voxels.
@@ -155,6 +160,8 @@ def plan_segment(
         raise SegmentError(f"thresholds must be numbers in [0, 1] (affinities are probabilities), got {thresholds}")
     if method not in METHODS:
         raise SegmentError(f"method must be one of {METHODS}, not {method!r}")
+    if agglomeration not in AGGLOMERATIONS:
+        raise SegmentError(f"agglomeration must be one of {AGGLOMERATIONS}, not {agglomeration!r}")
     out = os.path.abspath(str(out))
     container, name = split_dataset_path(out)
     fragments = fragments or os.path.join(container, os.path.dirname(name), "fragments")
@@ -176,8 +183,8 @@ def plan_segment(
         block_shape = default_block_shape(unit, output_roi.shape / vs, vs, DEFAULT_BLOCK_VOXELS)
     block_shape = Coordinate(block_shape)
     graph_dir = os.path.abspath(graph_dir or os.path.join(os.path.splitext(container)[0] + ".graph", name))
-    layout = SegmentLayout(output_roi, vs, block_shape, graph_dir, offsets, thresholds,
-                           "max" if method == "cc" else "mean")
+    score = "max" if method == "cc" else "hierarchical" if agglomeration == "hierarchical" else "mean"
+    layout = SegmentLayout(output_roi, vs, block_shape, graph_dir, offsets, thresholds, score)
     _check_blocks(layout)
     _check_values(affs_ds, scale, layout)
 

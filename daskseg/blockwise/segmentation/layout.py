@@ -32,8 +32,9 @@ class SegmentLayout:
         graph_dir (str): the directory of the region graph and merge maps (absolute).
         neighborhood (tuple): the affinity offsets, one per channel.
         thresholds (tuple[float, ...]): the merge thresholds, one output each.
-        score (str): ``'mean'`` (mean affinity on the contact) or ``'max'`` (its largest
-            affinity: connected components).
+        score (str): ``'hierarchical'`` (mean affinity on the contact, re-averaged as regions
+            merge, best first), ``'mean'`` (the fragments' mean affinity, thresholded once) or
+            ``'max'`` (the largest affinity: connected components).
     """
 
     output_roi: Roi
@@ -112,6 +113,11 @@ class SegmentLayout:
 
     def merges_path(self, level: int, index: Sequence[int]) -> str:
         return os.path.join(self.merges_dir, f"level-{level}", "-".join(str(i) for i in index) + ".parquet")
+
+    def residual_path(self, level: int, index: Sequence[int], part: str) -> str:
+        """The regions (``part='nodes'``) or contacts (``'edges'``) a super-block left undecided."""
+        name = "-".join(str(i) for i in index) + f"-{part}.parquet"
+        return os.path.join(self.merges_dir, f"residual-{level}", name)
 
     def max_offset(self) -> Coordinate:
         """The largest absolute offset per axis of the neighbourhood (voxels)."""
