@@ -231,7 +231,9 @@ def plan_evaluate(
     try:
         os.makedirs(tables_dir, exist_ok=True)
     except OSError as e:
-        raise DatasetError(f"cannot create the work directory {directory} ({e.strerror}): give another one") from None
+        raise DatasetError(
+            f"cannot create the work directory {directory} ({e.strerror}): give another one (work_dir=, --work-dir)"
+        ) from None
     logger.info("%r; tables in %s", grid, tables_dir)
     return BlockwiseTask("evaluate", grid, evaluate_block, args=(seg_ds, gt_ds, mask_ds, tables_dir),
                          record_dir=directory, layout=layout, resume=resume, settings="segment")
@@ -286,13 +288,11 @@ def evaluate(
     block_shape: Sequence[int] | None = None,
     *,
     client: Any = None,
-    scheduler: str | None = None,
-    n_workers: int | None = None,
     work_dir: str | os.PathLike | None = None,
     resume: bool = True,
     keep_tables: bool = False,
     fan_in: int = DEFAULT_FAN_IN,
-    progress: bool | None = None,
+    **runner_options: Any,
 ) -> EvaluateResult:
     """VOI split/merge and adapted Rand (CREMI's definitions) of ``seg`` against ``gt``, blockwise.
 
@@ -305,15 +305,14 @@ def evaluate(
             multiple of the segmentation's chunks.
         client (distributed.Client | str, optional): the cluster (or a scheduler address); default
             ``daskseg.cluster.get_client``.
-        scheduler (str, optional): a scheduler address to connect to.
-        n_workers (int, optional): workers of a new LocalCluster.
         work_dir (str | Path, optional): where the block tables and the done record go; on storage
             every worker can reach. Default: ``.daskseg-evaluate-<hash>`` next to the segmentation's
             container.
         resume (bool): reuse the tables of an interrupted evaluation of the same inputs and blocks.
         keep_tables (bool): keep the work directory after scoring.
         fan_in (int): tables added by one reduction task.
-        progress (bool, optional): a progress bar (default: when stderr is a terminal).
+        **runner_options: passed to ``Runner`` (``scheduler``, ``n_workers``, ``max_in_flight``,
+            ``retries``, ``block_timeout``, ``progress``, ...).
 
     Returns:
         EvaluateResult
@@ -325,28 +324,19 @@ def evaluate(
         BlocksFailedError: blocks that failed after all retries (the others are recorded).
     """
     task = plan_evaluate(seg, gt, mask, block_shape, work_dir=work_dir, resume=resume)
-    return run_evaluate(task, client, scheduler=scheduler, n_workers=n_workers, keep_tables=keep_tables,
-                        fan_in=fan_in, progress=progress)
+    with Runner(client, **runner_options) as runner:
+        return run_evaluate(task, runner, keep_tables=keep_tables, fan_in=fan_in)
 
 
 def run_evaluate(
-    task: BlockwiseTask,
-    client: Any = None,
-    *,
-    scheduler: str | None = None,
-    n_workers: int | None = None,
-    keep_tables: bool = False,
-    fan_in: int = DEFAULT_FAN_IN,
-    progress: bool | None = None,
+    task: BlockwiseTask, runner: Runner, *, keep_tables: bool = False, fan_in: int = DEFAULT_FAN_IN
 ) -> EvaluateResult:
-    """Run the plan of ``plan_evaluate``: count the pending blocks, sum, score (arguments as for
-    ``evaluate``)."""
+    """Run the plan of ``plan_evaluate`` on ``runner``'s cluster: count the pending blocks, sum the
+    tables, score (arguments as for ``evaluate``)."""
     t0 = time.perf_counter()
-    with Runner(client, scheduler=scheduler, n_workers=n_workers, progress=progress) as runner:
-        run = runner.run(task)
-        retries = runner.settings(task.settings)[1]
-        scores = reduce_and_score(runner.client(), task.grid, task.args[3], fan_in=fan_in, retries=retries)
-        link = runner.dashboard_link
+    run = runner.run(task)
+    retries = runner.settings(task.settings)[1]
+    scores = reduce_and_score(runner.client(), task.grid, task.args[3], fan_in=fan_in, retries=retries)
     if not keep_tables:
         remove_work(task)
     grid = task.grid
@@ -354,5 +344,5 @@ def run_evaluate(
         voi_split=scores["voi_split"], voi_merge=scores["voi_merge"], voi=scores["voi"],
         adapted_rand=scores["adapted_rand"], roi=grid.output_roi, block_shape=grid.effective_block_shape,
         num_blocks=run.num_blocks, skipped=run.skipped, processed=run.processed, voxels=int(scores["voxels"]),
-        pairs=int(scores["pairs"]), seconds=time.perf_counter() - t0, dashboard_link=link,
+        pairs=int(scores["pairs"]), seconds=time.perf_counter() - t0, dashboard_link=runner.dashboard_link,
     )

@@ -6,26 +6,14 @@ import json
 
 import click
 
-from .common import cluster_client, scheduler_option, workers_option
-
-
-def _shape(ctx, param, value: str | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    try:
-        shape = tuple(int(v) for v in value.replace("x", ",").split(",") if v.strip())
-    except ValueError:
-        shape = ()
-    if not shape or any(v < 1 for v in shape):
-        raise click.BadParameter(f"positive integers separated by commas, e.g. 64,256,256; got {value!r}")
-    return shape
+from .common import cluster_client, runner_options, scheduler_option, shape_option_value, workers_option
 
 
 @click.command()
 @click.option("--seg", required=True, help="Segmentation, e.g. SEG.zarr/volumes/segmentation (or .hdf).")
 @click.option("--gt", required=True, help="Ground truth, e.g. sample_A.zarr/volumes/labels/neuron_ids; 0 is background.")
 @click.option("--mask", default=None, help="Evaluate only where this dataset is nonzero.")
-@click.option("--block-shape", default=None, callback=_shape,
+@click.option("--block-shape", default=None,
               help="Voxels per block, e.g. 64,256,256 (default about 2M voxels, whole chunks of --seg).")
 @scheduler_option
 @workers_option
@@ -36,8 +24,11 @@ def _shape(ctx, param, value: str | None) -> tuple[int, ...] | None:
               help="Reuse the tables of an interrupted run of the same evaluation.")
 @click.option("--keep-tables", is_flag=True, help="Keep the work directory (tables and done record).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (scores, ROI, blocks) instead of text.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
-def evaluate(seg, gt, mask, block_shape, scheduler, workers, work_dir, resume, keep_tables, as_json, progress) -> None:
+@runner_options
+def evaluate(
+    seg, gt, mask, block_shape, scheduler, workers, work_dir, resume, keep_tables, as_json, max_in_flight, retries,
+    block_timeout, progress,
+) -> None:
     """VOI split/merge and adapted Rand (CREMI's definitions) of SEG against GT, block by block.
 
     Each block's contingency table is counted on the cluster and the tables are summed there, so a
@@ -49,13 +40,16 @@ def evaluate(seg, gt, mask, block_shape, scheduler, workers, work_dir, resume, k
     """
     import os
 
-    from ..blockwise import BlocksFailedError, plan_evaluate, run_evaluate
+    from ..blockwise import BlocksFailedError, Runner, plan_evaluate, run_evaluate
 
     # every input is opened and checked here, before a cluster starts; paths become absolute
-    task = plan_evaluate(seg, gt, mask, block_shape, work_dir=work_dir, resume=resume)
-    with cluster_client(scheduler, workers) as client:
+    block = shape_option_value(block_shape, "--block-shape")
+    task = plan_evaluate(seg, gt, mask, block, work_dir=work_dir, resume=resume)
+    with cluster_client(scheduler, workers) as client, Runner(
+        client, max_in_flight=max_in_flight, retries=retries, block_timeout=block_timeout, progress=progress
+    ) as runner:
         try:
-            result = run_evaluate(task, client, keep_tables=keep_tables, progress=progress)
+            result = run_evaluate(task, runner, keep_tables=keep_tables)
         except BlocksFailedError as e:
             raise click.ClickException(str(e)) from e
         except KeyboardInterrupt:

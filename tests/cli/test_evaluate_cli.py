@@ -86,6 +86,7 @@ def test_a_local_cluster_of_one_worker(volumes):
         ("mask voxel size", ["--mask", "bad.zarr/coarse"], "GeometryError: voxel sizes differ: .* the mask"),
         ("missing dataset", ["--gt", "gt.hdf/volumes/nope"], "DatasetError: no dataset 'volumes/nope'"),
         ("missing container", ["--seg", "nothere.zarr/seg"], "DatasetError: Zarr container .* does not exist"),
+        ("block shape", ["--block-shape", "0,4,4"], r"GeometryError: block shape \(0, 4, 4\) must be 3 positive"),
     ],
 )
 def test_bad_input_is_refused_in_one_line_before_a_cluster_starts(volumes, monkeypatch, what, args, message):
@@ -102,3 +103,12 @@ def test_bad_input_is_refused_in_one_line_before_a_cluster_starts(volumes, monke
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
     assert re.search(message, lines[0]), lines[0]
+
+
+def test_a_block_shape_that_is_not_numbers_is_a_usage_error(volumes, monkeypatch):
+    tmp_path = volumes[0]
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["evaluate", "--seg", "seg.zarr/volumes/segmentation", "--gt",
+                                       "gt.hdf/volumes/labels", "--block-shape", "a,b", "--scheduler", UNREACHABLE])
+    assert result.exit_code == 2
+    assert "--block-shape must be integers separated by commas" in result.output
