@@ -4,9 +4,23 @@ import swap, with gunpowder's expectations."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import daskseg as gp
-from daskseg import Batch, BatchFilter, BatchProvider, BatchRequest, Coordinate, Edge, Graph, GraphKey, GraphSpec, Node, Roi, build
+from daskseg import (
+    Batch,
+    BatchFilter,
+    BatchProvider,
+    BatchRequest,
+    Coordinate,
+    Edge,
+    Graph,
+    GraphKey,
+    GraphSpec,
+    Node,
+    Roi,
+    build,
+)
 
 
 class ExampleGraphSource(BatchProvider):
@@ -421,3 +435,74 @@ def test_rasterize_graph_with_edge():
         request[rasterized_key] = gp.ArraySpec(roi=Roi((0, 0, 0), (10, 10, 10)))
         rasterized = pipeline.request_batch(request)[rasterized_key].data
     assert rasterized.sum() == 10
+
+
+def _deform_source():
+    """gunpowder's mock_3d_source (tests/cases/deform_augment.py): six nodes, each in a 3-voxel cube
+    of its id in two label arrays of different voxel sizes."""
+
+    def node_to_voxel(array_roi, voxel_size, location):
+        location = location / voxel_size
+        location -= array_roi.begin / voxel_size
+        return tuple(slice(int(v - 1), int(v + 2)) for v in location)
+
+    nodes_ = [Node(id=i, location=np.array([0, 10 * (i - 1) + 0.5, 0])) for i in range(1, 7)]
+    g = Graph(nodes_, edges=[], spec=GraphSpec(roi=Roi((-100, -100, -100), (200, 200, 200))))
+    sources = [gp.GPGraphSource(GraphKey("GPCASE_DA_G"), g)]
+    for name, vs in (("GPCASE_DA_A1", (4, 1, 1)), ("GPCASE_DA_A2", (1, 2, 1))):
+        spec_ = gp.ArraySpec(roi=Roi((-100, -100, -100), (200, 200, 200)), voxel_size=Coordinate(vs), interpolatable=False)
+        data = np.zeros(spec_.roi.shape // spec_.voxel_size, dtype=np.uint32)
+        for node in nodes_:
+            data[node_to_voxel(spec_.roi, spec_.voxel_size, node.location)] = node.id
+        sources.append(gp.GPArraySource(gp.ArrayKey(name), gp.Array(data, spec_)))
+    return tuple(sources) + gp.MergeProvider()
+
+
+@pytest.mark.parametrize("rotate", [True, False])
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+@pytest.mark.parametrize("rotation_axes", [None, (1, 0), (0, 2)])
+def test_deform_augment_3d_basics(rotate, spatial_dims, rotation_axes):
+    from scipy.ndimage import center_of_mass
+
+    labels_key, labels2_key, graph_key = gp.ArrayKey("GPCASE_DA_A1"), gp.ArrayKey("GPCASE_DA_A2"), GraphKey("GPCASE_DA_G")
+    if spatial_dims <= max(rotation_axes or [0]):
+        pytest.skip("Rotation axes must be less than spatial dimensions")
+    pipeline = _deform_source() + gp.DeformAugment(
+        [4] * spatial_dims, [1] * spatial_dims, graph_raster_voxel_size=[1] * spatial_dims, rotate=rotate,
+        spatial_dims=spatial_dims, rotation_axes=rotation_axes,
+    )
+    for seed in range(5):
+        with build(pipeline):
+            request_roi = Roi((-20, -20, -20), (40, 40, 40))
+            request = BatchRequest(random_seed=seed)
+            request[labels_key] = gp.ArraySpec(roi=request_roi)
+            request[labels2_key] = gp.ArraySpec(roi=request_roi / 2)
+            request[graph_key] = GraphSpec(roi=request_roi)
+            batch = pipeline.request_batch(request)
+        labels, labels2, graph = batch[labels_key], batch[labels2_key], batch[graph_key]
+        assert Node(id=1, location=np.array([0, 0, 0])) in list(graph.nodes)
+        # the graph moved together with the voxels
+        for node in graph.nodes:
+            for array in (labels, labels2):
+                if array.spec.roi.contains(node.location):
+                    loc = np.array((node.location - array.spec.roi.begin) / array.spec.voxel_size)
+                    com = center_of_mass(array.data == node.id)
+                    if any(np.isnan(com)):
+                        continue
+                    assert np.linalg.norm(com - loc) < np.linalg.norm(array.spec.voxel_size) * 2, (com, loc)
+
+
+def test_deform_augment_4d_basics():
+    points = GraphKey("GPCASE_DA4_POINTS")
+    locations = [(0, 0, 0, 0), (5, 10, 10, 10), (10, 50, 50, 50), (15, 90, 90, 90)]
+    source = gp.GPGraphSource(points, Graph(nodes=[Node(i, np.array(loc)) for i, loc in enumerate(locations)], edges=[], spec=GraphSpec()))
+    deform = gp.DeformAugment(
+        control_point_spacing=Coordinate((5, 5, 5)), jitter_sigma=[0.1, 0.1, 0.1], scale_interval=[0.9, 1.1],
+        rotate=True, subsample=4, spatial_dims=3, use_fast_points_transform=True,
+    )
+    pipeline = source + deform
+    request = BatchRequest()
+    request[points] = GraphSpec(Roi(offset=(5, 30, 30, 30), shape=Coordinate((15, 40, 40, 40))))
+    with build(pipeline):
+        # not enough deformation to remove node from center
+        assert len(list(pipeline.request_batch(request)[points].nodes)) == 1
