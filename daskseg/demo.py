@@ -227,8 +227,9 @@ in {n['prediction']['blocks']} blocks ({n['prediction']['voxels_per_second']:.0f
 
 `daskseg segment` wrote `{n['segmentation']['output']}` in {n['blockwise_vs_one_block']['blocks']} blocks,
 scored by `daskseg evaluate`; the same job in one block differs from it by VOI
-{n['blockwise_vs_one_block']['voi']:.3f}. "in memory" is `affinities_to_segmentation` on the whole array
-(hierarchical agglomeration, as waterz), "raw intensities" the same on thresholded raw.
+{n['blockwise_vs_one_block']['voi']:.3f}. Both agglomerate hierarchically (as waterz); "in memory" is
+`affinities_to_segmentation` on the whole array (which fills the boundary voxels after merging),
+"raw intensities" the same on thresholded raw.
 
 | score | network, blockwise | network, one block | network, in memory | raw intensities |
 |---|---|---|---|---|

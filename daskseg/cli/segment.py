@@ -35,6 +35,10 @@ def _absolute(path: str | None) -> str | None:
 @click.option("--method", type=click.Choice(["watershed", "cc"]), default="watershed", show_default=True,
               help="watershed: seeded watershed fragments merged by mean affinity; cc: connected components of "
               "the edges above each threshold (exact).")
+@click.option("--agglomeration", type=click.Choice(["hierarchical", "static"]), default="hierarchical",
+              show_default=True,
+              help="watershed: merge the best pair first and re-average contacts (as waterz), or every pair whose "
+              "own mean contact is above the threshold.")
 @click.option("--mask", default=None, help="Mask dataset: voxels where it is 0 get label 0.")
 @click.option("--roi", default=None, help="ROI to segment in world units, begin:end per axis (default: all).")
 @click.option("--block-shape", default=None, help="Voxels per block, e.g. 32,256,256 (default: about 2M voxels).")
@@ -52,7 +56,7 @@ def _absolute(path: str | None) -> str | None:
 @click.option("--overwrite", is_flag=True, help="Replace existing fragments, graph and segmentations.")
 @runner_options
 def segment(
-    affs, out, thresholds, method, mask, roi, block_shape, context, fragment_threshold, fragments, graph_dir,
+    affs, out, thresholds, method, agglomeration, mask, roi, block_shape, context, fragment_threshold, fragments, graph_dir,
     scheduler, workers, resume, overwrite, max_in_flight, retries, block_timeout, progress,
 ) -> None:
     """Segment AFFS into OUT: fragments, region graph, agglomeration and relabelling, block by block.
@@ -60,7 +64,8 @@ def segment(
     Each stage is a resumable blockwise job (dashboard tasks fragments-block-…, edges-block-…,
     agglomerate-L<level>-block-…, relabel-block-…): run the same command again after an
     interruption. The agglomeration combines blocks up a reduction tree, so no task holds the whole
-    graph, and gives exactly the partition one process with the whole graph would.
+    graph, and gives exactly the partition one process with the whole graph would (for the same
+    fragments: daskseg.segment.agglomerate, or connected_components for --method cc).
 
     Example: daskseg segment --affs pred.zarr/volumes/pred_affs --out seg.zarr/volumes/segmentation
     --thresholds 0.3,0.5,0.7
@@ -71,7 +76,7 @@ def segment(
     watershed = None if method == "cc" else {"threshold": fragment_threshold}
     # bad input fails here, before a cluster starts
     tasks, result = plan_segment(
-        _absolute(affs), _absolute(out), thresholds, method=method, mask=_absolute(mask), roi=roi,
+        _absolute(affs), _absolute(out), thresholds, method=method, agglomeration=agglomeration, mask=_absolute(mask), roi=roi,
         block_shape=shape_option_value(block_shape, "--block-shape"), context=shape_option_value(context, "--context"),
         fragments=_absolute(fragments), graph_dir=_absolute(graph_dir), watershed=watershed, resume=resume,
         overwrite=overwrite,
