@@ -21,17 +21,18 @@ import yaml
 
 from .array import ArrayKey
 from .batch import BatchRequest
-from .errors import DaskSegError
 from .geometry import Coordinate
 from .io import container_format, open_dataset
 from .models.config import NetConfig, load_net_config
 from .pipeline import Pipeline, build
+from .schema import SchemaError, check_fields, check_mapping
 
 logger = logging.getLogger(__name__)
 
 
-class TrainingConfigError(DaskSegError, ValueError):
-    """The training YAML is missing a field, has an unknown one, or names data that does not fit."""
+class TrainingConfigError(SchemaError):
+    """The training YAML is missing a field, has an unknown one or one of the wrong type, or names
+    data that does not fit."""
 
 
 def tutorial_augmentations() -> dict[str, dict[str, Any]]:
@@ -51,6 +52,55 @@ def tutorial_augmentations() -> dict[str, dict[str, Any]]:
     }
 
 
+Number = float  # the schema accepts ints where a float is asked for
+
+#: the arguments each augmentation of the training YAML takes (type per key) and the ones it needs;
+#: the arrays (raw, labels) are the job's own and not given
+AUGMENT_SCHEMAS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
+    "elastic": (
+        {
+            "control_point_spacing": int | list[int],
+            "jitter_sigma": Number | list[Number],
+            "rotation_interval": list[Number],
+            "scale_interval": list[Number],
+            "prob_slip": Number,
+            "prob_shift": Number,
+            "max_misalign": int,
+            "subsample": int,
+            "spatial_dims": int,
+            "use_fast_points_transform": bool,
+            "recompute_missing_points": bool,
+            "p": Number,
+        },
+        ("control_point_spacing", "jitter_sigma", "rotation_interval"),
+    ),
+    "simple": (
+        {
+            "mirror_only": list[int] | None,
+            "transpose_only": list[int] | None,
+            "mirror_probs": list[Number] | None,
+            "transpose_probs": list[Number] | None,
+            "p": Number,
+        },
+        (),
+    ),
+    "intensity": (
+        {
+            "scale_min": Number,
+            "scale_max": Number,
+            "shift_min": Number,
+            "shift_max": Number,
+            "z_section_wise": bool,
+            "clip": bool,
+            "p": Number,
+            "slab": list[int] | None,
+        },
+        ("scale_min", "scale_max", "shift_min", "shift_max"),
+    ),
+    "grow_boundary": ({"steps": int, "background": int, "only_xy": bool}, ()),
+}
+
+
 @dataclass
 class TrainingJob:
     """Everything ``daskseg train`` needs; relative paths are relative to the YAML file.
@@ -60,7 +110,9 @@ class TrainingJob:
         network: the training network's JSON config (``daskseg net create``).
         iterations: train until this iteration (a resumed run continues towards it).
         checkpoint_basename: checkpoints are ``{basename}_checkpoint_{iteration}``.
-        augment: per-node arguments; a node set to ``null`` is left out. Default: the tutorial's.
+        augment: per-node arguments (``AUGMENT_SCHEMAS`` lists them); a node set to ``null`` is
+            left out. Default: the tutorial's; in a YAML file, the arguments given for a node
+            replace those defaults one by one.
         cache_size, num_workers: PreCache's batches in flight and Dask workers of a LocalCluster.
         snapshot_every: save a snapshot every N iterations (0: never).
         seed: the seed of the batch sequence (a re-run draws the same batches).
@@ -68,34 +120,46 @@ class TrainingJob:
             arbitrary code when loaded, so only for files you trust.
     """
 
-    samples: list[str]
+    samples: list[str] = field(metadata={"example": "[data/sample_A.zarr, data/sample_B.zarr]"})
     network: str
-    iterations: int = 1000
+    iterations: int = field(default=1000, metadata={"min": 1})
     raw_dataset: str = "volumes/raw"
     labels_dataset: str = "volumes/labels/neuron_ids"
     checkpoint_basename: str = "checkpoints/train_net"
-    save_every: int = 500
-    log_every: int = 1
-    snapshot_every: int = 100
+    save_every: int = field(default=500, metadata={"min": 0})
+    log_every: int = field(default=1, metadata={"min": 1})
+    snapshot_every: int = field(default=100, metadata={"min": 0})
     snapshot_dir: str = "snapshots"
-    profiling_every: int = 100
-    cache_size: int = 10
-    num_workers: int = 2
+    profiling_every: int = field(default=100, metadata={"min": 1})
+    cache_size: int = field(default=10, metadata={"min": 1})
+    num_workers: int = field(default=2, metadata={"min": 1})
     seed: int = 0
     trust_pickle: bool = False
     neighborhood: list[list[int]] = field(default_factory=lambda: [[-1, 0, 0], [0, -1, 0], [0, 0, -1]])
     augment: dict[str, dict[str, Any] | None] = field(default_factory=tutorial_augmentations)
 
     def __post_init__(self):
+        try:
+            check_fields(self)
+        except TrainingConfigError:
+            raise
+        except SchemaError as e:
+            raise TrainingConfigError(str(e)) from None
         if not self.samples:
             raise TrainingConfigError("a training job needs at least one sample under `samples:`")
-        if self.iterations < 1:
-            raise TrainingConfigError(f"iterations must be positive, got {self.iterations}")
-        unknown = set(self.augment) - set(tutorial_augmentations())
+        for i, offset in enumerate(self.neighborhood):
+            if len(offset) != 3:
+                raise TrainingConfigError(f"neighborhood[{i}] is {offset!r}, expected 3 offsets (z, y, x)")
+        unknown = set(self.augment) - set(AUGMENT_SCHEMAS)
         if unknown:
-            raise TrainingConfigError(
-                f"unknown augmentations {sorted(unknown)}; known: {sorted(tutorial_augmentations())}"
-            )
+            raise TrainingConfigError(f"unknown augmentations {sorted(unknown)}; known: {sorted(AUGMENT_SCHEMAS)}")
+        for name, args in self.augment.items():
+            if args is not None:
+                schema, required = AUGMENT_SCHEMAS[name]
+                try:
+                    self.augment[name] = check_mapping(args, schema, f"augment.{name}", required)
+                except SchemaError as e:
+                    raise TrainingConfigError(str(e)) from None
 
     def resolve_paths(self, base_dir: str) -> "TrainingJob":
         """A copy with relative paths made relative to ``base_dir``."""
@@ -112,23 +176,57 @@ class TrainingJob:
         )
 
 
+def _yaml_error(path: str, e: yaml.YAMLError) -> TrainingConfigError:
+    mark = getattr(e, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = " ".join(str(getattr(e, "problem", None) or e).split())
+    context = getattr(e, "context", None)
+    return TrainingConfigError(f"{path} is not valid YAML{where}: {problem}" + (f" ({context})" if context else ""))
+
+
 def load_job(path: str | os.PathLike) -> TrainingJob:
-    """Read a training YAML; unknown or missing fields raise a ``TrainingConfigError`` naming them."""
+    """Read and check a whole training YAML before anything runs.
+
+    Every field is checked against ``TrainingJob``'s types and bounds and every augmentation's
+    arguments against ``AUGMENT_SCHEMAS``; unknown, missing or mistyped fields raise a
+    ``TrainingConfigError`` naming the file, the key, the value and the expected type.
+    """
     path = str(path)
     if not os.path.exists(path):
         raise TrainingConfigError(f"training config {path!r} does not exist")
     with open(path) as f:
-        doc = yaml.safe_load(f) or {}
+        try:
+            doc = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise _yaml_error(path, e) from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise TrainingConfigError(f"{path}: a training config is a mapping of fields (samples: ..., network: ...), "
+                                  f"got {type(doc).__name__} {doc!r}")
     names = {f.name for f in dataclasses.fields(TrainingJob)}
-    unknown = set(doc) - names
+    unknown = {str(k) for k in doc} - names
     if unknown:
         raise TrainingConfigError(f"{path}: unknown fields {sorted(unknown)}; fields are {sorted(names)}")
     missing = {"samples", "network"} - set(doc)
     if missing:
         raise TrainingConfigError(f"{path}: missing fields {sorted(missing)}")
-    augment = tutorial_augmentations()
-    augment.update(doc.pop("augment", None) or {})
-    return TrainingJob(augment=augment, **doc).resolve_paths(os.path.dirname(os.path.abspath(path)))
+    augment = doc.pop("augment", None)
+    if augment is None:
+        augment = {}
+    if not isinstance(augment, dict):
+        raise TrainingConfigError(f"{path}: augment is {augment!r}, expected a mapping of augmentations "
+                                  f"({', '.join(sorted(AUGMENT_SCHEMAS))}) to their arguments or null")
+    merged: dict[str, dict[str, Any] | None] = tutorial_augmentations()
+    for name, args in augment.items():
+        default = merged.get(name)
+        merged[name] = {**default, **args} if isinstance(args, dict) and default is not None else args
+    try:
+        job = TrainingJob(augment=merged, **doc)
+        augmentations(job, ArrayKey("RAW"), ArrayKey("LABELS"))  # values the nodes themselves refuse
+    except TrainingConfigError as e:
+        raise TrainingConfigError(f"{path}: {e}") from None
+    return job.resolve_paths(os.path.dirname(os.path.abspath(path)))
 
 
 @dataclass
@@ -164,6 +262,32 @@ def check_samples(job: TrainingJob) -> Coordinate:
     return voxel_size
 
 
+def augmentations(job: TrainingJob, raw: ArrayKey, labels: ArrayKey) -> list:
+    """The augmentation nodes of ``job``, in the tutorial's order (elastic, simple, intensity, grow_boundary).
+
+    Raises:
+        TrainingConfigError: a node refuses its arguments (naming ``augment.<node>``).
+    """
+    from . import nodes
+
+    makers = {
+        "elastic": lambda args: nodes.ElasticAugment(**args),
+        "simple": lambda args: nodes.SimpleAugment(**args),
+        "intensity": lambda args: nodes.IntensityAugment(raw, **args),
+        "grow_boundary": lambda args: nodes.GrowBoundary(labels, **args),
+    }
+    built = []
+    for name, make in makers.items():
+        args = job.augment.get(name)
+        if args is None:
+            continue
+        try:
+            built.append(make(args))
+        except (TypeError, ValueError) as e:
+            raise TrainingConfigError(f"augment.{name}: {e}") from None
+    return built
+
+
 def check_job(job: TrainingJob) -> tuple[NetConfig, Coordinate]:
     """Everything that can be checked before a cluster starts: the network config and the samples.
 
@@ -173,6 +297,7 @@ def check_job(job: TrainingJob) -> tuple[NetConfig, Coordinate]:
         NetConfigError, ShapeError: the network config (``job.network``) is unusable.
         DatasetError, TrainingConfigError: a sample is missing, unreadable, or does not fit the others.
     """
+    augmentations(job, ArrayKey("RAW"), ArrayKey("LABELS"))
     net = load_net_config(job.network)
     voxel_size = check_samples(job)
     return net, voxel_size
@@ -203,15 +328,8 @@ def build_training_pipeline(job: TrainingJob, client=None) -> TrainingPipeline:
     datasets = {raw: job.raw_dataset, labels: job.labels_dataset}
     pipeline = tuple(_source(s, datasets) + nodes.Normalize(raw) + nodes.RandomLocation() for s in job.samples)
     pipeline = pipeline + nodes.RandomProvider()
-    aug = job.augment
-    if aug.get("elastic") is not None:
-        pipeline = pipeline + nodes.ElasticAugment(**aug["elastic"])
-    if aug.get("simple") is not None:
-        pipeline = pipeline + nodes.SimpleAugment(**aug["simple"])
-    if aug.get("intensity") is not None:
-        pipeline = pipeline + nodes.IntensityAugment(raw, **aug["intensity"])
-    if aug.get("grow_boundary") is not None:
-        pipeline = pipeline + nodes.GrowBoundary(labels, **aug["grow_boundary"])
+    for node in augmentations(job, raw, labels):
+        pipeline = pipeline + node
     pipeline = (
         pipeline
         + nodes.AddAffinities(job.neighborhood, labels, gt_affs)

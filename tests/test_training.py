@@ -82,3 +82,57 @@ def test_train_reports_raw_and_labels_voxel_size_mismatch(tmp_path):
     result = CliRunner().invoke(main, ["train", "--config", config, "--workers", "1"])
     assert result.exit_code == 1
     assert "raw has voxel size (40, 4, 4) but labels have (40, 2, 2)" in result.output
+
+
+# --- the whole YAML is checked up front (issue 11 item 11) ----------------------------------------
+BASE = "samples: [a.zarr]\nnetwork: n.json\n"
+
+
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        (BASE + "iterations: ten\n", ["iterations is 'ten' (a string), expected a whole number"]),
+        (BASE + "iterations: 2.7\n", ["iterations is 2.7 (a float), expected a whole number"]),
+        (BASE + "iterations: 0\n", ["iterations is 0, expected at least 1"]),
+        (BASE + "save_every: -1\n", ["save_every is -1, expected at least 0"]),
+        ("samples: [a.zarr\nnetwork: n.json\n", ["not valid YAML at line 2", "expected ',' or ']'"]),
+        ("samples: data/sample_A.zarr\nnetwork: n.json\n",
+         ["samples is 'data/sample_A.zarr' (a string), expected a list of strings", "e.g. samples: ["]),
+        (BASE + "augment:\n  elastic: {sigma: 3}\n", ["augment.elastic: unknown keys ['sigma']", "prob_slip"]),
+        (BASE + "augment:\n  elastic: {prob_slip: high}\n", ["augment.elastic.prob_slip is 'high' (a string)"]),
+        (BASE + "augment:\n  intensity: [0.9, 1.1]\n", ["augment.intensity is [0.9, 1.1] (a list), expected a mapping"]),
+        (BASE + "augment:\n  blur: {sigma: 1}\n", ["unknown augmentations ['blur']"]),
+        (BASE + "augment: yes\n", ["augment is True, expected a mapping"]),
+        (BASE + "neighborhood: [[-1, 0]]\n", ["neighborhood[0] is [-1, 0], expected 3 offsets"]),
+        (BASE + "trust_pickle: maybe\n", ["trust_pickle is 'maybe' (a string), expected true or false"]),
+        ("- samples\n- network\n", ["a training config is a mapping of fields"]),
+        (BASE + "augment:\n  elastic: {rotation_interval: [0, 1, 2]}\n",
+         ["augment.elastic: ElasticAugment: rotation_interval and scale_interval take two numbers each"]),
+    ],
+    ids=["iterations-word", "iterations-fraction", "iterations-zero", "save-every-negative", "unclosed-bracket",
+         "samples-string", "augment-unknown-key", "augment-wrong-type", "augment-not-mapping", "augment-unknown-node",
+         "augment-bool", "neighborhood", "bool", "list-document", "node-refuses"],
+)
+def test_the_training_yaml_is_checked_before_anything_runs(tmp_path, text, fragments):
+    config = tmp_path / "train.yaml"
+    config.write_text(text)
+    result = CliRunner().invoke(main, ["train", "--config", str(config)])
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, result.output
+    assert "TrainingConfigError" in errors[0] and str(config) in errors[0], errors[0]
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    assert "Dask" not in result.output  # refused before a cluster started
+
+
+def test_augment_arguments_given_replace_the_tutorial_defaults_one_by_one(tmp_path):
+    path = write_yaml(tmp_path / "t.yaml", {"samples": ["a.zarr"], "network": "n.json", "iterations": 5,
+                                            "augment": {"elastic": {"prob_slip": 0.2, "jitter_sigma": [0, 1, 1]},
+                                                        "intensity": {"scale_min": 1}}})
+    job = load_job(path)
+    expected = {**tutorial_augmentations()["elastic"], "prob_slip": 0.2, "jitter_sigma": [0.0, 1.0, 1.0]}
+    assert job.augment["elastic"] == expected
+    assert job.augment["intensity"]["scale_min"] == 1.0 and isinstance(job.augment["intensity"]["scale_min"], float)
+    assert job.iterations == 5

@@ -36,6 +36,9 @@ def train(
     """Train the U-Net on augmented batches produced by Dask workers; the training step runs here,
     on the GPU when JAX sees one. Resumes from the newest checkpoint.
 
+    The whole config is checked before anything starts: unknown keys, values of the wrong type
+    (`iterations: ten`) and YAML syntax errors are one line naming the key, the value and the type.
+
     Example: `daskseg train --config train.yaml --workers 4`
     """
     from tqdm import tqdm
