@@ -294,7 +294,10 @@ def synthetic_samples(args, workdir: str) -> Iterator[tuple[str, str, object, np
 
 def given_sample(args) -> Iterator[tuple[str, str, object, np.ndarray, np.ndarray, tuple]]:
     from daskseg.blockwise.outputs import open_input
-    from daskseg.blockwise.segmentation.affinities import affinity_scale, read_affinities
+    from daskseg.blockwise.segmentation.affinities import (
+        affinity_scale,
+        read_affinities,
+    )
 
     affs_ds, gt_ds = open_input(args.affs), open_input(args.gt)
     if affs_ds.voxel_size != gt_ds.voxel_size:
