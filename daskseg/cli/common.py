@@ -43,7 +43,8 @@ def shape_option_value(value: str | None, what: str) -> tuple[int, ...] | None:
     return shape
 
 
-def _max_in_flight(ctx, param, value: str | None) -> int | str | None:
+def parse_max_in_flight(ctx, param, value: str | None) -> int | str | None:
+    """Click callback: a whole number of at least 1, or Nx (N > 0 times the worker threads)."""
     if value is None:
         return None
     text = value.strip().lower()
@@ -51,12 +52,14 @@ def _max_in_flight(ctx, param, value: str | None) -> int | str | None:
         number = float(text[:-1]) if text.endswith("x") else int(text)
     except ValueError:
         number = 0
-    if not number > 0:
-        raise click.BadParameter(f"a positive number of tasks, or Nx times the worker threads (e.g. 2x); got {value!r}")
+    if not number > 0 or number == float("inf"):
+        raise click.BadParameter(f"a positive number of tasks: a whole number of at least 1, or Nx (N times the "
+                                 f"worker threads, e.g. 2x); got {value!r}")
     return text if text.endswith("x") else int(number)
 
 
-def _block_timeout(ctx, param, value: str | None) -> float | str | None:
+def parse_block_timeout(ctx, param, value: str) -> str | float | None:
+    """Click callback: 'config' (the setting), 0/none (no limit), or a duration such as 90, '30 minutes', '1h'."""
     if value in (None, "config"):
         return "config"
     if value.strip().lower() in ("0", "none"):
@@ -64,22 +67,22 @@ def _block_timeout(ctx, param, value: str | None) -> float | str | None:
     from dask.utils import parse_timedelta
 
     try:
-        seconds = parse_timedelta(value.strip(), default="seconds")
+        seconds = parse_timedelta(value, default="seconds")
     except (ValueError, KeyError, TypeError):
         seconds = -1
-    if seconds is None or seconds <= 0:
-        raise click.BadParameter(f"a duration such as 600 or '30 minutes' (0 or none: no limit); got {value!r}")
+    if seconds is None or seconds < 0:
+        raise click.BadParameter(f"a duration such as 90 (seconds), '30 minutes' or 1h, or 0 for none; got {value!r}")
     return float(seconds)
 
 
 def runner_options(function):
     """``--max-in-flight``, ``--retries``, ``--block-timeout`` and ``--progress``, as ``Runner`` takes them."""
     for option in reversed([
-        click.option("--max-in-flight", default=None, callback=_max_in_flight,
+        click.option("--max-in-flight", default=None, callback=parse_max_in_flight,
                      help="Tasks on the cluster at once: a number, or Nx worker threads (default 2x)."),
         click.option("--retries", type=click.IntRange(min=0), default=None,
                      help="Extra tries of a failed block (default 2)."),
-        click.option("--block-timeout", default="config", callback=_block_timeout,
+        click.option("--block-timeout", default="config", callback=parse_block_timeout,
                      help="Time limit of one try of a block, e.g. '30 minutes' (0: none; default 30 minutes)."),
         click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal)."),
     ]):

@@ -6,16 +6,7 @@ import importlib
 
 import click
 
-from .common import cluster_client
-
-
-def _shape(value: str | None, what: str) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    try:
-        return tuple(int(v) for v in value.replace("x", ",").split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(f"{what} must be integers separated by commas, e.g. 92,110,110; got {value!r}")
+from .common import cluster_client, parse_block_timeout, parse_max_in_flight, shape_option_value
 
 
 def _blocks_per_task(ctx, param, value: str) -> int | str:
@@ -43,38 +34,6 @@ def _factor(ctx, param, value: str | None) -> float | None:
     if not factor > 0 or factor == float("inf"):
         raise click.BadParameter(f"a positive number or a fraction such as 1/255, got {value!r}")
     return factor
-
-
-def _max_in_flight(ctx, param, value: str | None) -> int | str | None:
-    """A whole number of at least 1, or Nx (N > 0 times the worker threads)."""
-    if value is None:
-        return None
-    text = value.strip().lower()
-    try:
-        number = float(text[:-1]) if text.endswith("x") else int(text)
-    except ValueError:
-        number = 0
-    if not number > 0 or number == float("inf"):
-        raise click.BadParameter(f"a whole number of at least 1, or Nx (N times the worker threads, e.g. 2x); "
-                                 f"got {value!r}")
-    return text if text.endswith("x") else int(number)
-
-
-def _duration(ctx, param, value: str) -> str | float | None:
-    """'config' (the setting), 0/none (no limit), or a duration such as 90, '30 minutes', '1h'."""
-    if value == "config":
-        return value
-    if value.strip().lower() in ("0", "none"):
-        return None
-    from dask.utils import parse_timedelta
-
-    try:
-        seconds = parse_timedelta(value, default="seconds")
-    except (ValueError, KeyError, TypeError):
-        seconds = -1
-    if seconds is None or seconds < 0:
-        raise click.BadParameter(f"a duration such as 90 (seconds), '30 minutes' or 1h, or 0 for none; got {value!r}")
-    return float(seconds)
 
 
 def _load_processor(spec: str):
@@ -113,10 +72,10 @@ def _load_processor(spec: str):
 @click.option("--normalize-factor", default=None, callback=_factor,
               help="Multiply raw intensities by this to map them to [0, 1], e.g. 1/127 for int8 "
               "(default as gp.Normalize: uint8 / 255, uint16 / 65535, floats as they are).")
-@click.option("--max-in-flight", default=None, callback=_max_in_flight,
+@click.option("--max-in-flight", default=None, callback=parse_max_in_flight,
               help="Blocks on the cluster at once: a number, or Nx worker threads (default 2x).")
 @click.option("--retries", type=click.IntRange(min=0), default=None, help="Extra tries of a failed block (default 2).")
-@click.option("--block-timeout", default="config", callback=_duration,
+@click.option("--block-timeout", default="config", callback=parse_block_timeout,
               help="Time limit of one try of a block, e.g. '30 minutes' (0: none; default 30 minutes).")
 @click.option("--blocks-per-task", default="auto", show_default=True, callback=_blocks_per_task,
               help="Blocks per Dask task: a number, or 'auto' (cheap blocks packed into ~0.5 s tasks).")
@@ -159,7 +118,7 @@ def predict(
     elif normalize_factor is not None:
         raise click.UsageError("--normalize-factor applies to --network only; a --processor normalises itself")
     try:
-        raw_ds = open_input(raw, _shape(voxel_size, "--voxel-size"))
+        raw_ds = open_input(raw, shape_option_value(voxel_size, "--voxel-size"))
     except MissingVoxelSizeError:
         raise click.UsageError(
             f"{raw} has no voxel size: neither 'resolution'/'voxel_size' attributes nor OME-Zarr metadata were found; "
@@ -174,13 +133,13 @@ def predict(
                 raw=raw,
                 out=out,
                 roi=roi,
-                block_shape=_shape(block_shape, "--block-shape"),
+                block_shape=shape_option_value(block_shape, "--block-shape"),
                 processor=processor,
                 client=client,
                 resume=resume,
                 overwrite=overwrite,
                 dtype=dtype,
-                raw_voxel_size=_shape(voxel_size, "--voxel-size"),
+                raw_voxel_size=shape_option_value(voxel_size, "--voxel-size"),
                 max_in_flight=max_in_flight,
                 retries=retries,
                 block_timeout=timeout,
