@@ -220,3 +220,15 @@ def test_region_graph_exports_to_sqlite_and_reads_in_duckdb(affs_path, tmp_path,
              f"GROUP BY u, v ORDER BY u, v")
     means = duckdb.sql(query).fetchnumpy()["mean"]
     np.testing.assert_allclose(means, sums / counts, rtol=1e-12)
+
+
+def test_segment_settings_take_effect(affs_path, tmp_path):
+    """daskseg.segment.max-in-flight, .retries and .block-timeout (daskseg.yaml) set every stage's run."""
+    import dask.config
+
+    tasks, _ = bw.plan_segment(f"{affs_path}/volumes/pred_affs", str(tmp_path / "s.zarr/seg"), block_shape=(6, 16, 16))
+    runner = bw.Runner()
+    assert {runner.settings(t.settings) for t in tasks} == {("2x", 2, 1800.0)}  # daskseg.yaml's defaults
+    with dask.config.set({"daskseg.segment.max-in-flight": 3, "daskseg.segment.retries": 0,
+                          "daskseg.segment.block-timeout": "5 s"}):
+        assert {runner.settings(t.settings) for t in tasks} == {(3, 0, 5.0)}
