@@ -104,11 +104,13 @@ def agglomerate_block(block: Block, layout: SegmentLayout, level: int, *, cancel
     return thresholded_block(block, layout, level)
 
 
-def crossing_pairs(layout: SegmentLayout, level: int, block: Block) -> tuple[np.ndarray, ...]:
+def crossing_pairs(
+    layout: SegmentLayout, level: int, block: Block, sources: list[tuple[int, ...]] | None = None
+) -> tuple[np.ndarray, ...]:
     """The fragment pairs that meet at ``level`` inside super-block ``block``, with their summed
     contact statistics ``(pairs, sum, count, max)``, from the tables of the blocks owning them."""
     us, vs, sums, counts, maxima = [], [], [], [], []
-    for index in owners(layout, level, block):
+    for index in sources if sources is not None else owners(layout, level, block):
         path = layout.edges_path(index)
         table = read_table(path)
         sel = table["level"] == level
@@ -125,7 +127,8 @@ def crossing_pairs(layout: SegmentLayout, level: int, block: Block) -> tuple[np.
 
 def thresholded_block(block: Block, layout: SegmentLayout, level: int) -> dict:
     """Union-find over the pairs meeting at ``level`` whose fixed score exceeds each threshold."""
-    pairs, total, count, best = crossing_pairs(layout, level, block)
+    sources = owners(layout, level, block)
+    pairs, total, count, best = crossing_pairs(layout, level, block, sources)
     score = total / np.maximum(count, 1) if layout.score == "mean" else best
     maps = MergeMaps(layout)
     columns: dict[str, list[np.ndarray]] = {"threshold": [], "id": [], "root": []}
@@ -139,7 +142,7 @@ def thresholded_block(block: Block, layout: SegmentLayout, level: int) -> dict:
         columns["root"].append(roots)
     write_maps(layout, level, block, columns)
     return {"pairs": len(pairs), "merges": sum(len(i) for i in columns["id"]), "maps_read": maps.loaded,
-            "files_read": len(owners(layout, level, block))}
+            "files_read": len(sources)}
 
 
 def write_maps(layout: SegmentLayout, level: int, block: Block, columns: dict[str, list[np.ndarray]]) -> None:

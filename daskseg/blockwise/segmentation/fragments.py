@@ -41,17 +41,10 @@ def fragments_block(
         labels = np.where(mask.read(block.write_roi) != 0, labels, 0)
     labels = relabel_consecutive(labels)
     n = int(labels.max()) if labels.size else 0
-    first = np.uint64(layout.first_id(block_flat(layout, block)))
+    first = np.uint64(layout.first_id(layout.grid().flat_index(block.index)))
     labels = np.where(labels > 0, labels + first, np.uint64(0))
     if cancel is not None and cancel.is_set():
         raise BlockCancelledError(f"fragments of block {block.index} were stopped (time limit) before writing")
     out.write(block.write_roi, labels)
     return {"fragments": n}
 
-
-def block_flat(layout: SegmentLayout, block: Block) -> int:
-    """The flat index of ``block`` in the base grid."""
-    flat = 0
-    for i, n in zip(block.index, layout.grid_shape):
-        flat = flat * n + int(i)
-    return flat
