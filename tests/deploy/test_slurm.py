@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 import tempfile
 
-import dask_jobqueue  # noqa: F401  (the dev extra installs it: these tests run, never skip)
+# The dev extra installs dask-jobqueue, so these tests run and never skip. It is looked up, not
+# imported: importing dask_jobqueue replaces this process's SIGINT handler with sys.exit.
+assert importlib.util.find_spec("dask_jobqueue") is not None, "dask-jobqueue is missing: pip install -e .[dev]"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAUNCH = os.path.join(ROOT, "deploy", "slurm", "launch.py")

@@ -300,7 +300,17 @@ def _logged(path) -> list[int]:
         return [int(line.split(",")[0]) for line in f.read().splitlines()[1:]]
 
 
-def test_ctrl_c_right_after_a_checkpoint_keeps_its_log_row(tmp_path):
+@pytest.fixture
+def python_ctrl_c_handler():
+    """Python's own Ctrl-C handler for one test, whatever an imported library installed before it."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_right_after_a_checkpoint_keeps_its_log_row(tmp_path, python_ctrl_c_handler):
     """Ctrl-C arriving while a step checkpoints (here: from the validation call after the save) is
     delivered after the step: its row is logged, and log and checkpoints agree."""
     import signal
