@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test test-fast demo bench bench-anchors bench-torch clean
+.PHONY: all venv lint test test-fast demo bench bench-anchors bench-torch clean
 
 all: test
 
@@ -19,6 +19,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+## make lint: ruff and mypy over daskseg/, as CI runs them before the tests
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 ## make test: install and run the whole suite (slow end-to-end tests included)
 test: $(STAMP)

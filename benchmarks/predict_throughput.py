@@ -43,7 +43,6 @@ sys.path.insert(0, str(REPO))
 
 from daskseg.blockwise.processor import TiledProcessor  # noqa: E402
 
-
 # --- the numpy stand-in for a network ---------------------------------------------------------
 KERNELS = np.random.default_rng(0).random((4, 5, 5, 5)).astype(np.float32) / 125
 
@@ -204,7 +203,7 @@ def throughput(args, workdir: str) -> None:
     print(f"ratios: daskseg / bare in a worker = {best['daskseg'] / best['worker']:.3f}; daskseg / bare here = "
           f"{best['daskseg'] / best['local']:.3f} ({label}); map_overlap / daskseg = "
           f"{best['overlap'] / best['daskseg']:.2f}; outputs equal: {same}")
-    print(f"all times (s): " + "; ".join(f"{k} " + ", ".join(f"{x:.2f}" for x in v) for k, v in times.items()))
+    print("all times (s): " + "; ".join(f"{k} " + ", ".join(f"{x:.2f}" for x in v) for k, v in times.items()))
 
 
 # --- part 2 -----------------------------------------------------------------------------------

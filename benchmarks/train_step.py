@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 def _torch_available() -> bool:
     try:
         import torch  # noqa: F401
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken torch install (OSError, ...) is "not available" too
         return False
     return True
 
@@ -236,7 +236,7 @@ def main(argv=None) -> int:
     for (name, what), times in samples.items():
         results[name][what] = min(times)
         results[name][what + "_median"] = float(np.median(times))
-    for name, r in results.items():
+    for r in results.values():
         if "fwd_compile+run" in r:
             r["fwd_compile"] = max(r["fwd_compile+run"] - r["fwd"], 0.0)
         if "train_compile+run" in r:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 
-from .array import Array, ArrayKey, ArrayKeys, ArraySpec
 from . import config
+from .array import Array, ArrayKey, ArrayKeys, ArraySpec
 from .batch import Batch, BatchRequest, ProviderSpec, set_seed
 from .errors import (
     BatchRequestError,
@@ -21,7 +21,7 @@ from .errors import (
 )
 from .geometry import Coordinate, Roi
 from .graph import Edge, Graph, GraphKey, GraphKeys, GraphSpec, Node
-from .nodes import *  # noqa: F401,F403
+from .nodes import *  # noqa: F403
 from .nodes import __all__ as _node_names
 from .pipeline import BatchFilter, BatchProvider, Pipeline, build
 from .profiling import ProfilingStats, Timing

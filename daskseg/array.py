@@ -19,7 +19,7 @@ from .geometry import Coordinate, Roi, as_roi
 class ArrayKey:
     """A name for an array in a batch; the same name always gives the same key."""
 
-    _registry: dict[str, "ArrayKey"] = {}
+    _registry: dict[str, ArrayKey] = {}
 
     def __new__(cls, identifier: str):
         key = cls._registry.get(identifier)
@@ -42,7 +42,7 @@ class ArrayKey:
     def __hash__(self) -> int:
         return hash(("ArrayKey", self.identifier))
 
-    def __lt__(self, other: "ArrayKey") -> bool:
+    def __lt__(self, other: ArrayKey) -> bool:
         return self.identifier < other.identifier
 
     def __repr__(self) -> str:
@@ -82,13 +82,13 @@ class ArraySpec:
         if self.nonspatial and (self.roi is not None or self.voxel_size is not None):
             raise SpecError("a nonspatial ArraySpec has neither a ROI nor a voxel size")
 
-    def copy(self) -> "ArraySpec":
+    def copy(self) -> ArraySpec:
         out = copy.copy(self)
         if self.roi is not None:  # ROIs can be changed in place (set_offset), so copies do not share one
             out.roi = self.roi.copy()
         return out
 
-    def update_with(self, other: "ArraySpec") -> "ArraySpec":
+    def update_with(self, other: ArraySpec) -> ArraySpec:
         """A copy with every field that ``other`` sets (not None) taken from ``other``."""
         out = self.copy()
         for f in fields(other):
@@ -131,7 +131,7 @@ class Array:
                 f"{spec.voxel_size} (expected spatial shape {expected})"
             )
 
-    def crop(self, roi: Roi, copy: bool = True) -> "Array":
+    def crop(self, roi: Roi, copy: bool = True) -> Array:
         """The part of this array inside ``roi``, which must be contained and on its voxel grid."""
         roi = as_roi(roi)
         if self.spec.nonspatial:
@@ -152,7 +152,7 @@ class Array:
         spec.roi = roi
         return Array(np.array(data) if copy else data, spec, self.attrs)
 
-    def merge(self, other: "Array", copy_from_self: bool = False, copy: bool = False) -> "Array":
+    def merge(self, other: Array, copy_from_self: bool = False, copy: bool = False) -> Array:
         """Paste ``other`` into (a copy of) this array where their ROIs overlap; ``other`` wins."""
         merged = Array(np.array(self.data) if copy else self.data, self.spec, self.attrs)
         if self.spec.nonspatial:
@@ -167,7 +167,7 @@ class Array:
         merged.data[slices] = other.data
         return merged
 
-    def copy(self) -> "Array":
+    def copy(self) -> Array:
         return Array(np.array(self.data), self.spec, dict(self.attrs))
 
     def __repr__(self) -> str:

@@ -133,7 +133,7 @@ class BatchRequest(ProviderSpec):
         self.random_seed = random_seed
         self.plan: object = None
 
-    def copy(self) -> "BatchRequest":
+    def copy(self) -> BatchRequest:
         out = super().copy()
         out.plan = None
         return out
@@ -162,7 +162,7 @@ class BatchRequest(ProviderSpec):
             if spec.roi is not None:
                 spec.roi = spec.roi.shift(center - spec.roi.center)
 
-    def update_with(self, other: "BatchRequest") -> "BatchRequest":
+    def update_with(self, other: BatchRequest) -> BatchRequest:
         """A copy with the specs of ``other`` added, as in gunpowder: for keys in both, the ROIs
         are united, the other fields ``other`` sets (voxel size, ...) replace ours, and the dtype
         is always ``other``'s.
@@ -189,7 +189,7 @@ class BatchRequest(ProviderSpec):
             out[key] = merged
         return out
 
-    def merge(self, other: "BatchRequest") -> "BatchRequest":
+    def merge(self, other: BatchRequest) -> BatchRequest:
         """A copy asking for the union of both requests' ROIs for keys requested by both."""
         out = self.copy()
         for key, spec in other.items():
@@ -207,7 +207,7 @@ class BatchRequest(ProviderSpec):
         for gkey in [k for k, s in self.graph_specs.items() if s.placeholder]:
             del self.graph_specs[gkey]
 
-    def with_seed(self) -> "BatchRequest":
+    def with_seed(self) -> BatchRequest:
         """This request if it has a seed, else a copy with a fresh one from this process's sequence."""
         if self.random_seed is not None:
             return self
@@ -302,7 +302,7 @@ class Batch(MutableMapping):
     def spec(self) -> ProviderSpec:
         return ProviderSpec({k: a.spec for k, a in self.arrays.items()}, {k: g.spec for k, g in self.graphs.items()})
 
-    def crop(self, request: ProviderSpec, copy: bool = False) -> "Batch":
+    def crop(self, request: ProviderSpec, copy: bool = False) -> Batch:
         """A batch with only the requested keys, each cropped to its requested ROI (graphs keep the
         edges that leave the ROI and their outside ends, see :meth:`Graph.crop`)."""
         out = self._empty_like()
@@ -320,7 +320,7 @@ class Batch(MutableMapping):
                 out.arrays[key] = array.crop(spec.roi, copy=copy)
         return out
 
-    def merge(self, other: "Batch", merge_profiling_stats: bool = True) -> "Batch":
+    def merge(self, other: Batch, merge_profiling_stats: bool = True) -> Batch:
         """A batch with the arrays and graphs of both; ``other``'s replace this batch's of the same key."""
         out = self._empty_like()
         out.arrays = dict(self.arrays)
@@ -334,7 +334,7 @@ class Batch(MutableMapping):
                 setattr(out, attr, getattr(other, attr))
         return out
 
-    def _empty_like(self) -> "Batch":
+    def _empty_like(self) -> Batch:
         out = Batch.__new__(Batch)
         out.id = self.id
         out.arrays = {}

@@ -24,13 +24,13 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
-from typing import Any, Union
+from typing import Any
 
 import funlib.geometry as _fg
 
 from .errors import GeometryError
 
-Number = Union[int, None]
+Number = int | None
 
 
 def _op(a: Number, b: Number, fn) -> Number:
@@ -46,7 +46,7 @@ class Coordinate(_fg.Coordinate):
     stay ``None`` (unbounded).
     """
 
-    def __new__(cls, *values) -> "Coordinate":
+    def __new__(cls, *values) -> Coordinate:
         if len(values) == 1 and isinstance(values[0], Iterable) and not isinstance(values[0], (str, bytes)):
             values = tuple(values[0])
         out = []
@@ -64,31 +64,31 @@ class Coordinate(_fg.Coordinate):
     def dims(self) -> int:
         return len(self)
 
-    def squeeze(self, dim: int = 0) -> "Coordinate":
+    def squeeze(self, dim: int = 0) -> Coordinate:
         """This coordinate without axis ``dim``."""
         if not -len(self) <= dim < len(self):
             raise GeometryError(f"cannot squeeze axis {dim} of the {len(self)}D coordinate {self}")
         dim %= len(self)
         return Coordinate(c for i, c in enumerate(self) if i != dim)
 
-    def is_multiple_of(self, other: "Coordinate") -> bool:
+    def is_multiple_of(self, other: Coordinate) -> bool:
         other = self._as_coord(other)
         return all(a is None or b is None or a % b == 0 for a, b in zip(self, other))
 
-    def round_division(self, other: "Coordinate") -> "Coordinate":
+    def round_division(self, other: Coordinate) -> Coordinate:
         """Division rounded to the nearest integer; an exact half rounds down (as funlib)."""
         other = self._as_coord(other)
         return Coordinate(_op(a, b, lambda x, y: (x + (y - 1) // 2) // y) for a, b in zip(self, other))
 
-    def floor_division(self, other: "Coordinate") -> "Coordinate":
+    def floor_division(self, other: Coordinate) -> Coordinate:
         """Division rounded down (``self // other``)."""
         return self // other
 
-    def ceil_division(self, other: "Coordinate") -> "Coordinate":
+    def ceil_division(self, other: Coordinate) -> Coordinate:
         other = self._as_coord(other)
         return Coordinate(_op(a, b, lambda x, y: -(-x // y)) for a, b in zip(self, other))
 
-    def _as_coord(self, other) -> "Coordinate":
+    def _as_coord(self, other) -> Coordinate:
         if isinstance(other, numbers.Number) and not isinstance(other, bool) or other is None:
             return Coordinate((other,) * len(self))
         other = Coordinate(other)
@@ -96,7 +96,7 @@ class Coordinate(_fg.Coordinate):
             raise GeometryError(f"dimension mismatch: {self} ({len(self)}D) and {other} ({len(other)}D)")
         return other
 
-    def _binary(self, other, fn) -> "Coordinate":
+    def _binary(self, other, fn) -> Coordinate:
         other = self._as_coord(other)
         return Coordinate(_op(a, b, fn) for a, b in zip(self, other))
 
@@ -231,7 +231,7 @@ class Roi(_fg.Roi):
         object.__setattr__(self, "_offset", offset)
         object.__setattr__(self, "_shape", shape)
 
-    def squeeze(self, dim: int = 0) -> "Roi":
+    def squeeze(self, dim: int = 0) -> Roi:
         """This ROI without axis ``dim``."""
         return Roi(self._offset.squeeze(dim), self._shape.squeeze(dim))
 
@@ -288,12 +288,12 @@ class Roi(_fg.Roi):
         return self.to_slices()
 
     # --- operations ------------------------------------------------------------------------
-    def _check_dims(self, other: "Roi | Coordinate") -> None:
+    def _check_dims(self, other: Roi | Coordinate) -> None:
         d = other.dims if isinstance(other, _fg.Roi) else len(other)
         if d != self.dims:
             raise GeometryError(f"dimension mismatch between {self} and {other}")
 
-    def contains(self, other: "Roi | Iterable[int]") -> bool:
+    def contains(self, other: Roi | Iterable[int]) -> bool:
         """Whether ``other`` (a ROI or a point, integer or real) lies completely inside this ROI."""
         if isinstance(other, _fg.Roi):
             other = as_roi(other)
@@ -315,12 +315,12 @@ class Roi(_fg.Roi):
             for b, p, e in zip(self.begin, point, self.end)
         )
 
-    def intersects(self, other: "Roi") -> bool:
+    def intersects(self, other: Roi) -> bool:
         other = as_roi(other)
         self._check_dims(other)
         return not self.intersect(other).empty
 
-    def intersect(self, other: "Roi") -> "Roi":
+    def intersect(self, other: Roi) -> Roi:
         """The largest ROI contained in both (empty with shape 0 where they do not overlap)."""
         other = as_roi(other)
         self._check_dims(other)
@@ -334,7 +334,7 @@ class Roi(_fg.Roi):
             end.append(e)
         return _from_bounds(begin, end)
 
-    def union(self, other: "Roi") -> "Roi":
+    def union(self, other: Roi) -> Roi:
         """The smallest ROI containing both."""
         other = as_roi(other)
         self._check_dims(other)
@@ -346,10 +346,10 @@ class Roi(_fg.Roi):
         end = [None if a is None or b is None else max(a, b) for a, b in zip(self.end, other.end)]
         return _from_bounds(begin, end)
 
-    def shift(self, by: "Iterable[int] | int") -> "Roi":
+    def shift(self, by: Iterable[int] | int) -> Roi:
         return Roi(self._offset + by, self._shape)
 
-    def grow(self, amount_neg: "Iterable[int] | int | None" = 0, amount_pos: "Iterable[int] | int | None" = 0) -> "Roi":
+    def grow(self, amount_neg: Iterable[int] | int | None = 0, amount_pos: Iterable[int] | int | None = 0) -> Roi:
         """Grow by ``amount_neg`` towards lower and ``amount_pos`` towards higher coordinates
         (negative amounts shrink)."""
         amount_neg = Coordinate((0,) * self.dims) + (0 if amount_neg is None else amount_neg)
@@ -360,7 +360,7 @@ class Roi(_fg.Roi):
             raise GeometryError(f"cannot shrink {self} by {amount_neg}/{amount_pos}: shape would be negative")
         return Roi(offset, shape)
 
-    def snap_to_grid(self, voxel_size: Iterable[int], mode: str = "grow") -> "Roi":
+    def snap_to_grid(self, voxel_size: Iterable[int], mode: str = "grow") -> Roi:
         """Align begin and end to multiples of ``voxel_size``.
 
         ``grow`` snaps outwards, ``shrink`` inwards, ``closest`` to the nearest grid lines.
@@ -403,33 +403,33 @@ class Roi(_fg.Roi):
             slice(None) if b is None else slice(b, e) for b, e in zip(self.begin, self.end)
         )
 
-    def copy(self) -> "Roi":
+    def copy(self) -> Roi:
         """An independent copy (ROIs can be changed in place with ``set_offset``/``set_shape``)."""
         return Roi(self._offset, self._shape)
 
-    def __deepcopy__(self, memo) -> "Roi":
+    def __deepcopy__(self, memo) -> Roi:
         return self.copy()
 
-    def __copy__(self) -> "Roi":
+    def __copy__(self) -> Roi:
         return self.copy()
 
-    def __add__(self, other) -> "Roi":
+    def __add__(self, other) -> Roi:
         return self.shift(other)
 
-    def __sub__(self, other) -> "Roi":
+    def __sub__(self, other) -> Roi:
         return self.shift(-other if isinstance(other, numbers.Number) else -Coordinate(other))
 
-    def __mul__(self, other) -> "Roi":
+    def __mul__(self, other) -> Roi:
         return Roi(self._offset * other, self._shape * other)
 
-    def __floordiv__(self, other) -> "Roi":
+    def __floordiv__(self, other) -> Roi:
         return Roi(self._offset // other, self._shape // other)
 
-    def __truediv__(self, other) -> "Roi":
+    def __truediv__(self, other) -> Roi:
         """Exact division of offset and shape (raises if either is not divisible)."""
         return Roi(self._offset / other, self._shape / other)
 
-    def __mod__(self, other) -> "Roi":
+    def __mod__(self, other) -> Roi:
         return Roi(self._offset % other, self._shape % other)
 
     def __eq__(self, other) -> bool:

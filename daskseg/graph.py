@@ -35,7 +35,7 @@ class GraphKey:
     After ``GraphKey("CENTERS")``, ``GraphKeys.CENTERS`` is that key.
     """
 
-    _registry: dict[str, "GraphKey"] = {}
+    _registry: dict[str, GraphKey] = {}
 
     def __new__(cls, identifier: str):
         key = cls._registry.get(identifier)
@@ -94,13 +94,13 @@ class GraphSpec:
             value = as_roi(value)
         object.__setattr__(self, name, value)
 
-    def copy(self) -> "GraphSpec":
+    def copy(self) -> GraphSpec:
         out = copy.copy(self)
         if self.roi is not None:
             out.roi = self.roi.copy()
         return out
 
-    def update_with(self, other: "GraphSpec") -> "GraphSpec":
+    def update_with(self, other: GraphSpec) -> GraphSpec:
         """A copy with the ROIs united and ``other``'s directedness, dtype and placeholder flag where set."""
         out = self.copy()
         if out.roi is not None and other.roi is not None:
@@ -149,7 +149,7 @@ class Node:
         self._attrs["temporary"] = bool(temporary)
 
     @classmethod
-    def from_attrs(cls, attrs: dict[str, Any]) -> "Node":
+    def from_attrs(cls, attrs: dict[str, Any]) -> Node:
         """A node that is a view of ``attrs`` (which holds ``id`` and ``location``)."""
         node = cls.__new__(cls)
         object.__setattr__(node, "_attrs", attrs)
@@ -221,7 +221,7 @@ class Edge:
         self._attrs = attrs if attrs is not None else {}
 
     @classmethod
-    def from_attrs(cls, attrs: dict[str, Any]) -> "Edge":
+    def from_attrs(cls, attrs: dict[str, Any]) -> Edge:
         return cls(attrs["u"], attrs["v"], attrs)
 
     @property
@@ -249,10 +249,10 @@ class Edge:
     def __hash__(self) -> int:
         return hash((self.u, self.v))
 
-    def directed_eq(self, other: "Edge") -> bool:
+    def directed_eq(self, other: Edge) -> bool:
         return self.u == other.u and self.v == other.v
 
-    def undirected_eq(self, other: "Edge") -> bool:
+    def undirected_eq(self, other: Edge) -> bool:
         return {self.u, self.v} == {other.u, other.v}
 
     def __repr__(self) -> str:
@@ -376,14 +376,14 @@ class Graph:
         for node in self.nodes:
             node.location = (node.location + offset).astype(self.spec.dtype)
 
-    def copy(self) -> "Graph":
+    def copy(self) -> Graph:
         return copy.deepcopy(self)
 
     # --- ROIs --------------------------------------------------------------------------------
     def _contained_ids(self, roi: Roi) -> set:
         return {i for i, attrs in self._graph.nodes.items() if roi.contains(attrs["location"])}
 
-    def crop(self, roi: Roi) -> "Graph":
+    def crop(self, roi: Roi) -> Graph:
         """A copy limited to ``roi``: the nodes inside, every edge with an end inside, and the outside
         ends of those edges ("dangling" nodes), as gunpowder. Its spec's ROI is ``roi``."""
         roi = as_roi(roi)
@@ -399,7 +399,7 @@ class Graph:
         out.spec.directed = self.spec.directed
         return out
 
-    def trim(self, roi: Roi) -> "Graph":
+    def trim(self, roi: Roi) -> Graph:
         """A copy inside ``roi`` (with dangling nodes): each edge that leaves ``roi`` ends in a new,
         temporary node where it crosses the ROI's boundary; nodes outside are removed."""
         roi = as_roi(roi)
@@ -427,7 +427,7 @@ class Graph:
             out._graph.remove_node(o)
         return out
 
-    def merge(self, other: "Graph", copy_from_self: bool = False, copy: bool = False) -> "Graph":
+    def merge(self, other: Graph, copy_from_self: bool = False, copy: bool = False) -> Graph:
         """Combine two graphs one of whose ROIs contains the other's. The result has the larger ROI;
         inside the smaller ROI, ``other``'s nodes and edges replace ``self``'s (``self``'s win with
         ``copy_from_self``). The larger graph is changed in place unless ``copy``. gunpowder
@@ -454,7 +454,7 @@ class Graph:
         return copy.deepcopy(self._graph)
 
     @classmethod
-    def from_nx_graph(cls, graph: nx.Graph, spec: GraphSpec) -> "Graph":
+    def from_nx_graph(cls, graph: nx.Graph, spec: GraphSpec) -> Graph:
         """A graph over the networkx ``graph`` (not copied), whose nodes hold a ``location``."""
         if spec.directed is None:
             spec.directed = graph.is_directed()

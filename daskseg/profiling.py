@@ -62,7 +62,7 @@ class Timing:
     def get_method_name(self) -> str | None:
         return self.method_name
 
-    def __enter__(self) -> "Timing":
+    def __enter__(self) -> Timing:
         self.start()
         return self
 
@@ -79,7 +79,7 @@ class TimingSummary:
     def add(self, timing: Timing) -> None:
         self.times.append(float(timing.elapsed))
 
-    def merge(self, other: "TimingSummary") -> None:
+    def merge(self, other: TimingSummary) -> None:
         self.times.extend(other.times)
 
     def counts(self) -> int:
@@ -115,7 +115,7 @@ class ProfilingStats:
         self.timings[(timing.node_name, timing.method_name)].append(float(timing.elapsed))
         self._extend_span(*timing.span())
 
-    def merge_with(self, other: "ProfilingStats") -> None:
+    def merge_with(self, other: ProfilingStats) -> None:
         for key, values in other.timings.items():
             self.timings[key].extend(values)
         self._extend_span(*other._span)

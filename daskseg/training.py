@@ -161,7 +161,7 @@ class TrainingJob:
                 except SchemaError as e:
                     raise TrainingConfigError(str(e)) from None
 
-    def resolve_paths(self, base_dir: str) -> "TrainingJob":
+    def resolve_paths(self, base_dir: str) -> TrainingJob:
         """A copy with relative paths made relative to ``base_dir``."""
 
         def resolve(p: str) -> str:

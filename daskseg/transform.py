@@ -180,7 +180,7 @@ class SpatialTransform:
         self.sections = sections
 
     @classmethod
-    def identity(cls, dims: int) -> "SpatialTransform":
+    def identity(cls, dims: int) -> SpatialTransform:
         return cls(dims)
 
     @property
@@ -251,7 +251,7 @@ class SpatialTransform:
         hi = np.ceil(source.max(axis=0) + margin).astype(int)
         return Roi(tuple(lo), tuple(hi - lo))
 
-    def grid(self, roi: Roi, voxel_size: Sequence[int]) -> "GridMap":
+    def grid(self, roi: Roi, voxel_size: Sequence[int]) -> GridMap:
         """Evaluate this map on the voxel grid of ``roi`` at ``voxel_size``."""
         return GridMap(self, roi, Coordinate(voxel_size))
 
@@ -580,7 +580,7 @@ class GridMap:
                 axes = [(0, D), (1, H), (2, W)]
             strides = []
             stride = 1
-            for d, size in reversed(axes):
+            for _, size in reversed(axes):
                 strides.append(stride)
                 stride *= size
             strides.reverse()

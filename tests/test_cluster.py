@@ -6,10 +6,10 @@ import threading
 import time
 
 import pytest
+from dask_fixtures import free_port, local_client
 from distributed import Client
 
 from daskseg.cluster import ClusterError, close_client, dashboard_link, get_client
-from dask_fixtures import free_port, local_client
 
 
 @pytest.fixture(scope="module")

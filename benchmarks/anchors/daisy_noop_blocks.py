@@ -81,7 +81,7 @@ TASK_ID = "noop"
 def noop(block):
     """The process function: does nothing. Defined at module level so daisy can ship it to its
     worker processes (cloudpickle, by value from ``__main__``)."""
-    return None
+    return
 
 
 def grid_shape(n: int) -> tuple[int, int, int]:

@@ -192,7 +192,7 @@ class DoneRecord:
             os.close(self._fd)  # releases the flock
             self._fd = None
 
-    def __enter__(self) -> "DoneRecord":
+    def __enter__(self) -> DoneRecord:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -25,8 +25,6 @@ from ..geometry import Coordinate, Roi
 from ..io import Dataset
 from .done import lock_existing_record
 from .grid import Block, BlockGrid, BlockwiseError, check_alignment
-from .processor import BlockProcessor
-from .runner import BlockwiseTask, Runner, block_task
 from .outputs import (  # noqa: F401  (OutputOverlapsInputError, check_output_apart, open_input, parse_roi: re-exported)
     OutputOverlapsInputError,
     aligned,
@@ -38,6 +36,8 @@ from .outputs import (  # noqa: F401  (OutputOverlapsInputError, check_output_ap
     parse_roi,
     write_unit,
 )
+from .processor import BlockProcessor
+from .runner import BlockwiseTask, Runner, block_task
 from .submit import BlockCancelledError
 
 logger = logging.getLogger(__name__)

@@ -279,7 +279,7 @@ class Runner:
         self._sessions.close()
         self._client = None
 
-    def __enter__(self) -> "Runner":
+    def __enter__(self) -> Runner:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -119,7 +119,7 @@ def call_with_time_limit(function: Callable, time_limit: float | None, *args, **
     def target() -> None:
         try:
             outcome["value"] = function(*args, cancel=cancel, **kwargs)
-        except BaseException as e:  # handed to the waiting thread below
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread below
             outcome["error"] = e
 
     thread = threading.Thread(target=target, name="daskseg-block", daemon=True)

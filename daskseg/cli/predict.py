@@ -43,7 +43,7 @@ def _load_processor(spec: str):
     try:
         obj = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:
-        raise click.BadParameter(f"cannot load processor {spec!r}: {e}")
+        raise click.BadParameter(f"cannot load processor {spec!r}: {e}") from e
     return obj() if isinstance(obj, type) else obj
 
 
@@ -150,7 +150,7 @@ def predict(
             raise click.ClickException(str(e)) from e
         except KeyboardInterrupt:
             click.echo("interrupted: finished blocks are recorded; run the same command again to continue", err=True)
-            raise SystemExit(130)
+            raise SystemExit(130) from None
     click.echo(
         f"wrote {result.output} over {result.roi}: {result.processed} blocks of {tuple(result.block_shape)} voxels "
         f"({result.tasks} tasks) in {result.seconds:.1f} s ({result.voxels_per_second:,.0f} voxels/s)"

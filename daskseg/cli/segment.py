@@ -90,7 +90,7 @@ def segment(
             raise click.ClickException(str(e)) from e
         except KeyboardInterrupt:
             click.echo("interrupted: finished blocks are recorded; run the same command again to continue", err=True)
-            raise SystemExit(130)
+            raise SystemExit(130) from None
     done = sum(s.processed for s in result.stages)
     skipped = sum(s.skipped for s in result.stages)
     click.echo(

@@ -69,7 +69,7 @@ def train(
             saved = list_checkpoints(job.checkpoint_basename)
             where = f"checkpoint {saved[-1][0]} saved ({saved[-1][1]})" if saved else "no checkpoint was saved yet"
             click.echo(f"interrupted: {where}; run the same command again to continue", err=True)
-            raise SystemExit(130)
+            raise SystemExit(130) from None
         finally:
             bar.close()
     click.echo(f"trained to iteration {iteration}" + (f", last loss {loss:.5f}" if loss is not None else ""))

@@ -140,7 +140,7 @@ class Dataset:
     def write(self, roi: Roi, data: np.ndarray) -> None:
         """Write ``data`` into ``roi``; its shape must be the ROI's in voxels (plus channel dims)."""
         slices = self._slices(roi)
-        expected = self.channel_shape + tuple((roi.shape / self.voxel_size))
+        expected = self.channel_shape + tuple(roi.shape / self.voxel_size)
         if tuple(data.shape) != expected:
             raise DatasetError(f"{self}: data of shape {data.shape} does not fit ROI {roi} (expected {expected})")
         self._array()[slices] = data.astype(self.dtype, copy=False)

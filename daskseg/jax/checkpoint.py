@@ -365,7 +365,7 @@ def _read_pickle(path: str) -> Checkpoint:
     try:
         with open(path, "rb") as f:
             payload = pickle.load(f)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - unpickling raises anything; re-raised as CheckpointError
         raise CheckpointError(
             f"checkpoint {path!r} could not be read (truncated or corrupted?): {type(e).__name__}: {e}"
         ) from None

@@ -16,8 +16,8 @@ from ..errors import RequestError, SpecError
 from ..geometry import Coordinate, Roi
 from ..models.shapes import ShapeError
 from ..pipeline import BatchFilter
-from .compile_cache import enable_compilation_cache
 from .checkpoint import check_fits_network
+from .compile_cache import enable_compilation_cache
 from .inference import Predictor, resolve_checkpoint
 from .model import FlaxUNetModel
 from .train import is_model_protocol, output_spec, place_output

@@ -22,7 +22,7 @@ from ..geometry import Coordinate, Roi
 from ..pipeline import BatchFilter
 from . import checkpoint as ckpt
 from .compile_cache import enable_compilation_cache
-from .model import PMAP_AXIS, FlaxUNetModel, GenericJaxModel
+from .model import PMAP_AXIS, FlaxUNetModel
 
 logger = logging.getLogger(__name__)
 
@@ -491,7 +491,7 @@ class Train(BatchFilter):
             if directory:
                 os.makedirs(directory, exist_ok=True)
             new = not os.path.exists(path) or os.path.getsize(path) == 0
-            self._log_file = open(path, "a", newline="")  # noqa: SIM115 (open for the run; closed in stop)
+            self._log_file = open(path, "a", newline="")
             if new:
                 csv.writer(self._log_file).writerow(LOG_FIELDS)
         value = loss if not isinstance(loss, Mapping) else sum(loss.values())

@@ -142,7 +142,7 @@ class UNetConfig:
         """``input - output`` in voxels (the same for every valid input)."""
         return self.shapes.context
 
-    def replace(self, **changes) -> "UNetConfig":
+    def replace(self, **changes) -> UNetConfig:
         """A copy with ``changes`` applied."""
         return dataclasses.replace(self, **changes)
 
@@ -155,7 +155,7 @@ class UNetConfig:
         return {f.name: lists(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "UNetConfig":
+    def from_dict(cls, d: dict[str, Any]) -> UNetConfig:
         """Inverse of ``to_dict``; unknown keys raise a ``ValueError`` naming them."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
@@ -209,7 +209,7 @@ class NetConfig:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "NetConfig":
+    def from_dict(cls, d: dict[str, Any]) -> NetConfig:
         """Parse a config dict; a stored ``output_shape`` must agree with the architecture's."""
         if isinstance(d, dict) and int(d.get("version", VERSION)) > VERSION:
             raise ValueError(f"network config version {d['version']} is newer than this daskseg ({VERSION})")
@@ -256,7 +256,7 @@ class NetConfig:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "NetConfig":
+    def load(cls, path: str | os.PathLike) -> NetConfig:
         """Read a JSON config written by ``save`` / ``create_networks``.
 
         Raises:
@@ -276,12 +276,12 @@ class NetConfig:
         except (ValueError, TypeError) as e:  # NetConfigError and what the fields' own checks raise
             raise NetConfigError(f"network config {path}: {e}") from None
 
-    def with_input_shape(self, input_shape: Sequence[int], name: str | None = None) -> "NetConfig":
+    def with_input_shape(self, input_shape: Sequence[int], name: str | None = None) -> NetConfig:
         """The same network at another input shape (e.g. the larger prediction network)."""
         return dataclasses.replace(self, input_shape=tuple(input_shape), name=name or self.name)
 
 
-def load_net_config(config: "NetConfig | dict | str | os.PathLike") -> NetConfig:
+def load_net_config(config: NetConfig | dict | str | os.PathLike) -> NetConfig:
     """A ``NetConfig`` from a config object, dict, JSON path, or network name (``NAME_config.json``)."""
     if isinstance(config, NetConfig):
         return config

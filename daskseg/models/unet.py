@@ -213,7 +213,7 @@ class UNet(nnx.Module):
         y = self.logits(x)
         return jax.nn.sigmoid(y) if self.config.head_activation == "sigmoid" else y
 
-    def set_conv_impl(self, impl: str) -> "UNet":
+    def set_conv_impl(self, impl: str) -> UNet:
         """Switch every convolution of this network to ``impl`` in place (parameters unchanged)."""
         convlib.resolve_conv_impl(impl)  # validate
         self.config = self.config.replace(conv_impl=impl)

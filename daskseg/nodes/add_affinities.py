@@ -258,7 +258,7 @@ def seg_to_affgraph(
         # voxels p of the region whose neighbour p + offset lies inside labels
         lo = [max(b, -o) for b, o in zip(begin, offset)]
         hi = [min(e, s - o) for e, s, o in zip(end, shape, offset)]
-        if any(h <= l for l, h in zip(lo, hi)):
+        if any(h <= low for low, h in zip(lo, hi)):
             continue
         shift = int(sum(int(o) * st for o, st in zip(offset, strides)))
         if shift > 0:
@@ -269,6 +269,6 @@ def seg_to_affgraph(
             np.logical_and(same[-shift:], foreground[-shift:], out=same[-shift:])
         else:
             same[:] = foreground
-        here = tuple(slice(l, h) for l, h in zip(lo, hi))
-        aff[i][tuple(slice(l - b, h - b) for l, h, b in zip(lo, hi, begin))] = same.reshape(shape)[here]
+        here = tuple(slice(low, h) for low, h in zip(lo, hi))
+        aff[i][tuple(slice(low - b, h - b) for low, h, b in zip(lo, hi, begin))] = same.reshape(shape)[here]
     return aff

@@ -59,7 +59,7 @@ class Normalize(BatchFilter):
             spec = request[self.array].copy()
             spec.dtype = None
             request[self.array] = spec
-        return None
+        return
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch | None:
         if self.array not in batch:

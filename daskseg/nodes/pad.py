@@ -79,7 +79,7 @@ class Pad(BatchFilter):
     def prepare(self, request: BatchRequest) -> None:
         # the request is changed in place (a dependency could only grow it)
         if self.key not in request or request[self.key].roi is None:
-            return None
+            return
         roi = request[self.key].roi
         inside = roi.intersect(self.upstream_roi)
         if inside.empty:
@@ -89,7 +89,7 @@ class Pad(BatchFilter):
         spec = request[self.key].copy()
         spec.roi = inside
         request[self.key] = spec
-        return None
+        return
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch | None:
         if self.key not in request or request[self.key].roi is None:

@@ -252,7 +252,7 @@ class _Series:
     def _fetch(self) -> None:
         try:
             self._fetch_until_closed()
-        except BaseException as e:  # handed to the training loop by next_batch
+        except BaseException as e:  # noqa: BLE001 - handed to the training loop by next_batch
             self.fetch_error = e
             with self.lock:
                 self.lock.notify_all()
@@ -280,12 +280,12 @@ class _Series:
     def _gather(self, futures: list) -> list:
         try:
             return self.client.gather(futures)  # transfers from several workers at once
-        except BaseException:  # at least one failed: fetch them one by one to keep each error with its batch
+        except BaseException:  # noqa: BLE001 - at least one failed: fetch them one by one to keep each error with its batch
             values = []
             for future in futures:
                 try:
                     values.append(future.result())
-                except BaseException as e:
+                except BaseException as e:  # noqa: BLE001 - kept with its batch, raised when used
                     values.append(e)
             return values
 

@@ -192,7 +192,7 @@ class RandomLocation(BatchFilter):
             k for k, s in request.items() if s.roi is not None and k != self.random_shift_key and k in self.upstream_spec
         ]
         if not spatial:
-            return None
+            return
 
         lcm = self.spec.get_lcm_voxel_size(spatial)
         if lcm is None:  # graphs only
@@ -221,7 +221,7 @@ class RandomLocation(BatchFilter):
             for key, spec in shifted.items():
                 request[key] = spec
             request.plan = shift
-            return None
+            return
 
         why = (
             f"the best mask ratio of {self.mask} seen was {best_ratio:.4f} < min_masked={self.min_masked}"

@@ -14,8 +14,8 @@ from ..batch import Batch, BatchRequest, ProviderSpec
 from ..errors import RequestError, SpecError
 from ..geometry import Coordinate, Roi
 from ..graph import Graph, GraphKey
-from .scan_callback import ScanCallback
 from ..pipeline import BatchFilter
+from .scan_callback import ScanCallback
 
 logger = logging.getLogger(__name__)
 

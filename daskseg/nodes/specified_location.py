@@ -130,7 +130,7 @@ class SpecifiedLocation(BatchFilter):
     def prepare(self, request: BatchRequest) -> None:
         spatial = [k for k, s in request.items() if s.roi is not None]
         if not spatial:
-            return None
+            return
         voxel_size = self.spec.get_lcm_voxel_size(spatial) or Coordinate((1,) * request[spatial[0]].roi.dims)
         total = request[spatial[0]].roi
         for key in spatial[1:]:
@@ -155,7 +155,7 @@ class SpecifiedLocation(BatchFilter):
             spec.roi = spec.roi.shift(shift)
             request[key] = spec
         request.plan = (index, shift)
-        return None
+        return
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
         out = Batch()

@@ -8,8 +8,8 @@ import numpy as np
 
 from ..array import Array
 from ..batch import Batch, BatchRequest
-from ..profiling import Timing
 from ..pipeline import BatchFilter
+from ..profiling import Timing
 
 logger = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from .streams import stream_names
 logger = logging.getLogger(__name__)
 
 # the built pipeline each node that is set up in this process belongs to, by id(node)
-_BUILT: dict[int, "Pipeline"] = {}
+_BUILT: dict[int, Pipeline] = {}
 
 
 class Pipeline:
     """A tree of nodes: ``output`` is the most downstream node, ``children`` its upstream pipelines."""
 
-    def __init__(self, node: BatchProvider, children: list["Pipeline"] | None = None):
+    def __init__(self, node: BatchProvider, children: list[Pipeline] | None = None):
         if isinstance(node, Pipeline):
             children = node.children
             node = node.output
@@ -37,10 +37,10 @@ class Pipeline:
         state["_builds"], state["_set_up"] = 0, []
         return state
 
-    def copy(self) -> "Pipeline":
+    def copy(self) -> Pipeline:
         return Pipeline(self.output, [c.copy() for c in self.children])
 
-    def __add__(self, other) -> "Pipeline":
+    def __add__(self, other) -> Pipeline:
         if isinstance(other, BatchProvider):
             other = Pipeline(other)
         if not isinstance(other, Pipeline):
@@ -50,7 +50,7 @@ class Pipeline:
             leaf.children.append(self.copy())
         return result
 
-    def __radd__(self, other) -> "Pipeline":
+    def __radd__(self, other) -> Pipeline:
         if not isinstance(other, tuple):
             return NotImplemented
         upstreams = []
@@ -66,7 +66,7 @@ class Pipeline:
             leaf.children.extend(u.copy() for u in upstreams)
         return result
 
-    def _leaves(self) -> list["Pipeline"]:
+    def _leaves(self) -> list[Pipeline]:
         if not self.children:
             return [self]
         return [leaf for c in self.children for leaf in c._leaves()]
@@ -113,7 +113,7 @@ class Pipeline:
                 e.add_note(f"while setting up {node.name()} in {self!r}")
                 raise
 
-    def _post_order(self) -> Iterator["Pipeline"]:
+    def _post_order(self) -> Iterator[Pipeline]:
         for child in self.children:
             yield from child._post_order()
         yield self
@@ -132,7 +132,7 @@ class Pipeline:
             try:
                 if node.is_set_up:
                     node.internal_teardown()
-            except Exception as e:  # keep tearing down the rest, then re-raise
+            except Exception as e:  # noqa: BLE001 - keep tearing down the rest, then re-raise
                 logger.error("tearing down %s failed: %s", node.name(), e)
                 first_error = first_error or e
             finally:

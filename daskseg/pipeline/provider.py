@@ -42,17 +42,17 @@ class BatchProvider:
     seed_name: str | None = None
 
     # --- wiring ------------------------------------------------------------------------------
-    def add_upstream_provider(self, provider: "BatchProvider") -> "BatchProvider":
+    def add_upstream_provider(self, provider: BatchProvider) -> BatchProvider:
         self._upstream().append(provider)
         return provider
 
     def remove_upstream_providers(self) -> None:
         self._upstream_providers = []
 
-    def get_upstream_providers(self) -> list["BatchProvider"]:
+    def get_upstream_providers(self) -> list[BatchProvider]:
         return list(self._upstream())
 
-    def get_upstream_provider(self) -> "BatchProvider":
+    def get_upstream_provider(self) -> BatchProvider:
         ups = self._upstream()
         if len(ups) != 1:
             raise PipelineError(
@@ -61,7 +61,7 @@ class BatchProvider:
             )
         return ups[0]
 
-    def _upstream(self) -> list["BatchProvider"]:
+    def _upstream(self) -> list[BatchProvider]:
         if not hasattr(self, "_upstream_providers"):
             self._upstream_providers = []
         return self._upstream_providers

@@ -7,14 +7,14 @@ import os
 
 import numpy as np
 import pytest
+from dask_fixtures import local_client
 from distributed import get_task_stream
 
 from daskseg.blockwise import evaluate, plan_evaluate
 from daskseg.blockwise.done import read_done
 from daskseg.errors import DatasetError, GeometryError
-from daskseg.segment import SegmentError, cremi_scores
 from daskseg.io import write_array
-from dask_fixtures import local_client
+from daskseg.segment import SegmentError, cremi_scores
 
 VS = (4, 2, 2)
 SHAPE = (7, 13, 11)

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 import zarr
+from dask_fixtures import local_client
+from test_block_processor import BoxTiles, scan_reference
 
 import daskseg as gp
 from daskseg.blockwise import (
@@ -25,8 +27,6 @@ from daskseg.blockwise import (
 from daskseg.blockwise.done import read_done
 from daskseg.errors import DatasetError, GeometryError
 from daskseg.io import create_dataset, open_dataset, write_array
-from dask_fixtures import local_client
-from test_block_processor import BoxTiles, scan_reference
 
 VOXEL = (2, 1, 1)
 OFFSET = (10, 0, 0)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import pickle
+
+import pytest
 
 from daskseg.blockwise import AdaptiveGroups, fixed_groups
 from daskseg.blockwise.grouping import DEFAULT_MAX_BLOCKS, compact, max_blocks_per_task

@@ -8,13 +8,13 @@ import os
 
 import numpy as np
 import pytest
+from dask_fixtures import local_client
 
 import daskseg as gp
 from daskseg.blockwise import predict
 from daskseg.blockwise.network import NetworkProcessor, resolve_checkpoint_path
 from daskseg.errors import GeometryError
 from daskseg.io import open_dataset, write_array
-from dask_fixtures import local_client
 
 pytestmark = pytest.mark.slow
 

@@ -8,12 +8,12 @@ import os
 import dask.config
 import numpy as np
 import pytest
+from dask_fixtures import local_client
 
 import daskseg as gp
-from daskseg.blockwise import BlocksFailedError, BlockGrid, BlockwiseTask, LayoutMismatchError, Runner
+from daskseg.blockwise import BlockGrid, BlocksFailedError, BlockwiseTask, LayoutMismatchError, Runner
 from daskseg.blockwise.done import read_done
 from daskseg.io import create_dataset, open_dataset
-from dask_fixtures import local_client
 
 VS = (1, 1, 1)
 

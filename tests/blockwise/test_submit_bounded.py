@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from dask_fixtures import local_client
 
 from daskseg.blockwise.submit import (
     BlocksFailedError,
@@ -15,7 +16,6 @@ from daskseg.blockwise.submit import (
     submit_bounded,
     trim_scheduler_memory,
 )
-from dask_fixtures import local_client
 
 
 @pytest.fixture(scope="module")

@@ -109,8 +109,9 @@ def test_a_malformed_network_config_is_one_line_naming_the_file(tmp_path, conten
     network = tmp_path / "bad_config.json"
     network.write_text(content)
     if command == "predict":
-        from daskseg.io import write_array
         import numpy as np
+
+        from daskseg.io import write_array
 
         write_array(tmp_path / "in.zarr", "volumes/raw", np.zeros((4, 8, 8), np.uint8), (40, 4, 4))
         args = ["predict", "--network", str(network), "--checkpoint", str(tmp_path / "ck"),

@@ -10,11 +10,11 @@ import re
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from dask_fixtures import local_client
 
 from daskseg.cli import main
 from daskseg.io import write_array
 from daskseg.segment import cremi_scores
-from dask_fixtures import local_client
 
 VS = (40, 4, 4)
 UNREACHABLE = "tcp://127.0.0.1:1"  # connecting would fail: bad input must be refused before

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 from click.testing import CliRunner
+from dask_fixtures import local_client
 
 from daskseg.blockwise import FunctionProcessor
 from daskseg.blockwise.done import read_done
 from daskseg.cli import main
 from daskseg.geometry import Coordinate
 from daskseg.io import open_dataset, write_array
-from dask_fixtures import local_client
 
 
 def mean3(x: np.ndarray) -> np.ndarray:
@@ -98,7 +98,7 @@ def test_relative_paths_are_resolved_on_the_client(scheduler, raw, tmp_path, mon
 
 def test_failed_blocks_exit_non_zero_naming_them(scheduler, raw, tmp_path):
     path, _ = raw
-    result = CliRunner().invoke(main, ["predict", 
+    result = CliRunner().invoke(main, ["predict",
         "--raw", path, "--out", f"{tmp_path}/o.zarr/pred", "--processor", f"{__name__}:BROKEN",
         "--scheduler", scheduler, "--retries", "0", "--block-shape", "4,8,10",
     ])

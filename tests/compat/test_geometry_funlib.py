@@ -10,7 +10,7 @@ import pickle
 import funlib.geometry as fg
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import daskseg as gp

@@ -13,12 +13,11 @@ import ml_dtypes
 import numpy as np
 import optax
 import pytest
+from conftest import TINY
 
 from daskseg.jax import checkpoint as ckpt
 from daskseg.jax.model import FlaxUNetModel
 from daskseg.models import NetConfig, UNetConfig
-
-from conftest import TINY
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

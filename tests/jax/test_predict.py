@@ -7,14 +7,13 @@ import pickle
 import jax
 import numpy as np
 import pytest
+from conftest import TINY, ArraysSource
 
 import daskseg as gp
 from daskseg.jax import checkpoint as ckpt
 from daskseg.jax.inference import Predictor, load_predictor
 from daskseg.jax.model import FlaxUNetModel
 from daskseg.models import NetConfig, ShapeError
-
-from conftest import TINY, ArraysSource
 
 RAW, PRED = gp.ArrayKey("RAW"), gp.ArrayKey("PRED")
 

@@ -12,12 +12,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import TINY, ArraysSource, boundary_volume
 
 import daskseg as gp
 from daskseg.jax import checkpoint as ckpt
 from daskseg.jax.model import GenericJaxModel
-
-from conftest import TINY, ArraysSource, boundary_volume
 
 RAW, GT, W = gp.ArrayKey("RAW"), gp.ArrayKey("GT_AFFS"), gp.ArrayKey("WEIGHTS")
 PRED, GRAD = gp.ArrayKey("PRED"), gp.ArrayKey("PRED_GRAD")

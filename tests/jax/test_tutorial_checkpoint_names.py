@@ -7,12 +7,11 @@ import os
 
 import h5py
 import numpy as np
+from conftest import TINY
 
 import daskseg as gp
 from daskseg.models import create_networks
 from daskseg.synth import write_sample
-
-from conftest import TINY
 
 
 def test_ported_test_script_finds_the_checkpoint_the_training_script_wrote(tmp_path, monkeypatch):

@@ -9,10 +9,8 @@ import h5py
 import numpy as np
 
 import daskseg as gp
-from daskseg.models import create_networks
+from daskseg.models import UNetConfig, create_networks
 from daskseg.synth import write_sample
-
-from daskseg.models import UNetConfig
 
 #: small, but with enough feature maps to learn the synthetic boundaries in ~100 iterations
 NET = UNetConfig(num_fmaps=8, fmap_inc_factor=2, downsample_factors=[(1, 2, 2)])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import daskseg as gp
 from marked import BLOB, CENTRE, LABELS, label_under, marked, node_location, request
 from recording import Recorder
+
+import daskseg as gp
 
 
 def test_without_jitter_rotation_or_scale_the_batch_is_unchanged():

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
+from recording import Recorder
 
 import daskseg as gp
-from recording import Recorder
 from daskseg.errors import RequestError
 from daskseg.io import write_array
 

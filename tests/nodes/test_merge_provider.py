@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from recording import Recorder
 
 import daskseg as gp
-from recording import Recorder
 from daskseg.errors import SpecError
 from daskseg.io import write_array
 

@@ -14,12 +14,12 @@ import numpy as np
 import psutil
 import pytest
 from dask.utils import key_split
+from dask_fixtures import local_client, worker_pids
 from distributed import get_task_stream
 
 import daskseg as gp
 from daskseg.nodes.pre_cache import PreCache, batch_seed
 from daskseg.pipeline import BatchFilter, BatchProvider
-from dask_fixtures import local_client, worker_pids
 
 RAW = gp.ArrayKey("PRECACHE_RAW")
 VOXEL = gp.Coordinate((2, 1))

@@ -88,7 +88,7 @@ def owners(layout: SegmentLayout, level: int, block: Block) -> list[tuple[int, .
     shape = layout.grid_shape
     ranges = [range(i * size, min((i + 1) * size, n)) for i, n in zip(block.index, shape)]
     found: set[tuple[int, ...]] = set()
-    for d, r in enumerate(ranges):
+    for d in range(len(ranges)):
         plane = block.index[d] * size + half
         if plane >= shape[d]:
             continue  # no upper child along this axis
