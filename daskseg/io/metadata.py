@@ -69,7 +69,7 @@ def _axis_type(axis) -> str:
 
 
 def _axis_name(axis) -> str:
-    return axis.get("name") if isinstance(axis, dict) else str(axis)
+    return str(axis.get("name")) if isinstance(axis, dict) else str(axis)
 
 
 def _axis_unit(axis) -> str:

@@ -169,7 +169,7 @@ class UNetShapes:
                 f"input shape {shape} is not valid for this U-Net: " + "; ".join(reasons)
                 + ". Nearest valid input shapes: " + ", ".join(nearest)
             )
-        return tuple(out)
+        return tuple(o for o in out if o is not None)  # all are, since no dimension gave a reason
 
     def nearest_valid_input_shapes(self, shape: Sequence[int]) -> tuple[Shape | None, Shape]:
         """The largest valid input shape <= ``shape`` (None if none) and the smallest >= ``shape``."""

@@ -52,12 +52,12 @@ class BatchFilter(BatchProvider):
 
     def _updated_keys(self) -> set:
         if not hasattr(self, "_updated"):
-            self._updated = set()
+            self._updated: set = set()
         return self._updated
 
     def _provided_keys(self) -> set:
         if not hasattr(self, "_provided"):
-            self._provided = set()
+            self._provided: set = set()
         return self._provided
 
     def enable_autoskip(self, skip: bool = True) -> None:

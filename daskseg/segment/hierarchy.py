@@ -52,12 +52,12 @@ def merge_reciprocal_best(
         adjacency[b][a] = shared
 
     def best(n: int) -> tuple[int, float] | None:
-        found, key = None, None
+        found: tuple[int, tuple[float, int, int]] | None = None
         for m, (s, c) in adjacency[n].items():
             k = (s / c, -min(n, m), -max(n, m))
-            if key is None or k > key:
-                found, key = m, k
-        return None if found is None else (found, key[0])
+            if found is None or k > found[1]:
+                found = (m, k)
+        return None if found is None else (found[0], found[1][0])
 
     def complete(n: int) -> bool:
         return openness[n] <= level
