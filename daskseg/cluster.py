@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import DaskSegError
+from .errors import ClusterError
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +40,6 @@ SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 #: tries of the connection handshake, which distributed's own race can fail (see ``_connect``)
 HANDSHAKE_ATTEMPTS = 10
-
-
-class ClusterError(DaskSegError, ConnectionError):
-    """A Dask scheduler could not be reached or a cluster could not be started."""
 
 
 def get_client(

@@ -17,12 +17,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import DaskSegError
-
-
-class SchemaError(DaskSegError, ValueError):
-    """A configuration value has the wrong type, is out of range, or a key is unknown or missing."""
-
+from .errors import SchemaError
 
 _NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a string", type(None): "null"}
 

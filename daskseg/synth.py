@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from .errors import DaskSegError
+from .errors import SampleExistsError, SynthError
 from .io import write_array
 
 logger = logging.getLogger(__name__)
@@ -38,14 +38,6 @@ PRESETS: dict[str, tuple[int, int, int]] = {
 
 RAW_DATASET = "volumes/raw"
 LABELS_DATASET = "volumes/labels/neuron_ids"
-
-
-class SynthError(DaskSegError, ValueError):
-    """Parameters of a synthetic sample are invalid (shape, voxel size, densities)."""
-
-
-class SampleExistsError(SynthError, FileExistsError):
-    """A sample to write exists already and ``overwrite`` was not given."""
 
 
 def resolve_shape(shape: Sequence[int] | str) -> tuple[int, int, int]:

@@ -21,18 +21,14 @@ import yaml
 
 from .array import ArrayKey
 from .batch import BatchRequest
+from .errors import SchemaError, TrainingConfigError
 from .geometry import Coordinate
 from .io import container_format, open_dataset
 from .models.config import NetConfig, load_net_config
 from .pipeline import Pipeline, build
-from .schema import SchemaError, check_fields, check_mapping
+from .schema import check_fields, check_mapping
 
 logger = logging.getLogger(__name__)
-
-
-class TrainingConfigError(SchemaError):
-    """The training YAML is missing a field, has an unknown one or one of the wrong type, or names
-    data that does not fit."""
 
 
 def tutorial_augmentations() -> dict[str, dict[str, Any]]:

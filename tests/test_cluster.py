@@ -9,7 +9,8 @@ import pytest
 from dask_fixtures import free_port, local_client
 from distributed import Client
 
-from daskseg.cluster import ClusterError, close_client, dashboard_link, get_client
+from daskseg.cluster import close_client, dashboard_link, get_client
+from daskseg.errors import ClusterError
 
 
 @pytest.fixture(scope="module")

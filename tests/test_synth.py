@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from daskseg.errors import DaskSegError
+from daskseg.errors import DaskSegError, SynthError
 from daskseg.io import list_datasets, open_dataset
 from daskseg.synth import (
     LABELS_DATASET,
     PRESETS,
     RAW_DATASET,
     VOXEL_SIZE,
-    SynthError,
     make_sample,
     write_cremi_samples,
     write_sample,
@@ -152,7 +151,7 @@ def test_write_cremi_samples_writes_one_sample_per_name(tmp_path):
 
 
 def test_write_cremi_samples_refuses_existing_paths_unless_overwrite(tmp_path):
-    from daskseg.synth import SampleExistsError
+    from daskseg.errors import SampleExistsError
 
     (tmp_path / "sample_B.zarr").mkdir(parents=True)
     with pytest.raises(SampleExistsError, match="sample_B.zarr already exists: nothing was written"):

@@ -9,9 +9,10 @@ import yaml
 from click.testing import CliRunner
 
 from daskseg.cli import main
+from daskseg.errors import TrainingConfigError
 from daskseg.models.config import create_networks
 from daskseg.synth import write_cremi_samples
-from daskseg.training import TrainingConfigError, load_job, tutorial_augmentations
+from daskseg.training import load_job, tutorial_augmentations
 
 
 def write_yaml(path, doc) -> str:

@@ -6,15 +6,23 @@ submission loop, blocks per task, the plan/run split (``BlockwiseTask`` + ``Runn
 Nothing here imports JAX: ``NetworkProcessor`` loads it inside the workers, on first use.
 """
 
-from .done import DoneRecord, LayoutMismatchError, RecordLockedError
+from ..errors import (
+    AlignmentError,
+    BlocksFailedError,
+    BlockTimeoutError,
+    BlockwiseError,
+    LayoutMismatchError,
+    RecordLockedError,
+)
+from .done import DoneRecord
 from .evaluate import EvaluateResult, evaluate, plan_evaluate, run_evaluate
-from .grid import AlignmentError, Block, BlockGrid, BlockwiseError, check_alignment
+from .grid import Block, BlockGrid, check_alignment
 from .grouping import AdaptiveGroups, fixed_groups
 from .predict import PredictResult, plan_predict, predict
 from .processor import BlockProcessor, FunctionProcessor
 from .runner import BlockwiseTask, Runner, RunResult, run_blockwise
 from .segmentation import SegmentResult, plan_segment, segment
-from .submit import BlockFailure, BlocksFailedError, BlockTimeoutError, submit_bounded
+from .submit import BlockFailure, submit_bounded
 
 
 def __getattr__(name: str):

@@ -28,21 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .grid import BlockwiseError, layout_hash
+from ..errors import BlockwiseError, LayoutMismatchError, RecordLockedError
+from .grid import layout_hash
 
 logger = logging.getLogger(__name__)
 
 RECORD_JSON = "daskseg_done.json"
 RECORD_BIN = "daskseg_done.bin"
 FORMAT_VERSION = 1
-
-
-class LayoutMismatchError(BlockwiseError):
-    """An existing done record belongs to a different block layout than the one requested."""
-
-
-class RecordLockedError(BlockwiseError):
-    """Another process holds the done record (a second run on the same output)."""
 
 
 def _diff(old, new, prefix: str = "") -> list[str]:

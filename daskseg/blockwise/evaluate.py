@@ -34,17 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DatasetError, GeometryError
+from ..errors import BlockCancelledError, BlockwiseError, DatasetError, GeometryError, SegmentError
 from ..geometry import Coordinate, Roi
 from ..io import Dataset
-from ..segment.errors import SegmentError
 from ..segment.evaluate import PairCounts, count_pairs, scores_from_counts, sum_pair_counts
 from .done import RECORD_BIN, RECORD_JSON
-from .grid import Block, BlockGrid, BlockwiseError, layout_hash
+from .grid import Block, BlockGrid, layout_hash
 from .outputs import describe, open_input
 from .predict import DEFAULT_BLOCK_VOXELS, default_block_shape
 from .runner import BlockwiseTask, Runner
-from .submit import BlockCancelledError
 
 logger = logging.getLogger(__name__)
 

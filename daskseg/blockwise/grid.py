@@ -18,16 +18,8 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from ..errors import DaskSegError, GeometryError
+from ..errors import AlignmentError, GeometryError
 from ..geometry import Coordinate, Roi
-
-
-class BlockwiseError(DaskSegError, RuntimeError):
-    """A blockwise run cannot start (bad layout, alignment, inputs) or some of its blocks failed."""
-
-
-class AlignmentError(BlockwiseError, GeometryError):
-    """The block grid does not cover whole chunks (or shards) of the output array."""
 
 
 @dataclass(frozen=True)

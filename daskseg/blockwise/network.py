@@ -19,10 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DeterministicError, InputDataError
+from ..errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    InputDataError,
+    UnusableCheckpointError,
+)
 from ..geometry import Coordinate, Roi
 from ..io import Dataset
-from ..jax.checkpoint import CheckpointError, CheckpointNotFoundError, resolve_checkpoint_path
+from ..jax.checkpoint import resolve_checkpoint_path
 from ..models.config import NetConfig, load_net_config
 from .processor import TiledProcessor
 
@@ -40,10 +45,6 @@ def _checkpoint_identity(path: str) -> dict:
         return {"path": path, "size": size, "mtime": newest}
     st = os.stat(path)
     return {"path": path, "size": st.st_size, "mtime": st.st_mtime}
-
-
-class UnusableCheckpointError(CheckpointError, DeterministicError):
-    """The checkpoint cannot be read or does not fit the network: every try fails alike."""
 
 
 #: how far normalised intensities may stray outside [0, 1] (float rounding) before they are refused

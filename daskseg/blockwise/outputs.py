@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DatasetError, GeometryError
+from ..errors import AlignmentError, BlockwiseError, DatasetError, GeometryError, OutputOverlapsInputError
 from ..geometry import Coordinate, Roi
 from ..io import Dataset, create_dataset, open_dataset, split_dataset_path
 from ..io.dataset import container_format
-from .grid import AlignmentError, BlockGrid, BlockwiseError, check_alignment
+from .grid import BlockGrid, check_alignment
 
 
 def parse_roi(roi: Roi | str | Sequence | None, dims: int) -> Roi | None:
@@ -128,10 +128,6 @@ def open_or_create_output(
         overwrite=True,
     )
     return ds, True
-
-
-class OutputOverlapsInputError(DatasetError):
-    """The output is, contains, or lies inside an input: writing it would destroy the input."""
 
 
 def dataset_location(path: str | Dataset | tuple[str, str]) -> str:

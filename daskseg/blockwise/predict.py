@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import GeometryError
+from ..errors import BlockCancelledError, BlockwiseError, GeometryError
 from ..geometry import Coordinate, Roi
 from ..io import Dataset
 from .done import lock_existing_record
-from .grid import Block, BlockGrid, BlockwiseError, check_alignment
-from .outputs import (  # noqa: F401  (OutputOverlapsInputError, check_output_apart, open_input, parse_roi: re-exported)
-    OutputOverlapsInputError,
+from .grid import Block, BlockGrid, check_alignment
+from .outputs import (
     aligned,
     check_output_apart,
     dataset_location,
@@ -38,7 +37,6 @@ from .outputs import (  # noqa: F401  (OutputOverlapsInputError, check_output_ap
 )
 from .processor import BlockProcessor
 from .runner import BlockwiseTask, Runner, block_task
-from .submit import BlockCancelledError
 
 logger = logging.getLogger(__name__)
 

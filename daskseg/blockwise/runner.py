@@ -50,19 +50,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import BlocksFailedError
 from ..io import Dataset
 from .done import DoneRecord
 from .grid import Block, BlockGrid
 from .grouping import AdaptiveGroups, fixed_groups, max_blocks_per_task
-from .submit import (
-    BlockFailure,
-    BlocksFailedError,
-    call_with_time_limit,
-    gpu_resources,
-    not_retried,
-    submit_bounded,
-    worker_threads,
-)
+from .submit import BlockFailure, call_with_time_limit, gpu_resources, not_retried, submit_bounded, worker_threads
 
 logger = logging.getLogger(__name__)
 

@@ -25,17 +25,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .grid import BlockwiseError
+from ..errors import BlockTimeoutError
 
 logger = logging.getLogger(__name__)
-
-
-class BlockTimeoutError(BlockwiseError, TimeoutError):
-    """A block ran longer than its time limit."""
-
-
-class BlockCancelledError(BlockwiseError):
-    """A block was told to stop (its time limit passed) before it wrote anything."""
 
 
 @dataclass
@@ -49,28 +41,6 @@ class BlockFailure:
 
     def __str__(self) -> str:
         return f"{self.key}: {self.error}"
-
-
-class BlocksFailedError(BlockwiseError):
-    """Some blocks failed after all retries; ``failures`` lists them (the others were written)."""
-
-    def __init__(
-        self,
-        failures: Sequence[BlockFailure],
-        total: int,
-        stopped_early: bool = False,
-        hint: str = "",
-        unit: str = "tasks",
-    ):
-        self.failures = list(failures)
-        shown = "; ".join(str(f) for f in self.failures[:10])
-        more = f" (and {len(self.failures) - 10} more)" if len(self.failures) > 10 else ""
-        stop = " Stopped submitting after too many failures." if stopped_early else ""
-        first = self.failures[0].traceback
-        first_tb = f"\nTraceback of the first failure:\n{first}" if first else ""
-        super().__init__(
-            f"{len(self.failures)} of {total} {unit} failed after all retries: {shown}{more}.{stop}{hint}{first_tb}"
-        )
 
 
 @dataclass

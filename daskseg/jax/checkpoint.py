@@ -48,7 +48,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DaskSegError
+from ..errors import (
+    CheckpointError,
+    CheckpointLockedError,
+    CheckpointNotFoundError,
+    CheckpointPickleError,
+    CheckpointWriteError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,26 +66,6 @@ _PICKLE_HINT = (
     "pickles can run arbitrary code when loaded, so daskseg loads them only when asked: pass allow_pickle=True "
     "(--trust-pickle on the command line) if you trust the file"
 )
-
-
-class CheckpointError(DaskSegError, RuntimeError):
-    """A checkpoint is missing, unreadable, not a daskseg/gunpowder checkpoint, or does not fit the network."""
-
-
-class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
-    """No checkpoint file, and no checkpoints of that basename."""
-
-
-class CheckpointPickleError(CheckpointError):
-    """A checkpoint is a pickle, which could run code when loaded, and pickles were not allowed."""
-
-
-class CheckpointLockedError(CheckpointError):
-    """Another process trains with the same checkpoint basename (two runs would interleave checkpoints and logs)."""
-
-
-class CheckpointWriteError(CheckpointError, OSError):
-    """A checkpoint could not be written (disk full, no permission, ...); nothing half-written is left."""
 
 
 @dataclass

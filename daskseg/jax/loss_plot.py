@@ -8,13 +8,9 @@ import os
 
 import numpy as np
 
-from ..errors import DaskSegError
+from ..errors import LossLogError
 
 logger = logging.getLogger(__name__)
-
-
-class LossLogError(DaskSegError, ValueError):
-    """A CSV file is not a training log: no rows, no ``iteration``/``loss`` columns, or a value that is not a number."""
 
 
 def read_log(csv_path: str | os.PathLike) -> dict[str, np.ndarray]:

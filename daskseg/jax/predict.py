@@ -12,9 +12,8 @@ import numpy as np
 
 from ..array import ArrayKey, ArraySpec
 from ..batch import Batch, BatchRequest
-from ..errors import RequestError, SpecError
+from ..errors import RequestError, ShapeError, SpecError
 from ..geometry import Coordinate, Roi
-from ..models.shapes import ShapeError
 from ..pipeline import BatchFilter
 from .checkpoint import check_fits_network
 from .compile_cache import enable_compilation_cache

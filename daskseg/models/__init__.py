@@ -8,16 +8,9 @@ from __future__ import annotations
 
 import importlib
 
-from .config import (
-    DEFAULT_LOSS,
-    DEFAULT_OPTIMIZER,
-    NetConfig,
-    NetConfigError,
-    UNetConfig,
-    create_networks,
-    load_net_config,
-)
-from .shapes import ShapeError, UNetShapes
+from ..errors import NetConfigError, ShapeError
+from .config import DEFAULT_LOSS, DEFAULT_OPTIMIZER, NetConfig, UNetConfig, create_networks, load_net_config
+from .shapes import UNetShapes
 
 _LAZY = {"UNet": "unet", "conv": None, "unet": None}
 

@@ -28,14 +28,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import DaskSegError
-from .shapes import Shape, ShapeError, UNetShapes
+from ..errors import NetConfigError, ShapeError
+from .shapes import Shape, UNetShapes
 
 logger = logging.getLogger(__name__)
 
-
-class NetConfigError(DaskSegError, ValueError):
-    """A network config is not valid JSON, not a daskseg network config, or has wrong or unknown fields."""
 
 FORMAT = "daskseg-net"
 VERSION = 1

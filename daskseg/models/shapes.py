@@ -22,13 +22,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ..errors import DaskSegError
+from ..errors import ShapeError
 
 Shape = tuple[int, ...]
-
-
-class ShapeError(DaskSegError, ValueError):
-    """An input shape the network cannot process, with the nearest ones it can."""
 
 
 def _as_shape(shape: Sequence[int], dims: int, what: str) -> Shape:

@@ -4,8 +4,8 @@
 ``connected_components`` (the baseline), and CREMI's ``voi`` and ``adapted_rand``.
 """
 
+from ..errors import SegmentError
 from .agglomeration import agglomerate, region_adjacency, relabel_consecutive
-from .errors import SegmentError
 from .evaluate import adapted_rand, contingency_table, cremi_scores, voi
 from .flood import seeded_watershed
 from .graph import NEAREST_NEIGHBORHOOD

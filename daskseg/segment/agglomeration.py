@@ -17,8 +17,8 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from ..errors import SegmentError
 from .contacts import region_contacts
-from .errors import SegmentError
 from .graph import NEAREST_NEIGHBORHOOD, check_affinities
 
 logger = logging.getLogger(__name__)

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from .errors import SegmentError
+from ..errors import SegmentError
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import SegmentError
+from ..errors import SegmentError
 
 _WALL = -1
 

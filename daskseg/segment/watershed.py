@@ -16,8 +16,8 @@ from scipy import ndimage as ndi
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from ..errors import SegmentError
 from .agglomeration import agglomerate, relabel_consecutive
-from .errors import SegmentError
 from .flood import seeded_watershed
 from .graph import NEAREST_NEIGHBORHOOD, check_affinities, iter_edges
 

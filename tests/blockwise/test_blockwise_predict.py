@@ -129,7 +129,7 @@ def test_cheap_blocks_are_grouped_automatically(client, raw_path, tmp_path):
 
 def test_time_limit_is_per_block_of_a_task(raw_path):
     from daskseg.blockwise.predict import open_input, run_task
-    from daskseg.blockwise.submit import BlockTimeoutError
+    from daskseg.errors import BlockTimeoutError
 
     container, _ = raw_path
     raw = open_input(f"{container}/volumes/raw")

@@ -12,8 +12,7 @@ from dask_fixtures import local_client
 from scipy import ndimage as ndi
 
 import daskseg.blockwise as bw
-from daskseg.blockwise.done import LayoutMismatchError
-from daskseg.errors import GeometryError, InputDataError
+from daskseg.errors import GeometryError, InputDataError, LayoutMismatchError
 from daskseg.io import open_dataset, set_attrs, write_array
 from daskseg.report import gt_affinities
 from daskseg.segment import SegmentError, agglomerate, connected_components

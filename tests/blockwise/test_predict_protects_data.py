@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from daskseg.blockwise import FunctionProcessor, predict
-from daskseg.blockwise.done import DoneRecord, RecordLockedError, read_done
-from daskseg.blockwise.predict import OutputOverlapsInputError
-from daskseg.errors import DaskSegError
+from daskseg.blockwise.done import DoneRecord, read_done
+from daskseg.errors import DaskSegError, OutputOverlapsInputError, RecordLockedError
 from daskseg.io import open_dataset, write_array
 
 MEAN = FunctionProcessor(lambda x: x[1:-1, 1:-1, 1:-1], context=1, name="crop")

@@ -8,14 +8,8 @@ import time
 import pytest
 from dask_fixtures import local_client
 
-from daskseg.blockwise.submit import (
-    BlocksFailedError,
-    BlockTimeoutError,
-    call_with_time_limit,
-    parse_max_in_flight,
-    submit_bounded,
-    trim_scheduler_memory,
-)
+from daskseg.blockwise.submit import call_with_time_limit, parse_max_in_flight, submit_bounded, trim_scheduler_memory
+from daskseg.errors import BlocksFailedError, BlockTimeoutError
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 import daskseg as gp
-from daskseg.cluster import DEFAULT_CONNECT_TIMEOUT, ClusterError
-from daskseg.errors import RequestError
+from daskseg.cluster import DEFAULT_CONNECT_TIMEOUT
+from daskseg.errors import ClusterError, RequestError
 from daskseg.io import open_dataset, write_array
 from daskseg.jax.checkpoint import load_checkpoint
 from daskseg.models.config import create_networks

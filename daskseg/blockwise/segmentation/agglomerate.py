@@ -27,10 +27,11 @@ import os
 
 import numpy as np
 
+from ...errors import BlockwiseError
 from ...segment.contacts import combine_statistics
 from ...segment.hierarchy import merge_reciprocal_best
 from ...segment.merge import apply_map, merge_pairs
-from ..grid import Block, BlockwiseError
+from ..grid import Block
 from .layout import SegmentLayout
 from .tables import read_table, write_table
 

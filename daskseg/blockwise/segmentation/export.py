@@ -10,8 +10,8 @@ import sqlite3
 
 import numpy as np
 
+from ...errors import SegmentError
 from ...segment.contacts import combine_statistics
-from ...segment.errors import SegmentError
 from .tables import read_table
 
 logger = logging.getLogger(__name__)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...errors import BlockCancelledError
 from ...io import Dataset
 from ...segment import connected_components, relabel_consecutive, watershed_fragments
 from ..grid import Block
-from ..submit import BlockCancelledError
 from .affinities import read_affinities
 from .layout import SegmentLayout
 

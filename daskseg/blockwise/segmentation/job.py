@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...errors import GeometryError, InputDataError
+from ...errors import GeometryError, InputDataError, SegmentError
 from ...geometry import Coordinate, Roi
 from ...io import Dataset, set_attrs, split_dataset_path
-from ...segment.errors import SegmentError
 from ...segment.graph import NEAREST_NEIGHBORHOOD, check_affinities
 from ..done import lock_existing_record
 from ..grid import BlockGrid

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...errors import BlockwiseError
 from ...geometry import Coordinate, Roi
-from ..grid import BlockGrid, BlockwiseError
+from ..grid import BlockGrid
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...errors import BlockCancelledError
 from ...io import Dataset
 from ..grid import Block
-from ..submit import BlockCancelledError
 from .agglomerate import MergeMaps
 from .layout import SegmentLayout
 
