@@ -51,9 +51,7 @@ def open_input(raw: str | Dataset | tuple[str, str], voxel_size: Sequence[int] |
 
 def write_unit(out: Dataset) -> Coordinate:
     """The spatial shape (voxels) of the output's shards, or chunks when unsharded."""
-    array = out._array()
-    shards = getattr(array, "shards", None)
-    unit = tuple(shards) if shards is not None else tuple(out.chunk_shape)
+    unit = out.shard_shape or tuple(out.chunk_shape)
     channels = out.num_channel_dims
     if tuple(unit[:channels]) != tuple(out.channel_shape):
         raise BlockwiseError(

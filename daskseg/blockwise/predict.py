@@ -430,4 +430,4 @@ def _write_attrs(out: Dataset, processor: BlockProcessor, dtype: np.dtype) -> No
     if dtype == np.uint8:
         attrs["daskseg"]["value_scale"] = 255
         attrs["daskseg"]["value_range"] = [0.0, 1.0]
-    out._array().attrs.update(attrs)
+    out.update_attrs(attrs)

@@ -29,7 +29,6 @@ from .metadata import (
 logger = logging.getLogger(__name__)
 
 HDF5_SUFFIXES = (".hdf", ".h5", ".hdf5")
-ZARR_SUFFIXES = (".zarr", ".n5", ".zarr/")
 
 
 def container_format(path: str | os.PathLike) -> str:
@@ -115,6 +114,16 @@ class Dataset:
     def attrs(self) -> dict:
         """The dataset's attributes (a copy)."""
         return dict(self._array().attrs)
+
+    def update_attrs(self, attrs: dict) -> None:
+        """Add or replace attributes of the dataset (opened for writing)."""
+        self._array().attrs.update(attrs)
+
+    @property
+    def shard_shape(self) -> tuple[int, ...] | None:
+        """The shape of the dataset's Zarr shards, or ``None`` when it is not sharded (HDF5 never is)."""
+        shards = getattr(self._array(), "shards", None)
+        return tuple(shards) if shards is not None else None
 
     @property
     def channel_shape(self) -> tuple[int, ...]:

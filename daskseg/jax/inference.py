@@ -60,7 +60,7 @@ class Predictor:
             arch = arch.replace(conv_impl=conv_impl)
         self.architecture = arch
         self._model = FlaxUNetModel(arch, seed=0)
-        params = self._model._initial_params if params is None else params_from_state(params)
+        params = self._model.initial_params() if params is None else params_from_state(params)
         self.params = jax.tree.map(np.asarray, jax.device_get(params))
         self._device_params = None
         self._forward = None
@@ -80,10 +80,6 @@ class Predictor:
     def context(self) -> tuple[int, ...]:
         """``input - output`` in voxels, for every valid input shape."""
         return self.architecture.context
-
-    def output_shape_for(self, input_shape) -> tuple[int, ...]:
-        """Output shape for a spatial ``input_shape``; a ``ShapeError`` names the nearest valid ones."""
-        return self.architecture.output_shape(input_shape)
 
     # --- forward -------------------------------------------------------------------------------
     def __call__(self, raw: np.ndarray) -> np.ndarray:

@@ -199,6 +199,10 @@ class FlaxUNetModel(GenericJaxModel):
         self.loss_weights = loss_weights or (cfg.loss_weights if cfg else "loss_weights")
         self.pred_affs = pred_affs or (cfg.pred_affs if cfg else "pred_affs")
 
+    def initial_params(self) -> dict:
+        """The network's initial parameters (a pure dict of arrays, drawn from ``seed`` when built)."""
+        return self._initial_params
+
     # --- protocol ----------------------------------------------------------------------------
     def initialize(self, rng_key: jax.Array | None = None, inputs: dict | None = None) -> dict:
         """``{"params", "opt_state"}``: the network's initial parameters (from ``seed``) and a fresh optimizer state.
@@ -206,7 +210,7 @@ class FlaxUNetModel(GenericJaxModel):
         ``rng_key`` is ignored: the parameters were drawn when the network was built, so that a
         model object always starts from the same weights.
         """
-        params = jax.tree.map(jnp.asarray, self._initial_params)
+        params = jax.tree.map(jnp.asarray, self.initial_params())
         return {"params": params, "opt_state": self.optimizer.init(params)}
 
     def apply(self, params: dict, raw: jax.Array) -> tuple[jax.Array, bool]:

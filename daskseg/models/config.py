@@ -273,10 +273,6 @@ class NetConfig:
         except (ValueError, TypeError) as e:  # NetConfigError and what the fields' own checks raise
             raise NetConfigError(f"network config {path}: {e}") from None
 
-    def with_input_shape(self, input_shape: Sequence[int], name: str | None = None) -> NetConfig:
-        """The same network at another input shape (e.g. the larger prediction network)."""
-        return dataclasses.replace(self, input_shape=tuple(input_shape), name=name or self.name)
-
 
 def load_net_config(config: NetConfig | dict | str | os.PathLike) -> NetConfig:
     """A ``NetConfig`` from a config object, dict, JSON path, or network name (``NAME_config.json``)."""
