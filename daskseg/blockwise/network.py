@@ -29,6 +29,7 @@ from ..geometry import Coordinate, Roi
 from ..io import Dataset
 from ..jax.checkpoint import resolve_checkpoint_path
 from ..models.config import NetConfig, load_net_config
+from ..nodes.normalize import default_factor
 from .processor import TiledProcessor
 
 logger = logging.getLogger(__name__)
@@ -51,18 +52,6 @@ def _checkpoint_identity(path: str) -> dict:
 RANGE_TOLERANCE = 1e-6
 #: chunks of the input whose values ``check_input`` looks at
 SAMPLE_CHUNKS = 8
-
-
-def default_factor(dtype: np.dtype) -> float | None:
-    """``gp.Normalize``'s factor for a dtype: 1/255 for uint8, 1/65535 for uint16, 1 for floats, else None."""
-    dtype = np.dtype(dtype)
-    if dtype == np.uint8:
-        return 1.0 / 255
-    if dtype == np.uint16:
-        return 1.0 / (256 * 256 - 1)
-    if np.issubdtype(dtype, np.floating):
-        return 1.0
-    return None
 
 
 def normalize_raw(raw: np.ndarray, factor: float | None = None) -> np.ndarray:

@@ -42,6 +42,11 @@ logger = logging.getLogger(__name__)
 PMAP_AXIS = "num_devices"
 
 
+
+def is_model_protocol(model: Any) -> bool:
+    """Whether ``model`` implements the ``GenericJaxModel`` protocol (initialize, forward, train_step)."""
+    return all(callable(getattr(model, name, None)) for name in ("initialize", "forward", "train_step"))
+
 class GenericJaxModel:
     """The model protocol (gunpowder 1.5's ``GenericJaxModel``): subclass and implement three methods.
 

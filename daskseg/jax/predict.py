@@ -18,8 +18,8 @@ from ..pipeline import BatchFilter
 from .checkpoint import check_fits_network
 from .compile_cache import enable_compilation_cache
 from .inference import Predictor, resolve_checkpoint
-from .model import FlaxUNetModel
-from .train import is_model_protocol, output_spec, place_output
+from .model import FlaxUNetModel, is_model_protocol
+from .outputs import output_spec, place_output
 
 logger = logging.getLogger(__name__)
 

@@ -15,47 +15,23 @@ from typing import IO, Any
 import jax
 import numpy as np
 
-from ..array import Array, ArrayKey, ArraySpec
+from ..array import ArrayKey, ArraySpec
 from ..batch import Batch, BatchRequest
 from ..errors import RequestError, SpecError
-from ..geometry import Coordinate, Roi
+from ..geometry import Roi
 from ..pipeline import BatchFilter
 from . import checkpoint as ckpt
 from .compile_cache import enable_compilation_cache
-from .model import PMAP_AXIS, FlaxUNetModel
+from .model import PMAP_AXIS, FlaxUNetModel, is_model_protocol
+from .outputs import output_spec, place_output
 
 logger = logging.getLogger(__name__)
 
 LOG_FIELDS = ("iteration", "loss", "time_s", "timestamp")
 
 
-def is_model_protocol(model: Any) -> bool:
-    """Whether ``model`` implements the ``GenericJaxModel`` protocol (initialize, forward, train_step)."""
-    return all(callable(getattr(model, name, None)) for name in ("initialize", "forward", "train_step"))
-
-
 def _looks_like_io_dict(value: Any) -> bool:
     return isinstance(value, Mapping) and any(isinstance(v, (ArrayKey, np.ndarray)) for v in value.values())
-
-
-def output_roi(data_shape: tuple[int, ...], voxel_size: Coordinate, centre_of: Roi) -> Roi:
-    """The ROI of network output ``data_shape`` (spatial last) centred on ``centre_of``, on its voxel grid.
-
-    The margin between input and output is counted in whole voxels; where it is odd (an odd output
-    shape in world units, e.g. voxel size 1 and output 45 in an input of 134) the extra voxel goes to
-    the end, as valid convolutions crop it.
-
-    Args:
-        data_shape (tuple[int, ...]): the output array's shape, spatial axes last.
-        voxel_size (Coordinate): the output's voxel size.
-        centre_of (Roi): the input ROI the output is centred in.
-    """
-    dims = centre_of.dims
-    voxel_size = Coordinate(voxel_size)
-    out_voxels = Coordinate(data_shape[-dims:])
-    in_voxels = centre_of.shape // voxel_size
-    margin = (in_voxels - out_voxels) // 2
-    return Roi(centre_of.offset + margin * voxel_size, out_voxels * voxel_size)
 
 
 @contextlib.contextmanager
@@ -77,44 +53,6 @@ def deferred_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
         if received:
             signal.raise_signal(signal.SIGINT)
-
-
-def output_spec(array_specs: Mapping[ArrayKey, ArraySpec], key: ArrayKey) -> ArraySpec:
-    """The spec model output ``key`` is provided with: a copy of ``array_specs[key]`` (or an empty
-    spec), not interpolatable and float32 where it does not say; the caller fills in the rest."""
-    spec = array_specs[key].copy() if key in array_specs else ArraySpec()
-    if spec.interpolatable is None:
-        spec.interpolatable = False
-    if spec.dtype is None:
-        spec.dtype = np.float32
-    return spec
-
-
-def place_output(key: ArrayKey, data: np.ndarray, spec: ArraySpec, requested: Roi, centre_of: Roi | None) -> Array:
-    """``data`` as an Array on ``requested``: as is if the shapes agree, else centred on ``centre_of`` and cropped."""
-    vs = spec.voxel_size
-    dims = requested.dims
-    expected = tuple(requested.shape / vs)
-    if data.ndim < dims:
-        raise SpecError(f"output {key} has shape {data.shape}, fewer than the {dims} spatial dimensions of its ROI")
-    spec = spec.copy()
-    if tuple(data.shape[-dims:]) == expected:
-        spec.roi = requested
-        return Array(data, spec)
-    if centre_of is None:
-        raise SpecError(
-            f"output {key} has spatial shape {tuple(data.shape[-dims:])}, but {requested} at voxel size {vs} "
-            f"needs {expected}; request the ROI the network produces"
-        )
-    roi = output_roi(data.shape, vs, centre_of)
-    if not roi.contains(requested):
-        raise SpecError(
-            f"output {key} of spatial shape {tuple(data.shape[-dims:])} covers {roi} (centred on the input "
-            f"{centre_of}), which does not contain the requested {requested}; request the output inside the "
-            f"input's ROI shrunk by the network's context"
-        )
-    spec.roi = roi
-    return Array(data, spec).crop(requested)
 
 
 class Train(BatchFilter):

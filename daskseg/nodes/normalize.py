@@ -15,6 +15,18 @@ from ..pipeline import BatchFilter
 logger = logging.getLogger(__name__)
 
 
+def default_factor(dtype: np.dtype) -> float | None:
+    """The factor ``Normalize`` picks for a dtype: 1/255 for uint8, 1/65535 for uint16, 1 for floats, else None."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return 1.0 / 255
+    if dtype == np.uint16:
+        return 1.0 / (256 * 256 - 1)
+    if np.issubdtype(dtype, np.floating):
+        return 1.0
+    return None
+
+
 class Normalize(BatchFilter):
     """Normalize the values of an array to be floats between 0 and 1, based on its data type.
 
@@ -75,17 +87,15 @@ class Normalize(BatchFilter):
         return out
 
     def _auto_factor(self, data: np.ndarray) -> float:
-        if data.dtype == np.uint8:
-            return 1.0 / 255
-        if data.dtype == np.uint16:
-            return 1.0 / (256 * 256 - 1)
-        if np.issubdtype(data.dtype, np.floating):
+        factor = default_factor(data.dtype)
+        if factor is not None and np.issubdtype(data.dtype, np.floating):
             if data.size and (data.min() < 0 or data.max() > 1):
                 raise ValueError(
                     f"Normalize: {self.array} is {data.dtype} with values in [{data.min()}, {data.max()}], not in "
                     "[0, 1]; give a factor, e.g. Normalize(key, factor=1/data_max)"
                 )
-            return 1.0
+        if factor is not None:
+            return factor
         raise ValueError(
             f"Normalize: no automatic factor for {self.array} of dtype {data.dtype} (only uint8, uint16 and "
             "floats in [0, 1]); give a factor"

@@ -245,7 +245,7 @@ def test_resuming_from_a_pickle_needs_allow_pickle(tmp_path):
 
 def test_output_roi_snaps_an_odd_world_shape_to_the_voxel_grid():
     """Output 45 at voxel size 1 (odd in world units): the margin is floored in whole voxels."""
-    from daskseg.jax.train import output_roi
+    from daskseg.jax.outputs import output_roi
 
     roi = output_roi((3, 45, 45), gp.Coordinate(1, 1, 1), gp.Roi((0, 10, 20), (9, 55, 56)))
     assert roi == gp.Roi((3, 15, 25), (3, 45, 45))  # margins (9-3)//2, (55-45)//2, (56-45)//2
