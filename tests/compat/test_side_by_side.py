@@ -209,6 +209,50 @@ def case_defect_augment_without_defects(gp, sample):
     return pipeline, request_of(gp, (raw, (0, 0, 0), (32, 28, 28)))
 
 
+def third_party_filter(gp):
+    """A node as a third-party gunpowder package writes it: funlib.geometry for its geometry,
+    gunpowder's prepare/process protocol, a request grown by a context and cropped back."""
+    import funlib.geometry as fg
+
+    class LocalMean(gp.BatchFilter):
+        def __init__(self, array, context):
+            self.array, self.context = array, fg.Coordinate(context)
+
+        def setup(self):
+            spec = self.spec[self.array].copy()
+            spec.dtype = np.float32
+            self.updates(self.array, spec)
+
+        def prepare(self, request):
+            deps = gp.BatchRequest()
+            spec = request[self.array].copy()
+            vs = self.spec[self.array].voxel_size
+            spec.roi = spec.roi.grow(self.context * vs, self.context * vs)
+            spec.dtype = None
+            deps[self.array] = spec
+            return deps
+
+        def process(self, batch, request):
+            array = batch[self.array]
+            data = array.data.astype(np.float32)
+            for axis in range(data.ndim):
+                c = self.context[axis]
+                data = sum(np.roll(data, k, axis) for k in range(-c, c + 1)) / (2 * c + 1)
+            array.data = data
+            array.spec.dtype = np.float32
+            out = gp.Batch()
+            out[self.array] = array.crop(request[self.array].roi)
+            return out
+
+    return LocalMean
+
+
+def case_third_party_filter_with_funlib_geometry(gp, sample):
+    raw, _, _ = keys(gp)
+    pipeline = zarr_source(gp, sample) + third_party_filter(gp)(raw, (1, 2, 2))
+    return pipeline, request_of(gp, (raw, (4, 4, 4), (20, 16, 16)))
+
+
 CASES = [v for k, v in sorted(globals().items()) if k.startswith("case_")]
 
 
