@@ -8,6 +8,7 @@ import numpy as np
 
 from ..array import Array
 from ..batch import Batch, BatchRequest
+from ..graph import GraphKey
 from ..pipeline import BatchFilter
 from ..profiling import Timing
 
@@ -21,7 +22,8 @@ class Stack(BatchFilter):
 
     Every upstream request gets its own random seed, drawn from the seed of the request, so the
     samples differ from each other and the same request still gives the same stacked batch.
-    ROIs and voxel sizes are those of the upstream arrays.
+    ROIs and voxel sizes are those of the upstream arrays. Requested graphs are not stacked: the
+    batch holds the first upstream batch's graph, as gunpowder's does.
 
     Args:
 
@@ -55,6 +57,9 @@ class Stack(BatchFilter):
                 batch.profiling_stats.merge_with(b.profiling_stats)
             for key in upstream:
                 first = batches[0][key]
+                if isinstance(key, GraphKey):  # graphs are not stacked: the first batch's, as in gunpowder
+                    batch[key] = first
+                    continue
                 data = np.stack([b[key].data for b in batches])
                 batch[key] = Array(data, first.spec.copy(), first.attrs)
             for attr in ("iteration", "loss", "affinity_neighborhood"):
