@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import click
@@ -19,6 +20,20 @@ def _thresholds(ctx, param, value: str) -> tuple[float, ...]:
     return thresholds
 
 
+def _neighborhood(ctx, param, value: str | None) -> list[list[int]] | None:
+    if value is None:
+        return None
+    try:
+        offsets = json.loads(value)
+        ok = isinstance(offsets, list) and offsets and all(
+            isinstance(o, list) and o and all(isinstance(v, int) for v in o) for o in offsets)
+    except json.JSONDecodeError:
+        ok = False
+    if not ok:
+        raise click.BadParameter(f"a JSON list of offsets, e.g. [[-1,0,0],[0,-1,0],[0,0,-1],[0,-9,0]]; got {value!r}")
+    return offsets
+
+
 def _absolute(path: str | None) -> str | None:
     """A dataset path resolved on the client (workers may run in another directory)."""
     return None if path is None else os.path.abspath(path)
@@ -32,9 +47,17 @@ def _absolute(path: str | None) -> str | None:
 @click.option("--thresholds", default="0.5", show_default=True, callback=_thresholds,
               help="Merge thresholds on the mean affinity of a contact (cc: on the affinity), comma-separated; "
               "all in one pass.")
-@click.option("--method", type=click.Choice(["watershed", "cc"]), default="watershed", show_default=True,
-              help="watershed: seeded watershed fragments merged by mean affinity; cc: connected components of "
-              "the edges above each threshold (exact).")
+@click.option("--method", type=click.Choice(["watershed", "mws", "cc"]), default="watershed", show_default=True,
+              help="watershed: seeded watershed fragments merged by mean affinity; mws: mutex watershed on every "
+              "channel (long-range too) per block with context, pieces cut by block faces merged by mean affinity; "
+              "cc: connected components of the edges above each threshold (exact).")
+@click.option("--neighborhood", default=None, callback=_neighborhood,
+              help="Affinity offsets as JSON, one per channel (default: the affinities' attribute "
+              "daskseg.affinity_neighborhood, written by `daskseg predict`, else nearest neighbours).")
+@click.option("--mws-bias", type=click.FloatRange(0, 1), default=None,
+              help="mws: nearest-neighbour affinities above this attract, below repel (default 0.5).")
+@click.option("--mws-long-range-bias", type=click.FloatRange(0, 1), default=None,
+              help="mws: the same for the long-range affinities (default 0.5; higher splits more).")
 @click.option("--agglomeration", type=click.Choice(["hierarchical", "static"]), default="hierarchical",
               show_default=True,
               help="watershed: merge the best pair first and re-average contacts (as waterz), or every pair whose "
@@ -56,8 +79,8 @@ def _absolute(path: str | None) -> str | None:
 @click.option("--overwrite", is_flag=True, help="Replace existing fragments, graph and segmentations.")
 @runner_options
 def segment(
-    affs, out, thresholds, method, agglomeration, mask, roi, block_shape, context, fragment_threshold, fragments, graph_dir,
-    scheduler, workers, resume, overwrite, max_in_flight, retries, block_timeout, progress,
+    affs, out, thresholds, method, neighborhood, mws_bias, mws_long_range_bias, agglomeration, mask, roi, block_shape,
+    context, fragment_threshold, fragments, graph_dir, scheduler, workers, resume, overwrite, max_in_flight, retries, block_timeout, progress,
 ) -> None:
     """Segment AFFS into OUT: fragments, region graph, agglomeration and relabelling, block by block.
 
@@ -73,12 +96,16 @@ def segment(
     from ..blockwise import BlocksFailedError, Runner
     from ..blockwise.segmentation import plan_segment, run_segment
 
-    watershed = None if method == "cc" else {"threshold": fragment_threshold}
+    watershed = {"threshold": fragment_threshold} if method == "watershed" else None
+    mws = {k: v for k, v in (("bias", mws_bias), ("long_range_bias", mws_long_range_bias)) if v is not None}
+    if mws and method != "mws":
+        raise click.BadParameter("apply only to --method mws", param_hint="--mws-bias / --mws-long-range-bias")
     # bad input fails here, before a cluster starts
     tasks, result = plan_segment(
         _absolute(affs), _absolute(out), thresholds, method=method, agglomeration=agglomeration, mask=_absolute(mask), roi=roi,
         block_shape=shape_option_value(block_shape, "--block-shape"), context=shape_option_value(context, "--context"),
         fragments=_absolute(fragments), graph_dir=_absolute(graph_dir), watershed=watershed, resume=resume,
+        neighborhood=neighborhood, mws=mws or None,
         overwrite=overwrite,
     )
     with cluster_client(scheduler, workers) as client, Runner(

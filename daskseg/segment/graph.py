@@ -51,3 +51,16 @@ def iter_edges(
     for c, offset in enumerate(offsets):
         src, dst = edge_slices(shape, offset)
         yield src, dst, affs[c][src]
+
+
+def nearest_channels(offsets: Sequence[Sequence[int]]) -> tuple[int, ...]:
+    """Indices of the nearest-neighbour offsets (one step along one axis) of a neighbourhood."""
+    return tuple(c for c, off in enumerate(offsets) if sum(abs(int(o)) for o in off) == 1)
+
+
+def edge_channels(offsets: Sequence[Sequence[int]]) -> tuple[int, ...] | None:
+    """The channels that describe contacts between fragments: the nearest-neighbour ones when a
+    neighbourhood also holds long-range offsets, ``None`` (all) when it holds nothing else or
+    no nearest-neighbour offset at all."""
+    nearest = nearest_channels(offsets)
+    return nearest if nearest and len(nearest) < len(offsets) else None

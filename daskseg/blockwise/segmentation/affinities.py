@@ -28,13 +28,15 @@ def affinity_scale(affs: Dataset) -> float:
     return float(scale)
 
 
-def read_affinities(affs: Dataset, roi: Roi, scale: float) -> np.ndarray:
-    """``affs`` in ``roi`` as float32 in [0, 1].
+def read_affinities(affs: Dataset, roi: Roi, scale: float, channels: tuple[int, ...] | None = None) -> np.ndarray:
+    """``affs`` in ``roi`` as float32 in [0, 1] (only ``channels``, when given).
 
     Raises:
         InputDataError: float values outside [0, 1] (or NaN), naming the ROI and the range found.
     """
     data = affs.read(roi)
+    if channels is not None:
+        data = data[list(channels)]
     if scale != 1.0:
         return data.astype(np.float32) / np.float32(scale)
     data = data.astype(np.float32, copy=False)

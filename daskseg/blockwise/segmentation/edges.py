@@ -4,7 +4,10 @@ A block owns the affinity edges stored at its voxels (channel ``c`` at ``p`` lin
 ``p + offset_c``), so it reads its fragments grown by the largest offset and its own affinities.
 Per fragment pair it writes the mergeable statistics of its part of the contact (sum, count,
 max) and the level of the reduction tree where the two fragments' blocks meet; per fragment of
-its own, the size in voxels.
+its own, the size in voxels. Only the channels of ``layout.channels`` count (the nearest-neighbour
+ones of a long-range neighbourhood). After mutex watershed fragments (``cross_only``), a block
+writes only the contacts between fragments of different blocks: inside a block the mutex
+watershed, which saw every channel, has already decided.
 """
 
 from __future__ import annotations
@@ -22,18 +25,29 @@ from .tables import write_table
 
 
 def edges_block(
-    block: Block, layout: SegmentLayout, affs: Dataset, scale: float, fragments: Dataset, *, cancel=None
+    block: Block,
+    layout: SegmentLayout,
+    affs: Dataset,
+    scale: float,
+    fragments: Dataset,
+    cross_only: bool = False,
+    *,
+    cancel=None,
 ) -> dict:
-    """Write the edge and node tables of one block."""
+    """Write the edge and node tables of one block (``cross_only``: only contacts between
+    fragments of different blocks)."""
     vs = layout.voxel_size
     reach = layout.max_offset() * vs
     region = block.write_roi.grow(reach, reach).intersect(fragments.roi)
     labels = fragments.read(region)
-    data = read_affinities(affs, block.write_roi, scale)
+    data = read_affinities(affs, block.write_roi, scale, layout.channels)
     pairs, sums, counts, maxima = owned_contacts(
         labels, data, (block.write_roi.begin - region.begin) / vs, layout.neighborhood
     )
     levels = layout.merge_level(layout.block_indices(pairs[:, 0]), layout.block_indices(pairs[:, 1]))
+    if cross_only:
+        keep = levels > 0
+        pairs, sums, counts, maxima, levels = pairs[keep], sums[keep], counts[keep], maxima[keep], levels[keep]
     write_table(
         layout.edges_path(block.index),
         {"u": pairs[:, 0], "v": pairs[:, 1], "sum": sums, "count": counts, "max": maxima,

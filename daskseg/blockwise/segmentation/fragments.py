@@ -6,7 +6,7 @@ import numpy as np
 
 from ...errors import BlockCancelledError
 from ...io import Dataset
-from ...segment import connected_components, relabel_consecutive, watershed_fragments
+from ...segment import connected_components, mutex_watershed, relabel_consecutive, watershed_fragments
 from ..grid import Block
 from .affinities import read_affinities
 from .layout import SegmentLayout
@@ -24,15 +24,19 @@ def fragments_block(
     *,
     cancel=None,
 ) -> dict:
-    """Fragments of one block: a watershed on the affinities read with context (or connected
-    components of the block alone, for ``method='cc'``), cropped to the write ROI, numbered
-    ``first_id + 1 ...`` and written as uint64. Voxels outside ``mask`` get 0."""
+    """Fragments of one block: a watershed (or, for ``method='mws'``, a mutex watershed on every
+    channel) on the affinities read with context, or connected components of the block alone
+    (``method='cc'``); cropped to the write ROI, numbered ``first_id + 1 ...`` and written as
+    uint64. Voxels outside ``mask`` get 0."""
     read_roi = block.read_roi.intersect(affs.roi)
-    data = read_affinities(affs, read_roi, scale)
     vs = layout.voxel_size
-    if method == "cc":
+    if method == "mws":
+        labels = mutex_watershed(read_affinities(affs, read_roi, scale), **parameters)
+    elif method == "cc":
+        data = read_affinities(affs, read_roi, scale, layout.channels)
         labels = connected_components(data, parameters["threshold"], layout.neighborhood)
     else:
+        data = read_affinities(affs, read_roi, scale, layout.channels)
         labels = watershed_fragments(data, neighborhood=layout.neighborhood, voxel_size=tuple(vs), **parameters)
     begin = (block.write_roi.begin - read_roi.begin) / vs
     crop = tuple(slice(b, b + s) for b, s in zip(begin, block.write_roi.shape / vs))

@@ -3,7 +3,8 @@
 ``plan_segment`` describes the job (pure: opens datasets, checks them, creates the outputs, no
 Dask) as a list of ``BlockwiseTask``s, which ``segment`` hands to one ``Runner``:
 
-1. ``fragments``: watershed (or connected components) per block, ids unique by construction;
+1. ``fragments``: watershed, mutex watershed (``mws``, any neighbourhood) or connected
+   components per block, ids unique by construction;
 2. ``edges``: the region graph with mergeable contact statistics, each edge owned by one block;
 3. ``agglomerate-L0`` ... ``agglomerate-L<top>``: the reduction tree (see ``agglomerate.py``);
 4. ``relabel``: the segmentation of each threshold, block by block.
@@ -26,7 +27,7 @@ import numpy as np
 from ...errors import GeometryError, InputDataError, SegmentError
 from ...geometry import Coordinate, Roi
 from ...io import Dataset, set_attrs, split_dataset_path
-from ...segment.graph import NEAREST_NEIGHBORHOOD, check_affinities
+from ...segment.graph import NEAREST_NEIGHBORHOOD, check_affinities, edge_channels, nearest_channels
 from ..done import lock_existing_record
 from ..grid import BlockGrid
 from ..outputs import check_output_apart, dataset_location, describe, open_input, open_or_create_output, parse_roi
@@ -41,12 +42,16 @@ from .relabel import relabel_block
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("watershed", "cc")
+METHODS = ("watershed", "mws", "cc")
 AGGLOMERATIONS = ("hierarchical", "static")
 #: Voxels per block when no block shape is given.
 DEFAULT_BLOCK_VOXELS = 2**21
 #: Context (voxels per flooded axis) each watershed block reads around its write ROI.
 DEFAULT_CONTEXT_VOXELS = 8
+#: The mutex watershed's arguments (``daskseg.segment.mutex_watershed``) and their defaults.
+MWS_DEFAULTS = {"bias": 0.5, "long_range_bias": 0.5, "min_size": 10}
+#: Where ``daskseg predict`` records the network's affinity neighbourhood: ``attrs["daskseg"][...]``.
+NEIGHBORHOOD_ATTR = "affinity_neighborhood"
 
 
 @dataclass
@@ -94,7 +99,7 @@ def segment(
         runner (Runner, optional): the runner (and its cluster, window, retries) to use; else one
             is made from ``client``, ``scheduler``, ``n_workers`` and ``progress``.
         **plan: further arguments of ``plan_segment`` (method, mask, roi, block_shape, context,
-            fragments, graph_dir, neighborhood, watershed, resume, overwrite).
+            fragments, graph_dir, neighborhood, watershed, mws, resume, overwrite).
 
     Returns:
         SegmentResult
@@ -127,16 +132,20 @@ def plan_segment(
     context: Sequence[int] | None = None,
     fragments: str | None = None,
     graph_dir: str | None = None,
-    neighborhood: Sequence[Sequence[int]] = NEAREST_NEIGHBORHOOD,
+    neighborhood: Sequence[Sequence[int]] | None = None,
     watershed: dict | None = None,
+    mws: dict | None = None,
     resume: bool = True,
     overwrite: bool = False,
 ) -> tuple[list[BlockwiseTask], SegmentResult]:
     """The stages of ``segment`` as ``BlockwiseTask``s, checked and with their outputs created.
 
     Args:
-        method (str): ``'watershed'`` (fragments by seeded watershed, merged by mean affinity) or
-            ``'cc'`` (connected components of the edges above each threshold: exact).
+        method (str): ``'watershed'`` (fragments by seeded watershed, merged by mean affinity),
+            ``'mws'`` (fragments by mutex watershed on every channel, long-range ones too, per
+            block with context; only the pieces that block faces cut apart are merged again, by
+            their mean nearest-neighbour affinity) or ``'cc'`` (connected components of the edges
+            above each threshold: exact).
         agglomeration (str): for watershed fragments, ``'hierarchical'`` (best pair first, contacts
             re-averaged after each merge, as waterz and ``agglomerate(hierarchical=True)``) or
             ``'static'`` (every pair whose own mean contact exceeds the threshold).
@@ -148,9 +157,14 @@ def plan_segment(
         fragments (str, optional): the fragments dataset; default ``fragments`` beside ``out``.
         graph_dir (str, optional): where the region graph's tables go; default
             ``<out container without .zarr>.graph/<out name>``.
-        neighborhood: the affinity offsets, one per channel (default nearest neighbours).
+        neighborhood: the affinity offsets, one per channel; default the affinities' attribute
+            ``daskseg.affinity_neighborhood`` (written by ``daskseg predict``), else nearest
+            neighbours. Fragment contacts (edges, agglomeration, watershed and cc fragments) use
+            the nearest-neighbour channels of a neighbourhood that also holds long-range ones.
         watershed (dict, optional): arguments of ``daskseg.segment.watershed_fragments``
             (``threshold``, ``seed_radius``, ``fragments_in_xy``, ``min_seed_size``).
+        mws (dict, optional): arguments of ``daskseg.segment.mutex_watershed`` for ``method='mws'``
+            (``bias``, ``long_range_bias``, ``min_size``; defaults ``MWS_DEFAULTS``).
         resume (bool): keep the stages an earlier run of the same layout finished.
         overwrite (bool): replace existing outputs (fragments, graph, segmentations).
     """
@@ -170,11 +184,18 @@ def plan_segment(
         check_output_apart(path, inputs)
     affs_ds = open_input(affs)
     vs = affs_ds.voxel_size
-    offsets = _check_neighborhood(affs_ds, neighborhood)
+    all_offsets = _check_neighborhood(affs_ds, _neighborhood(affs_ds, neighborhood))
+    channels = edge_channels(all_offsets)
+    offsets = all_offsets if channels is None else tuple(all_offsets[c] for c in channels)
     scale = affinity_scale(affs_ds)
     mask_ds = _open_mask(mask, affs_ds) if mask is not None else None
     output_roi = _output_roi(affs_ds, mask_ds, roi)
-    parameters, ctx = _fragment_parameters(method, thresholds, watershed, vs, context)
+    if method == "mws":
+        parameters, ctx = _mws_parameters(mws, watershed, all_offsets, vs, context)
+    else:
+        if mws:
+            raise SegmentError(f"mutex watershed arguments {sorted(mws)} apply only to method 'mws', not {method!r}")
+        parameters, ctx = _fragment_parameters(method, thresholds, watershed, vs, context)
     if block_shape is None:
         unit = Coordinate(affs_ds.chunk_shape[affs_ds.num_channel_dims :])
         if math.prod(unit) > DEFAULT_BLOCK_VOXELS:
@@ -183,7 +204,7 @@ def plan_segment(
     block_shape = Coordinate(block_shape)
     graph_dir = os.path.abspath(graph_dir or os.path.join(os.path.splitext(container)[0] + ".graph", name))
     score = "max" if method == "cc" else "hierarchical" if agglomeration == "hierarchical" else "mean"
-    layout = SegmentLayout(output_roi, vs, block_shape, graph_dir, offsets, thresholds, score)
+    layout = SegmentLayout(output_roi, vs, block_shape, graph_dir, offsets, thresholds, score, channels)
     _check_blocks(layout)
     _check_values(affs_ds, scale, layout)
 
@@ -203,7 +224,7 @@ def plan_segment(
                       args=(layout, affs_ds, scale, frag_ds, mask_ds, method, parameters),
                       record_dir=dataset_location(frag_ds), layout={"grid": grid.layout(), **frag_layout},
                       resume=resume and not frag_created, settings="segment"),
-        BlockwiseTask("edges", grid, edges_block, args=(layout, affs_ds, scale, frag_ds),
+        BlockwiseTask("edges", grid, edges_block, args=(layout, affs_ds, scale, frag_ds, method == "mws"),
                       record_dir=os.path.join(graph_dir, "edges"), layout={"grid": grid.layout(), **frag_layout},
                       resume=resume and not frag_created, settings="segment"),
     ]
@@ -235,6 +256,21 @@ def plan_segment(
 # --------------------------------------------------------------------------------------------
 # checks at the door
 # --------------------------------------------------------------------------------------------
+def _neighborhood(affs: Dataset, given) -> Sequence[Sequence[int]]:
+    """The neighbourhood given, else the one the affinities' attributes record, else nearest
+    neighbours; a given one that contradicts the recorded one is refused."""
+    recorded = affs.attrs.get("daskseg", {}).get(NEIGHBORHOOD_ATTR)
+    if given is None:
+        return recorded if recorded is not None else NEAREST_NEIGHBORHOOD
+    if recorded is not None and [list(o) for o in recorded] != [[int(v) for v in o] for o in given]:
+        raise SegmentError(
+            f"the affinities {affs.container}/{affs.name} record the neighbourhood {recorded} "
+            f"(attribute daskseg.{NEIGHBORHOOD_ATTR}), but {[list(o) for o in given]} was given: leave it out "
+            f"to use the recorded one"
+        )
+    return given
+
+
 def _check_neighborhood(affs: Dataset, neighborhood) -> tuple[tuple[int, ...], ...]:
     offsets = tuple(tuple(int(o) for o in off) for off in neighborhood)
     if affs.num_channel_dims != 1 or affs.channel_shape[0] != len(offsets):
@@ -293,6 +329,34 @@ def _fragment_parameters(method, thresholds, watershed, vs: Coordinate, context)
         context = [0 if (in_xy and d == 0) else DEFAULT_CONTEXT_VOXELS * v for d, v in enumerate(vs)]
     ctx = Coordinate(context)
     if ctx.dims != vs.dims or not ctx.is_multiple_of(vs) or any(c < 0 for c in ctx):
+        raise GeometryError(f"context {tuple(ctx)} must be non-negative multiples of the voxel size {tuple(vs)}")
+    return parameters, ctx
+
+
+def _mws_parameters(mws, watershed, offsets, vs: Coordinate, context) -> tuple[dict, Coordinate]:
+    if watershed:
+        raise SegmentError(f"watershed arguments {sorted(watershed)} do not apply to method 'mws'")
+    parameters: dict = dict(MWS_DEFAULTS)
+    unknown = set(mws or {}) - set(parameters)
+    if unknown:
+        raise SegmentError(f"unknown mutex watershed arguments {sorted(unknown)}; known: {sorted(parameters)}")
+    parameters.update(mws or {})
+    for name in ("bias", "long_range_bias"):
+        if not 0.0 <= float(parameters[name]) <= 1.0:
+            raise SegmentError(f"the mutex watershed's {name} must lie in [0, 1], got {parameters[name]}")
+    dims = vs.dims
+    if len({next(a for a, o in enumerate(offsets[c]) if o) for c in nearest_channels(offsets)}) < dims:
+        raise SegmentError(
+            f"method 'mws' needs a nearest-neighbour offset along every axis (they keep objects connected and "
+            f"score the contacts across block faces); the neighbourhood is {[list(o) for o in offsets]}"
+        )
+    parameters["neighborhood"] = [list(o) for o in offsets]
+    if context is None:
+        # as far as the longest edge reaches, and at least the watershed's default
+        reach = [max(abs(o[d]) for o in offsets) for d in range(dims)]
+        context = [max(DEFAULT_CONTEXT_VOXELS, 2 * r) * v for r, v in zip(reach, vs)]
+    ctx = Coordinate(context)
+    if ctx.dims != dims or not ctx.is_multiple_of(vs) or any(c < 0 for c in ctx):
         raise GeometryError(f"context {tuple(ctx)} must be non-negative multiples of the voxel size {tuple(vs)}")
     return parameters, ctx
 

@@ -31,11 +31,13 @@ class SegmentLayout:
         voxel_size (Coordinate): the voxel size.
         block_shape (Coordinate): voxels per block.
         graph_dir (str): the directory of the region graph and merge maps (absolute).
-        neighborhood (tuple): the affinity offsets, one per channel.
+        neighborhood (tuple): the affinity offsets of the channels that score fragment contacts.
         thresholds (tuple[float, ...]): the merge thresholds, one output each.
         score (str): ``'hierarchical'`` (mean affinity on the contact, re-averaged as regions
             merge, best first), ``'mean'`` (the fragments' mean affinity, thresholded once) or
             ``'max'`` (the largest affinity: connected components).
+        channels (tuple[int, ...], optional): the affinity channels of ``neighborhood`` (the
+            nearest-neighbour ones of a long-range neighbourhood); ``None``: all of them.
     """
 
     output_roi: Roi
@@ -45,6 +47,7 @@ class SegmentLayout:
     neighborhood: tuple[tuple[int, ...], ...]
     thresholds: tuple[float, ...]
     score: str
+    channels: tuple[int, ...] | None = None
 
     # --- grids ---------------------------------------------------------------------------------
     def grid(self, context: Sequence[int] | int = 0) -> BlockGrid:
@@ -130,4 +133,5 @@ class SegmentLayout:
             "voxel_size": list(self.voxel_size),
             "block_shape": list(self.block_shape),
             "neighborhood": [list(o) for o in self.neighborhood],
+            **({"channels": list(self.channels)} if self.channels is not None else {}),
         }
