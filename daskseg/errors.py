@@ -201,3 +201,10 @@ class UnusableCheckpointError(CheckpointError, DeterministicError):
 
 class OutputOverlapsInputError(DatasetError):
     """The output is, contains, or lies inside an input: writing it would destroy the input."""
+
+
+# --- Viewing ------------------------------------------------------------------------------------------
+
+
+class ViewerError(DaskSegError, RuntimeError):
+    """A viewer cannot be opened (its package is not installed, nothing to show)."""

@@ -48,8 +48,9 @@ def _register() -> None:
     from .segment import segment
     from .synth import synth
     from .train import train
+    from .view import view
 
-    for command in (synth, net, train, predict, segment, evaluate, demo, info, plot_loss):
+    for command in (synth, net, train, predict, segment, evaluate, demo, info, plot_loss, view):
         main.add_command(command)
 
 
