@@ -16,7 +16,7 @@ from daskseg.errors import GeometryError, InputDataError, LayoutMismatchError
 from daskseg.io import open_dataset, set_attrs, write_array
 from daskseg.report import gt_affinities
 from daskseg.segment import SegmentError, agglomerate, connected_components
-from daskseg.segment.evaluate import voi
+from daskseg.segment.evaluate import cremi_scores, voi
 
 VS = (4, 4, 4)
 
@@ -116,6 +116,10 @@ def test_watershed_blockwise_close_to_one_block(affs_path, tmp_path, client):
     assert split + merge <= 0.05
     gt = read(f"{affs_path}/volumes/labels")
     assert sum(voi(read(blocks.outputs[0.5]), gt)) < 0.5
+    # against the ground truth, blockwise scores within 0.02 of the one-block ones
+    ours, one = cremi_scores(read(blocks.outputs[0.5]), gt), cremi_scores(read(whole.outputs[0.5]), gt)
+    assert abs(ours["voi"] - one["voi"]) <= 0.02 and abs(ours["adapted_rand"] - one["adapted_rand"]) <= 0.02, \
+        (ours, one)
 
 
 def test_resume_after_an_interruption_gives_the_same_bytes(affs_path, tmp_path, client):

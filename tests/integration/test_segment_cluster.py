@@ -87,7 +87,7 @@ def test_cli_segment_runs_on_the_separately_started_workers(process_cluster, und
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["fragments", "edges", "relabel"])
+@pytest.mark.parametrize("stage", ["fragments", "edges", "agglomerate-L0", "relabel"])
 def test_worker_killed_mid_stage_gives_the_undisturbed_segmentation(tmp_path, affs, undisturbed, stage):
     reference, _ = undisturbed
     out = f"{tmp_path}/seg.zarr/volumes/segmentation"
