@@ -14,39 +14,15 @@ import numpy as np
 
 from .errors import GeometryError, SpecError
 from .geometry import Coordinate, Roi, as_roi
+from .keys import DataKey
 
 
-class ArrayKey:
+class ArrayKey(DataKey):
     """A name for an array in a batch; the same name always gives the same key."""
 
-    _registry: dict[str, ArrayKey] = {}
-
-    def __new__(cls, identifier: str):
-        key = cls._registry.get(identifier)
-        if key is None:
-            key = super().__new__(cls)
-            key.identifier = identifier
-            cls._registry[identifier] = key
-            setattr(ArrayKeys, identifier, key)
-        return key
-
-    def __init__(self, identifier: str):
-        pass
-
-    def __getnewargs__(self):
-        return (self.identifier,)
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, ArrayKey) and other.identifier == self.identifier
-
-    def __hash__(self) -> int:
-        return hash(("ArrayKey", self.identifier))
-
-    def __lt__(self, other: ArrayKey) -> bool:
-        return self.identifier < other.identifier
-
-    def __repr__(self) -> str:
-        return self.identifier
+    @classmethod
+    def namespace(cls) -> type:
+        return ArrayKeys
 
 
 class ArrayKeys:

@@ -25,44 +25,20 @@ import numpy as np
 
 from .errors import SpecError
 from .geometry import Roi, as_roi
+from .keys import DataKey
 
 logger = logging.getLogger(__name__)
 
 
-class GraphKey:
+class GraphKey(DataKey):
     """A name for a graph in a batch; the same name always gives the same key.
 
     After ``GraphKey("CENTERS")``, ``GraphKeys.CENTERS`` is that key.
     """
 
-    _registry: dict[str, GraphKey] = {}
-
-    def __new__(cls, identifier: str):
-        key = cls._registry.get(identifier)
-        if key is None:
-            key = super().__new__(cls)
-            key.identifier = identifier
-            cls._registry[identifier] = key
-            setattr(GraphKeys, identifier, key)
-        return key
-
-    def __init__(self, identifier: str):
-        pass
-
-    def __getnewargs__(self):
-        return (self.identifier,)
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, GraphKey) and other.identifier == self.identifier
-
-    def __hash__(self) -> int:
-        return hash(("GraphKey", self.identifier))
-
-    def __lt__(self, other) -> bool:
-        return str(self) < str(other)
-
-    def __repr__(self) -> str:
-        return self.identifier
+    @classmethod
+    def namespace(cls) -> type:
+        return GraphKeys
 
 
 class GraphKeys:
@@ -375,6 +351,14 @@ class Graph:
         offset = np.asarray(offset)
         for node in self.nodes:
             node.location = (node.location + offset).astype(self.spec.dtype)
+
+    def relocate(self, roi: Roi | None, shift=None) -> Graph:
+        """Deliver this graph, read ``shift`` (world units) away from where it was asked for, in the
+        request's coordinates: nodes moved back by ``shift`` (when given) and the ROI set to ``roi``."""
+        if shift is not None:
+            self.shift(-np.asarray(shift, dtype=np.float64))
+        self.spec.roi = roi
+        return self
 
     def copy(self) -> Graph:
         return copy.deepcopy(self)

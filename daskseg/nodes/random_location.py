@@ -332,12 +332,8 @@ class RandomLocation(BatchFilter):
         for key, spec in request.items():
             if key == self.random_shift_key or key not in batch:
                 continue
-            if isinstance(key, GraphKey):
-                graph = batch[key]
-                if shift is not None:
-                    graph.shift(-np.asarray(shift, dtype=np.float64))
-                graph.spec.roi = spec.roi
-                out[key] = graph
+            if isinstance(key, GraphKey):  # nodes back into the request's coordinates
+                out[key] = batch[key].relocate(spec.roi, shift)
                 continue
             array = batch[key]
             if spec.roi is not None and array.spec.roi is not None:

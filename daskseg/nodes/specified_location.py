@@ -6,8 +6,6 @@ import logging
 import threading
 from collections.abc import Sequence
 
-import numpy as np
-
 from ..array import Array, ArraySpec
 from ..batch import Batch, BatchRequest
 from ..errors import ArgumentError, RequestError
@@ -164,11 +162,7 @@ class SpecifiedLocation(BatchFilter):
             if key not in batch:
                 continue
             if isinstance(key, GraphKey):  # nodes back into the request's coordinates
-                graph = batch[key]
-                if shift is not None:
-                    graph.shift(-np.asarray(shift, dtype=np.float64))
-                graph.spec.roi = spec.roi
-                out[key] = graph
+                out[key] = batch[key].relocate(spec.roi, shift)
                 continue
             array = batch[key]
             new_spec: ArraySpec = array.spec.copy()

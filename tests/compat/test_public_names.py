@@ -18,14 +18,9 @@ RenumberConnectedComponents Resample Scan ScanCallback ShiftAugment SimpleAugmen
 SpecifiedLocation Squeeze Stack Unsqueeze UpSample ZarrSource ZarrWrite
 """.split()
 
-# names expected to be missing (none, now that graphs have landed)
-PENDING: set[str] = set()
-
 
 @pytest.mark.parametrize("name", GUNPOWDER_NAMES)
 def test_gunpowder_name_is_importable(name):
-    if name in PENDING and not hasattr(gp, name):
-        pytest.xfail(f"{name}: graphs are not in daskseg yet")
     assert hasattr(gp, name), f"daskseg lacks gunpowder's {name}"
     assert name in gp.__all__ or name in ("Pipeline",), f"{name} is not in daskseg.__all__"
 
@@ -33,7 +28,7 @@ def test_gunpowder_name_is_importable(name):
 def test_star_import_gives_the_names():
     namespace: dict = {}
     exec("from daskseg import *", namespace)
-    missing = [n for n in GUNPOWDER_NAMES if n not in namespace and n not in PENDING]
+    missing = [n for n in GUNPOWDER_NAMES if n not in namespace]
     assert not missing
 
 
@@ -41,4 +36,4 @@ def test_no_gunpowder_public_name_is_forgotten():
     import gunpowder  # a dev dependency: compared against in CI
 
     theirs = {n for n in dir(gunpowder) if n[0].isupper()}
-    assert theirs - set(dir(gp)) <= PENDING
+    assert not theirs - set(dir(gp))
