@@ -114,6 +114,9 @@ class TrainingJob:
         seed: the seed of the batch sequence (a re-run draws the same batches).
         trust_pickle: resume from a pickled checkpoint (gunpowder's JAX format); a pickle can run
             arbitrary code when loaded, so only for files you trust.
+        neighborhood: the affinity offsets the network learns; default the network config's
+            ``affinity_neighborhood`` (``daskseg net create --neighborhood``), else nearest
+            neighbours. Given here, it must be the network's.
     """
 
     samples: list[str] = field(metadata={"example": "[data/sample_A.zarr, data/sample_B.zarr]"})
@@ -131,7 +134,7 @@ class TrainingJob:
     num_workers: int = field(default=2, metadata={"min": 1})
     seed: int = 0
     trust_pickle: bool = False
-    neighborhood: list[list[int]] = field(default_factory=lambda: [[-1, 0, 0], [0, -1, 0], [0, 0, -1]])
+    neighborhood: list[list[int]] | None = None
     augment: dict[str, dict[str, Any] | None] = field(default_factory=tutorial_augmentations)
 
     def __post_init__(self):
@@ -143,7 +146,7 @@ class TrainingJob:
             raise TrainingConfigError(str(e)) from None
         if not self.samples:
             raise TrainingConfigError("a training job needs at least one sample under `samples:`")
-        for i, offset in enumerate(self.neighborhood):
+        for i, offset in enumerate(self.neighborhood or ()):
             if len(offset) != 3:
                 raise TrainingConfigError(f"neighborhood[{i}] is {offset!r}, expected 3 offsets (z, y, x)")
         unknown = set(self.augment) - set(AUGMENT_SCHEMAS)
@@ -295,8 +298,34 @@ def check_job(job: TrainingJob) -> tuple[NetConfig, Coordinate]:
     """
     augmentations(job, ArrayKey("RAW"), ArrayKey("LABELS"))
     net = load_net_config(job.network)
+    training_neighborhood(job, net)
     voxel_size = check_samples(job)
     return net, voxel_size
+
+
+def training_neighborhood(job: TrainingJob, net: NetConfig) -> list[list[int]]:
+    """The affinity offsets to train: the job's if given, else the network's.
+
+    Raises:
+        TrainingConfigError: the job's neighbourhood is not the network config's, or has another
+            number of offsets than the network has output channels.
+    """
+    own = [list(o) for o in net.neighborhood]
+    if job.neighborhood is None:
+        return own
+    given = [[int(v) for v in o] for o in job.neighborhood]
+    if net.affinity_neighborhood is not None and given != own:
+        raise TrainingConfigError(
+            f"neighborhood {given} differs from the network config's affinity_neighborhood {own} ({job.network}): "
+            f"leave it out of the training config to train the network's"
+        )
+    if len(given) != net.architecture.out_channels:
+        raise TrainingConfigError(
+            f"neighborhood has {len(given)} offsets but the network {job.network} has "
+            f"{net.architecture.out_channels} output channels: create the network with "
+            f"`daskseg net create --affinity-neighborhood ...` of these offsets"
+        )
+    return given
 
 
 def build_training_pipeline(job: TrainingJob, client=None) -> TrainingPipeline:
@@ -328,7 +357,7 @@ def build_training_pipeline(job: TrainingJob, client=None) -> TrainingPipeline:
         pipeline = pipeline + node
     pipeline = (
         pipeline
-        + nodes.AddAffinities(job.neighborhood, labels, gt_affs)
+        + nodes.AddAffinities(training_neighborhood(job, net), labels, gt_affs)
         + nodes.BalanceLabels(gt_affs, weights)
         + nodes.PreCache(cache_size=job.cache_size, num_workers=job.num_workers, client=client, seed=job.seed)
     )

@@ -147,6 +147,11 @@ class NetworkProcessor(TiledProcessor):
             "normalize_factor": self.normalize_factor,
         }
 
+    def output_attributes(self) -> dict:
+        """``affinity_neighborhood``: the offsets of the output channels (``daskseg segment`` reads it)."""
+        neighborhood = load_net_config(self.config_dict).neighborhood
+        return {"affinity_neighborhood": [list(o) for o in neighborhood]}
+
     def check_input(self, raw: Dataset) -> None:
         """Refuse, on the client, what the workers would fail on (or silently get wrong).
 

@@ -426,7 +426,7 @@ def _block_shape(processor, block_shape, chunk_shape, output_roi: Roi, vs: Coord
 
 def _write_attrs(out: Dataset, processor: BlockProcessor, dtype: np.dtype) -> None:
     """Record what produced the output (and how uint8 values scale) in its attributes."""
-    attrs = {"daskseg": {"producer": processor.identity()}}
+    attrs = {"daskseg": {"producer": processor.identity(), **processor.output_attributes()}}
     if dtype == np.uint8:
         attrs["daskseg"]["value_scale"] = 255
         attrs["daskseg"]["value_range"] = [0.0, 1.0]

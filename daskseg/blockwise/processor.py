@@ -67,6 +67,11 @@ class BlockProcessor:
         """A JSON-able description of what this processor computes (goes into the done record)."""
         return {"type": f"{type(self).__module__}.{type(self).__qualname__}"}
 
+    def output_attributes(self) -> dict:
+        """What the output's ``daskseg`` attributes should record about its values (e.g. the
+        affinity neighbourhood of a network's channels); the default: nothing."""
+        return {}
+
     def check_input(self, raw: Any) -> None:
         """Refuse an input ``Dataset`` this processor cannot use (its dtype, channels, values), on the
         client before the output is created; the default accepts any. Raise a ``DaskSegError``

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 
@@ -34,6 +36,21 @@ def _factors(ctx, param, value: str | None) -> tuple[tuple[int, ...], ...] | Non
     return factors  # type: ignore[return-value]
 
 
+def _offsets(ctx, param, value: str | None) -> list[list[int]] | None:
+    """A JSON list of z,y,x offsets."""
+    if value is None:
+        return None
+    try:
+        offsets = json.loads(value)
+    except json.JSONDecodeError:
+        offsets = None
+    if not (isinstance(offsets, list) and offsets and all(
+            isinstance(o, list) and len(o) == 3 and all(isinstance(v, int) for v in o) and any(o) for o in offsets)):
+        raise click.BadParameter(f"a JSON list of z,y,x offsets, not all 0, e.g. [[-1,0,0],[0,-1,0],[0,0,-1],"
+                                 f"[0,-9,0]]; got {value!r}")
+    return offsets
+
+
 @click.group()
 def net() -> None:
     """Network configs: `daskseg net create DIR`."""
@@ -47,11 +64,21 @@ def net() -> None:
 @click.option("--fmap-inc-factor", type=click.IntRange(min=1), default=None, help="Feature map growth per level (default 4).")
 @click.option("--downsample", default=None, callback=_factors,
               help="Downsample factors per level as z,y,x;z,y,x;... (default 1,3,3;1,3,3;1,3,3).")
-def create(output_dir, train_input, predict_input, num_fmaps, fmap_inc_factor, downsample) -> None:
+@click.option("--neighborhood", "neighborhood_name", type=click.Choice(["nearest", "long-range"]), default=None,
+              help="Affinity neighbourhood of the head: nearest (3 channels, default) or long-range (8: "
+              "[[-1,0,0],[0,-1,0],[0,0,-1],[-2,0,0],[0,-3,0],[0,0,-3],[0,-9,0],[0,0,-9]]).")
+@click.option("--affinity-neighborhood", default=None, callback=_offsets,
+              help="Affinity offsets as JSON, one output channel each, e.g. [[-1,0,0],[0,-1,0],[0,0,-1],[0,-9,0]].")
+def create(output_dir, train_input, predict_input, num_fmaps, fmap_inc_factor, downsample, neighborhood_name,
+           affinity_neighborhood) -> None:
     """Write train_net_config.json and the larger test_net_config.json (input/output shapes,
     architecture, optimizer, tensor names) — the gunpowder CREMI example's U-Net by default.
 
-    Example: `daskseg net create nets/ --train-input 36,124,124 --num-fmaps 4`
+    The affinity neighbourhood (--neighborhood / --affinity-neighborhood) sets the head's channels
+    and is recorded in the configs: training computes those affinities, `daskseg predict` records
+    them on its output and `daskseg segment` reads them from there.
+
+    Example: `daskseg net create nets/ --train-input 36,124,124 --num-fmaps 4 --neighborhood long-range`
     """
     from ..models.config import create_networks
 
@@ -66,6 +93,11 @@ def create(output_dir, train_input, predict_input, num_fmaps, fmap_inc_factor, d
         kwargs["fmap_inc_factor"] = fmap_inc_factor
     if downsample:
         kwargs["downsample_factors"] = downsample
+    if neighborhood_name and affinity_neighborhood:
+        raise click.BadParameter("give one of --neighborhood and --affinity-neighborhood", param_hint="--neighborhood")
+    if neighborhood_name or affinity_neighborhood:
+        kwargs["affinity_neighborhood"] = neighborhood_name or affinity_neighborhood
     train_cfg, predict_cfg = create_networks(output_dir, **kwargs)
     for cfg in (train_cfg, predict_cfg):
-        click.echo(f"{output_dir}/{cfg.name}_config.json: input {cfg.input_shape} -> output {cfg.output_shape}")
+        click.echo(f"{output_dir}/{cfg.name}_config.json: input {cfg.input_shape} -> output {cfg.output_shape}, "
+                   f"{len(cfg.neighborhood)} affinity channels")

@@ -14,6 +14,10 @@ A config file holds, as the gunpowder tutorial's ``train_net_config.json`` did::
      "architecture": {"num_fmaps": 6, "fmap_inc_factor": 4, "downsample_factors": [[1, 3, 3], ...], ...},
      "format": "daskseg-net", "version": 1}
 
+A network trained on another affinity neighbourhood than the nearest neighbours records it as
+``"affinity_neighborhood": [[-1, 0, 0], ..., [0, 0, -9]]`` (one offset per output channel); the
+training pipeline's ``AddAffinities`` and ``daskseg predict``'s output attributes take it from there.
+
 ``raw``/``gt_affs``/``loss_weights``/``pred_affs`` are the names the Train and Predict nodes use
 in their ``inputs``/``outputs``/``gradients`` dicts, e.g. ``inputs={net_config['raw']: raw}``.
 """
@@ -48,6 +52,26 @@ DEFAULT_OPTIMIZER = {"name": "adam", "learning_rate": 0.5e-4, "b1": 0.95, "b2": 
 DEFAULT_LOSS = "weighted_mse"
 
 UPSAMPLING_MODES = ("transposed_conv", "nearest")
+
+#: Affinity neighbourhoods by name (offsets in voxels, z-y-x): the tutorial's nearest neighbours,
+#: and long-range ones for the mutex watershed (``daskseg segment --method mws``).
+NEIGHBORHOODS: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "nearest": ((-1, 0, 0), (0, -1, 0), (0, 0, -1)),
+    "long-range": ((-1, 0, 0), (0, -1, 0), (0, 0, -1), (-2, 0, 0), (0, -3, 0), (0, 0, -3), (0, -9, 0), (0, 0, -9)),
+}
+
+
+def check_neighborhood(offsets, dims: int = 3) -> tuple[tuple[int, ...], ...]:
+    """``offsets`` as tuples of ints, each of ``dims`` numbers and not all 0; ``ValueError`` otherwise."""
+    if not isinstance(offsets, (list, tuple)) or not offsets:
+        raise ValueError(f"affinity_neighborhood must be a non-empty list of offsets (z, y, x), got {offsets!r}")
+    out = []
+    for i, off in enumerate(offsets):
+        if (not isinstance(off, (list, tuple)) or len(off) != dims
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in off) or not any(off)):
+            raise ValueError(f"affinity_neighborhood[{i}] is {off!r}, expected {dims} whole numbers, not all 0")
+        out.append(tuple(int(v) for v in off))
+    return tuple(out)
 
 
 def _tuple3(values: Sequence, what: str) -> tuple[int, ...]:
@@ -174,10 +198,19 @@ class NetConfig:
     pred_affs: str = "pred_affs"
     optimizer: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPTIMIZER))
     loss: str = DEFAULT_LOSS
+    affinity_neighborhood: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self):
         if isinstance(self.architecture, dict):
             self.architecture = UNetConfig.from_dict(self.architecture)
+        if self.affinity_neighborhood is not None:
+            self.affinity_neighborhood = check_neighborhood(self.affinity_neighborhood, self.architecture.dims)
+            if len(self.affinity_neighborhood) != self.architecture.out_channels:
+                raise NetConfigError(
+                    f"network {self.name!r}: an affinity_neighborhood of {len(self.affinity_neighborhood)} offsets "
+                    f"needs out_channels {len(self.affinity_neighborhood)}, the architecture has "
+                    f"{self.architecture.out_channels}"
+                )
         self.input_shape = tuple(int(s) for s in self.input_shape)
         # raises a ShapeError naming the nearest valid shapes
         self.output_shape = self.architecture.output_shape(self.input_shape)
@@ -186,6 +219,11 @@ class NetConfig:
     def context(self) -> Shape:
         """``input_shape - output_shape`` in voxels."""
         return tuple(i - o for i, o in zip(self.input_shape, self.output_shape))
+
+    @property
+    def neighborhood(self) -> tuple[tuple[int, ...], ...]:
+        """The affinity offsets of the output channels: ``affinity_neighborhood``, else nearest neighbours."""
+        return self.affinity_neighborhood if self.affinity_neighborhood is not None else NEIGHBORHOODS["nearest"]
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (see the module docstring)."""
@@ -203,6 +241,8 @@ class NetConfig:
             "optimizer": dict(self.optimizer),
             "loss": self.loss,
             "architecture": self.architecture.to_dict(),
+            **({"affinity_neighborhood": [list(o) for o in self.affinity_neighborhood]}
+               if self.affinity_neighborhood is not None else {}),
         }
 
     @classmethod
@@ -214,7 +254,8 @@ class NetConfig:
             raise NetConfigError(f"a network config is a JSON object of fields, got a {type(d).__name__}")
         if d.get("format", FORMAT) != FORMAT:
             raise NetConfigError(f"not a daskseg network config: format {d.get('format')!r}, expected {FORMAT!r}")
-        keys = {"name", "input_shape", "raw", "gt_affs", "loss_weights", "pred_affs", "optimizer", "loss"}
+        keys = {"name", "input_shape", "raw", "gt_affs", "loss_weights", "pred_affs", "optimizer", "loss",
+                "affinity_neighborhood"}
         known = keys | {"architecture", "output_shape", "context", "format", "version"}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -297,6 +338,7 @@ def create_networks(
     train_name: str = "train_net",
     predict_name: str = "test_net",
     optimizer: dict[str, Any] | None = None,
+    affinity_neighborhood: Sequence[Sequence[int]] | str | None = None,
     **architecture_kwargs,
 ) -> tuple[NetConfig, NetConfig]:
     """Write ``{train_name}_config.json`` and ``{predict_name}_config.json`` into ``output_dir``.
@@ -305,8 +347,24 @@ def create_networks(
     ``fmap_inc_factor=4``, ``downsample_factors=[(1,3,3)]*3``; training input (84,268,268) ->
     output (56,56,56), prediction input (120,322,322) -> (92,110,110). Architecture fields can be
     given as keyword arguments (``num_fmaps=12``). Invalid input shapes raise a ``ShapeError``
-    naming the nearest valid ones. Returns both configs.
+    naming the nearest valid ones. ``affinity_neighborhood`` (offsets, or a name of
+    ``NEIGHBORHOODS`` such as ``'long-range'``) gives the head one channel per offset and is
+    recorded in both configs. Returns both configs.
     """
+    if isinstance(affinity_neighborhood, str):
+        if affinity_neighborhood not in NEIGHBORHOODS:
+            raise NetConfigError(f"unknown neighbourhood {affinity_neighborhood!r}; known: {sorted(NEIGHBORHOODS)}")
+        affinity_neighborhood = NEIGHBORHOODS[affinity_neighborhood]
+    neighborhood = None
+    if affinity_neighborhood is not None:
+        try:
+            neighborhood = check_neighborhood([list(o) for o in affinity_neighborhood])
+        except (ValueError, TypeError) as e:
+            raise NetConfigError(str(e)) from None
+        if neighborhood == NEIGHBORHOODS["nearest"]:
+            neighborhood = None  # the default: configs stay as they were
+        else:
+            architecture_kwargs["out_channels"] = len(neighborhood)
     if architecture is None:
         arch = UNetConfig(**architecture_kwargs)
     else:
@@ -314,8 +372,10 @@ def create_networks(
         if architecture_kwargs:
             arch = arch.replace(**architecture_kwargs)
     opt = dict(DEFAULT_OPTIMIZER) if optimizer is None else dict(optimizer)
-    train = NetConfig(name=train_name, input_shape=tuple(train_input_shape), architecture=arch, optimizer=opt)
-    predict = NetConfig(name=predict_name, input_shape=tuple(predict_input_shape), architecture=arch, optimizer=opt)
+    train = NetConfig(name=train_name, input_shape=tuple(train_input_shape), architecture=arch, optimizer=opt,
+                      affinity_neighborhood=neighborhood)
+    predict = NetConfig(name=predict_name, input_shape=tuple(predict_input_shape), architecture=arch, optimizer=opt,
+                        affinity_neighborhood=neighborhood)
     os.makedirs(output_dir, exist_ok=True)
     for cfg in (train, predict):
         path = os.path.join(output_dir, f"{cfg.name}_config.json")
