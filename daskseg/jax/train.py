@@ -17,7 +17,7 @@ import numpy as np
 
 from ..array import ArrayKey, ArraySpec
 from ..batch import Batch, BatchRequest
-from ..errors import RequestError, SpecError
+from ..errors import ArgumentError, RequestError, SpecError
 from ..geometry import Roi
 from ..pipeline import BatchFilter
 from . import checkpoint as ckpt
@@ -95,7 +95,9 @@ class Train(BatchFilter):
         n_devices: devices to train on data-parallel (``jax.pmap``; the batch axis is split); default
             all local devices of the default backend. Arrays then need a leading batch axis divisible
             by ``n_devices`` (use ``gp.Stack``).
-        validation_fn: ``f(model, state) -> float`` called every ``validation_every`` iterations.
+        validation_fn: ``f(model, state) -> float`` (or a dict of floats) called every
+            ``validation_every`` iterations; its value is logged. ``validate_fn``/``validate_every``
+            are gunpowder's names for the same two arguments.
         seed: parameter initialisation seed of the easy path.
         allow_pickle: resume from a pickled checkpoint (gunpowder's JAX format, daskseg's before
             format 2). A pickle can run arbitrary code when loaded: allow it only for files you
@@ -133,6 +135,8 @@ class Train(BatchFilter):
         validation_every: int | None = None,
         seed: int = 0,
         allow_pickle: bool = False,
+        validate_fn: Callable | None = None,
+        validate_every: int | None = None,
     ):
         if _looks_like_io_dict(optimizer):
             # gunpowder.jax.Train(model, inputs, outputs, gradients, array_specs, checkpoint_basename, ...)
@@ -161,8 +165,13 @@ class Train(BatchFilter):
         self.log_every = max(1, int(log_every))
         self.spawn_subprocess = spawn_subprocess
         self.n_devices = n_devices
-        self.validation_fn = validation_fn
-        self.validation_every = validation_every
+        if (validate_fn is not None and validation_fn is not None) or (
+            validate_every is not None and validation_every is not None
+        ):
+            raise ArgumentError("Train: give validate_fn/validate_every (gunpowder's names) or validation_fn/"
+                                "validation_every, not both")
+        self.validation_fn = validation_fn if validation_fn is not None else validate_fn
+        self.validation_every = validation_every if validation_every is not None else validate_every
         self.iteration = 0
         self.state: Any = None
         self._step = None

@@ -7,11 +7,22 @@ class Hdf5Source(DatasetSource):
     """Provide arrays from datasets of an HDF5 file, reading only the requested ROIs.
 
     Args:
-        filename (str): the ``.hdf``/``.h5`` file.
-        datasets (dict[ArrayKey, str]): which dataset provides which array, e.g.
-            ``{raw: 'volumes/raw', labels: 'volumes/labels/neuron_ids'}``.
-        array_specs (dict[ArrayKey, ArraySpec], optional): override what is read from the file's
-            ``resolution``/``offset`` attributes; without them, voxel size 1 per axis is assumed with a
-            warning, as gunpowder does.
-        channels_first (bool): channel axes lead the spatial axes (the only supported layout).
+
+        filename (``str``):
+
+            The ``.hdf``/``.h5`` file.
+
+        datasets (``dict[ArrayKey, str]``):
+
+            Which dataset provides which array, e.g. ``{raw: 'volumes/raw', labels:
+            'volumes/labels/neuron_ids'}``.
+
+        array_specs (``dict[ArrayKey, ArraySpec]``, optional):
+
+            Override what is read from the file's ``resolution``/``offset`` attributes; without them, voxel
+            size 1 per axis is assumed with a warning, as gunpowder does.
+
+        channels_first (``bool``):
+
+            Channel axes lead the spatial axes (the only supported layout).
     """

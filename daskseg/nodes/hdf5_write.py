@@ -18,17 +18,32 @@ class Hdf5Write(DatasetWrite):
     differs raises. Requests and batches pass through unchanged.
 
     Args:
-        dataset_names (dict[ArrayKey, str]): which array goes into which dataset, e.g.
-            ``{raw: 'volumes/raw', pred_affs: 'volumes/pred_affs'}`` (a leading ``/`` is allowed).
-        output_dir (str): directory of the file; created if missing.
-        output_filename (str): name of the ``.hdf``/``.h5``/``.hdf5`` file; created if missing.
-        compression_type (str or int, optional): ``'gzip'`` (an int gzip level also means gzip),
-            ``'lzf'``, or None for no compression.
-        dataset_dtypes (dict[ArrayKey, dtype], optional): store these arrays with this dtype; the
-            arrays in the pipeline keep theirs.
-        store (str, optional): gunpowder's newer name for the container's path
-            (``store='out.hdf'``); replaces ``output_dir``/``output_filename``. Only paths are
-            accepted, not store objects.
+
+        dataset_names (``dict[ArrayKey, str]``):
+
+            Which array goes into which dataset, e.g. ``{raw: 'volumes/raw', pred_affs: 'volumes/pred_affs'}``
+            (a leading ``/`` is allowed).
+
+        output_dir (``str``):
+
+            Directory of the file; created if missing.
+
+        output_filename (``str``):
+
+            Name of the ``.hdf``/``.h5``/``.hdf5`` file; created if missing.
+
+        compression_type (``str`` or ``int``, optional):
+
+            ``'gzip'`` (an int gzip level also means gzip), ``'lzf'``, or None for no compression.
+
+        dataset_dtypes (``dict[ArrayKey, dtype]``, optional):
+
+            Store these arrays with this dtype; the arrays in the pipeline keep theirs.
+
+        store (``str``, optional):
+
+            Gunpowder's newer name for the container's path (``store='out.hdf'``); replaces
+            ``output_dir``/``output_filename``. Only paths are accepted, not store objects.
     """
 
     _format = "hdf5"

@@ -55,17 +55,29 @@ class PreCache(BatchFilter):
     thread-local stores are shipped as new, empty ones; open files should be reopened in ``setup``.
 
     Args:
-        cache_size (int, optional): how many batches may be computing or waiting at most (default
-            the setting ``daskseg.precache.cache-size``, 50 as in gunpowder).
-        num_workers (int, optional): how many worker processes a ``LocalCluster`` started by this
-            node has (default the setting ``daskseg.precache.num-workers``, 20 as in gunpowder).
-            Ignored when an existing cluster is used.
-        client (distributed.Client | str, optional): the Dask client to use, or the address of a
-            scheduler to connect to.
-        ordered (bool): deliver the batches of a series in their order (batch ``i`` before
-            ``i + 1``) rather than as soon as any is done.
-        seed (int, optional): the seed ``s`` of every series; None takes the seed of the request that
-            starts the series.
+
+        cache_size (``int``, optional):
+
+            How many batches may be computing or waiting at most (default the setting
+            ``daskseg.precache.cache-size``, 50 as in gunpowder).
+
+        num_workers (``int``, optional):
+
+            How many worker processes a ``LocalCluster`` started by this node has (default the setting
+            ``daskseg.precache.num-workers``, 20 as in gunpowder). Ignored when an existing cluster is used.
+
+        client (``distributed.Client`` or ``str``, optional):
+
+            The Dask client to use, or the address of a scheduler to connect to.
+
+        ordered (``bool``):
+
+            Deliver the batches of a series in their order (batch ``i`` before ``i + 1``) rather than as soon
+            as any is done.
+
+        seed (``int``, optional):
+
+            The seed ``s`` of every series; None takes the seed of the request that starts the series.
     """
 
     _times_itself = False

@@ -57,7 +57,10 @@ class PrintProfilingStats(BatchFilter):
     fewer than ``every`` chunks). Enable the output with ``logging.basicConfig(level=logging.INFO)``.
 
     Args:
-        every (int): collect the statistics of that many batches, then log them and start anew.
+
+        every (``int``):
+
+            Collect the statistics of that many batches, then log them and start anew.
     """
 
     thread_safe = True

@@ -37,16 +37,28 @@ class Scan(BatchFilter):
       would give for nodes that work locally (such as a U-Net's valid convolutions).
 
     Args:
-        reference (BatchRequest): the request to shift over the volume, e.g. the network's
-            ``request.add(raw, input_size); request.add(pred_affs, output_size)``.
-        num_workers (int): with more than 1, that many threads request chunks from upstream at
-            once. Every daskseg node serves concurrent requests (``thread_safe``); a node that
-            keeps per-request state on ``self`` (``thread_safe = False``, the default of custom
-            nodes) serves them one at a time. Returned arrays do not depend on it.
-        cache_size (int): how many chunks may be requested but not yet consumed at once (bounds
-            memory with several workers).
-        progress_callback (:class:`ScanCallback`, optional): told the number of chunks, each chunk
-            done and the end of the scan (gunpowder's interface). Without one, progress is logged.
+
+        reference (:class:`BatchRequest`):
+
+            The request to shift over the volume, e.g. the network's ``request.add(raw, input_size);
+            request.add(pred_affs, output_size)``.
+
+        num_workers (``int``):
+
+            With more than 1, that many threads request chunks from upstream at once. Every daskseg node
+            serves concurrent requests (``thread_safe``); a node that keeps per-request state on ``self``
+            (``thread_safe = False``, the default of custom nodes) serves them one at a time. Returned arrays
+            do not depend on it.
+
+        cache_size (``int``):
+
+            How many chunks may be requested but not yet consumed at once (bounds memory with several
+            workers).
+
+        progress_callback (:class:`ScanCallback`, optional):
+
+            Told the number of chunks, each chunk done and the end of the scan (gunpowder's interface).
+            Without one, progress is logged.
     """
 
     thread_safe = True

@@ -35,24 +35,45 @@ class Snapshot(BatchFilter):
     gradients of a training node. These additional arrays are not passed downstream.
 
     Args:
-        dataset_names (dict[ArrayKey or GraphKey, str]): which array is stored in which dataset, e.g.
-            ``{raw: 'volumes/raw', pred_affs: 'volumes/pred_affs'}`` (a leading ``/`` is allowed). A
-            graph is stored as gunpowder does, in ``<name>-ids``, ``<name>-locations`` and
-            ``<name>-edges``.
-        output_dir (str): directory of the snapshots; created if missing.
-        output_filename (str): template of the snapshot names; ``{id}`` is replaced by the batch
-            ID (zero-padded to 8 digits) and ``{iteration}`` by the batch's training iteration, or,
-            where no node set one, by the number of batches this node has seen (1 for the first).
-            The extension picks the format: ``.zarr`` or ``.hdf``/``.h5``/``.hdf5``. Datasets of a
-            snapshot with the name of an existing one replace it.
-        every (int): save every ``every``-th batch, starting with the first; 0 or less never saves.
-        additional_request (BatchRequest, optional): arrays to request in addition when a snapshot
-            is made, with absolute ROIs (typically those of the request, e.g.
-            ``snapshot_request[pred_affs] = request[gt_affs]``).
-        compression_type (str or int, optional): ``'gzip'`` (an int also means gzip), ``'zstd'``
-            (Zarr), ``'lzf'`` (HDF5), or None for no compression.
-        dataset_dtypes (dict[ArrayKey, dtype], optional): store these arrays with this dtype.
-        store_value_range (bool): also store each dataset's ``value_range`` attribute ``[min, max]``.
+
+        dataset_names (``dict[ArrayKey or GraphKey, str]``):
+
+            Which array is stored in which dataset, e.g. ``{raw: 'volumes/raw', pred_affs:
+            'volumes/pred_affs'}`` (a leading ``/`` is allowed). A graph is stored as gunpowder does, in
+            ``<name>-ids``, ``<name>-locations`` and ``<name>-edges``.
+
+        output_dir (``str``):
+
+            Directory of the snapshots; created if missing.
+
+        output_filename (``str``):
+
+            Template of the snapshot names; ``{id}`` is replaced by the batch ID (zero-padded to 8 digits) and
+            ``{iteration}`` by the batch's training iteration, or, where no node set one, by the number of
+            batches this node has seen (1 for the first). The extension picks the format: ``.zarr`` or
+            ``.hdf``/``.h5``/``.hdf5``. Datasets of a snapshot with the name of an existing one replace it.
+
+        every (``int``):
+
+            Save every ``every``-th batch, starting with the first; 0 or less never saves.
+
+        additional_request (:class:`BatchRequest`, optional):
+
+            Arrays to request in addition when a snapshot is made, with absolute ROIs (typically those of the
+            request, e.g. ``snapshot_request[pred_affs] = request[gt_affs]``).
+
+        compression_type (``str`` or ``int``, optional):
+
+            ``'gzip'`` (an int also means gzip), ``'zstd'`` (Zarr), ``'lzf'`` (HDF5), or None for no
+            compression.
+
+        dataset_dtypes (``dict[ArrayKey, dtype]``, optional):
+
+            Store these arrays with this dtype.
+
+        store_value_range (``bool``):
+
+            Also store each dataset's ``value_range`` attribute ``[min, max]``.
     """
 
     thread_safe = True

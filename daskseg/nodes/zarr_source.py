@@ -13,14 +13,28 @@ class ZarrSource(DatasetSource):
     """Provide arrays from datasets of a Zarr container, reading only the requested ROIs.
 
     Args:
-        store (str): the ``.zarr`` container (gunpowder 1.5's name; only paths, not store objects).
-        datasets (dict[ArrayKey, str]): which dataset provides which array, e.g. ``{raw: 'volumes/raw'}``.
-        array_specs (dict[ArrayKey, ArraySpec], optional): override what is read from the file's
-            metadata (voxel size and offset come from ``resolution``/``voxel_size``/``offset``
-            attributes or OME-Zarr ``multiscales``; without any, voxel size 1 per axis is assumed
-            with a warning, as gunpowder does).
-        channels_first (bool): channel axes lead the spatial axes (the only supported layout).
-        filename (str): gunpowder's older name for ``store``.
+
+        store (``str``):
+
+            The ``.zarr`` container (gunpowder 1.5's name; only paths, not store objects).
+
+        datasets (``dict[ArrayKey, str]``):
+
+            Which dataset provides which array, e.g. ``{raw: 'volumes/raw'}``.
+
+        array_specs (``dict[ArrayKey, ArraySpec]``, optional):
+
+            Override what is read from the file's metadata (voxel size and offset come from
+            ``resolution``/``voxel_size``/``offset`` attributes or OME-Zarr ``multiscales``; without any,
+            voxel size 1 per axis is assumed with a warning, as gunpowder does).
+
+        channels_first (``bool``):
+
+            Channel axes lead the spatial axes (the only supported layout).
+
+        filename (``str``):
+
+            Gunpowder's older name for ``store``.
     """
 
     def __init__(

@@ -19,17 +19,33 @@ class ZarrWrite(DatasetWrite):
     Requests and batches pass through unchanged.
 
     Args:
-        dataset_names (dict[ArrayKey, str]): which array goes into which dataset, e.g.
-            ``{raw: 'volumes/raw', pred_affs: 'volumes/pred_affs'}`` (a leading ``/`` is allowed).
-        output_dir (str): directory of the container; created if missing.
-        output_filename (str): name of the ``.zarr`` container; created if missing.
-        compression_type (str or int, optional): ``'zstd'`` (Blosc), ``'gzip'`` (an int also
-            means gzip), ``'default'``, or None for no compression.
-        dataset_dtypes (dict[ArrayKey, dtype], optional): store these arrays with this dtype; the
-            arrays in the pipeline keep theirs.
-        store (str, optional): gunpowder's newer name for the container's path
-            (``store='out.zarr'``); replaces ``output_dir``/``output_filename``. Only paths are
-            accepted, not store objects.
+
+        dataset_names (``dict[ArrayKey, str]``):
+
+            Which array goes into which dataset, e.g. ``{raw: 'volumes/raw', pred_affs: 'volumes/pred_affs'}``
+            (a leading ``/`` is allowed).
+
+        output_dir (``str``):
+
+            Directory of the container; created if missing.
+
+        output_filename (``str``):
+
+            Name of the ``.zarr`` container; created if missing.
+
+        compression_type (``str`` or ``int``, optional):
+
+            ``'zstd'`` (Blosc), ``'gzip'`` (an int also means gzip), ``'default'``, or None for no
+            compression.
+
+        dataset_dtypes (``dict[ArrayKey, dtype]``, optional):
+
+            Store these arrays with this dtype; the arrays in the pipeline keep theirs.
+
+        store (``str``, optional):
+
+            Gunpowder's newer name for the container's path (``store='out.zarr'``); replaces
+            ``output_dir``/``output_filename``. Only paths are accepted, not store objects.
     """
 
     _format = "zarr"

@@ -15,6 +15,7 @@ import pytest
 from conftest import TINY, ArraysSource, boundary_volume
 
 import daskseg as gp
+from daskseg.errors import ArgumentError
 from daskseg.jax import checkpoint as ckpt
 from daskseg.jax.model import GenericJaxModel
 
@@ -178,6 +179,22 @@ def test_gunpowder_jax_model_protocol_ports_unchanged(tmp_path):
     assert set(state) == {"a", "b"}
     with open(tmp_path / "lin_log.csv") as f:
         assert [line.split(",")[0] for line in f.read().splitlines()] == ["iteration", "5", "10", "15", "20"]
+
+
+def test_gunpowder_validate_fn_and_validate_every_are_accepted(tmp_path):
+    """gunpowder.jax.Train's validate_fn(model, params) / validate_every keywords port unchanged."""
+    calls = []
+    model = PerVoxelLinear()
+    train = gp.jax.Train(model, {"raw": RAW, "gt": GT}, {"affs": PRED}, checkpoint_basename=str(tmp_path / "v"),
+                         save_every=100, validate_fn=lambda m, params: calls.append((m, sorted(params))) or 0.5,
+                         validate_every=3)
+    pipeline = _source() + train
+    with gp.build(pipeline):
+        for _ in range(7):
+            pipeline.request_batch(_request((PRED,)))
+    assert calls == [(model, ["a", "b"])] * 2  # iterations 3 and 6
+    with pytest.raises(ArgumentError, match="not both"):
+        gp.jax.Train(model, {"raw": RAW}, {"affs": PRED}, validate_every=3, validation_every=3)
 
 
 @pytest.mark.slow
