@@ -458,15 +458,21 @@ def _deform_source():
     return tuple(sources) + gp.MergeProvider()
 
 
+# gunpowder's case grid, without the combinations it skips (rotation axes beyond the spatial dimensions)
+_DEFORM_CASES = [
+    (spatial_dims, rotation_axes)
+    for spatial_dims in (2, 3)
+    for rotation_axes in (None, (1, 0), (0, 2))
+    if spatial_dims > max(rotation_axes or [0])
+]
+
+
 @pytest.mark.parametrize("rotate", [True, False])
-@pytest.mark.parametrize("spatial_dims", [2, 3])
-@pytest.mark.parametrize("rotation_axes", [None, (1, 0), (0, 2)])
+@pytest.mark.parametrize(("spatial_dims", "rotation_axes"), _DEFORM_CASES)
 def test_deform_augment_3d_basics(rotate, spatial_dims, rotation_axes):
     from scipy.ndimage import center_of_mass
 
     labels_key, labels2_key, graph_key = gp.ArrayKey("GPCASE_DA_A1"), gp.ArrayKey("GPCASE_DA_A2"), GraphKey("GPCASE_DA_G")
-    if spatial_dims <= max(rotation_axes or [0]):
-        pytest.skip("Rotation axes must be less than spatial dimensions")
     pipeline = _deform_source() + gp.DeformAugment(
         [4] * spatial_dims, [1] * spatial_dims, graph_raster_voxel_size=[1] * spatial_dims, rotate=rotate,
         spatial_dims=spatial_dims, rotation_axes=rotation_axes,
