@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 
 from daskseg.demo import DemoSettings, run_demo
 from daskseg.io import open_dataset
 from daskseg.segment import cremi_scores
-from daskseg.synth import LABELS_DATASET
+from daskseg.segment.baseline import THRESHOLDS
+from daskseg.synth import LABELS_DATASET, make_sample
 
 
 @pytest.mark.slow
@@ -37,3 +39,10 @@ def test_demo_writes_a_complete_report(tmp_path):
     for score in ("voi_split", "voi_merge", "adapted_rand"):
         assert numbers["network_segmentation"][score] == pytest.approx(expected[score], abs=1e-9)
     assert "network, blockwise" in (tmp_path / "report.md").read_text()
+    # the data is cremi-like, and the classical baseline's segmentation is scored at its best threshold
+    assert numbers["preset"] == "cremi-like"
+    test_labels = open_dataset(tmp_path / "data" / "test_sample.zarr", LABELS_DATASET).read()
+    np.testing.assert_array_equal(test_labels, make_sample(settings.test_shape, seed=100, preset="cremi-like")[1])
+    baseline = numbers["baseline_segmentation"]
+    assert baseline["threshold"] in THRESHOLDS and baseline["voi"] > 1.0
+    assert "classical baseline" in (tmp_path / "report.md").read_text()

@@ -71,6 +71,8 @@ DATA_PRESETS: dict[str, SynthParams] = {
         vesicle_clouds=6.0,
         noise=0.07,
         blur=(0.4, 1.0, 1.0),
+        faint_fraction=0.12,
+        membrane_variation=0.35,
     ),
     "hard": SynthParams(
         style="em",
