@@ -15,20 +15,15 @@ context, and returns the output block (``output_channels + spatial shape``), in 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..geometry import Coordinate
+from ..worker_state import STATE
 
 logger = logging.getLogger(__name__)
-
-# per worker process: cache_key -> state built by setup()
-_STATE_CACHE: dict[Hashable, Any] = {}
-_STATE_LOCK = threading.Lock()
-
 
 class BlockProcessor:
     """Base class of block processors.
@@ -85,17 +80,14 @@ class BlockProcessor:
         raise NotImplementedError
 
     def state(self) -> Any:
-        """The state of this process, built on first use and then reused."""
-        key = self.cache_key()
-        state = _STATE_CACHE.get(key, _MISSING)
-        if state is _MISSING:
-            with _STATE_LOCK:
-                state = _STATE_CACHE.get(key, _MISSING)
-                if state is _MISSING:
-                    logger.info("setting up %r in this process", self)
-                    state = self.setup()
-                    _STATE_CACHE[key] = state
-        return state
+        """The state of this process, built on first use and then reused (``daskseg.worker_state``,
+        kind ``"processors"``)."""
+
+        def build() -> Any:
+            logger.info("setting up %r in this process", self)
+            return self.setup()
+
+        return STATE.get("processors", self.cache_key(), build)
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         """Process one input block with this process's cached state."""
@@ -106,12 +98,9 @@ class BlockProcessor:
         return tuple(Coordinate(input_shape[-self.dims :]) - self.context_neg - self.context_pos)
 
 
-_MISSING = object()
-
-
 def cached_setups() -> int:
     """How many processor states this process holds (for tests and diagnostics)."""
-    return len(_STATE_CACHE)
+    return STATE.count("processors")
 
 
 class FunctionProcessor(BlockProcessor):

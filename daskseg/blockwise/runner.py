@@ -52,6 +52,7 @@ from typing import Any
 
 from ..errors import BlocksFailedError
 from ..io import Dataset
+from ..worker_state import STATE
 from .done import DoneRecord
 from .grid import Block, BlockGrid
 from .grouping import AdaptiveGroups, fixed_groups, max_blocks_per_task
@@ -143,24 +144,17 @@ class RunResult:
 # --------------------------------------------------------------------------------------------
 # the worker side
 # --------------------------------------------------------------------------------------------
-_DATASETS: dict[tuple, Dataset] = {}
-
-
 def local_dataset(ds: Dataset, run: str | None) -> Dataset:
-    """This process's copy of ``ds`` for run ``run``, so later tasks of the run reuse its open handle.
+    """This process's copy of ``ds`` for run ``run``, so later tasks of the run reuse its open handle
+    (``daskseg.worker_state``, kind ``"datasets"``).
 
     Handles are never kept across runs: a dataset recreated in between (other chunks or codecs)
-    must be reopened.
+    must be reopened, so the first task of a run closes the handles of earlier runs.
     """
     if run is None:
         return ds
-    key = (run, ds.container, ds.name, ds.mode)
-    local = _DATASETS.get(key)
-    if local is None:
-        for old in [k for k in _DATASETS if k[0] != run]:
-            _DATASETS.pop(old).close()
-        local = _DATASETS[key] = ds
-    return local
+    STATE.release("datasets", lambda key: key[0] != run)  # type: ignore[index]
+    return STATE.get("datasets", (run, ds.container, ds.name, ds.mode), lambda: ds, release=Dataset.close)
 
 
 def run_blocks(

@@ -5,15 +5,13 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
-import queue
-import threading
 import uuid
-
-import numpy as np
 
 from ..batch import Batch, BatchRequest
 from ..errors import PipelineError
-from ..pipeline import BatchFilter, Pipeline
+from ..pipeline import BatchFilter
+from ._precache_series import Series, batch_seed
+from ._precache_worker import pack_upstream, plugin_class, plugin_name, produce_batch
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +110,7 @@ class PreCache(BatchFilter):
         self._owns_client = False
         self._token: str | None = None
         self._plugin_name: str | None = None
-        self._series: _Series | None = None
+        self._series: Series | None = None
         self._series_count = 0
         self._once_count = itertools.count()
         self._recent: collections.deque = collections.deque([None] * 5, maxlen=5)
@@ -121,12 +119,12 @@ class PreCache(BatchFilter):
     def setup(self) -> None:
         from ..cluster import dashboard_link, get_client
 
-        payload = _pack_upstream(self.get_upstream_provider())
+        payload = pack_upstream(self.get_upstream_provider())
         self._client, self._owns_client = get_client(self.client, n_workers=self.num_workers)
         self._token = uuid.uuid4().hex[:8]
-        self._plugin_name = _plugin_name(self._token)
+        self._plugin_name = plugin_name(self._token)
         try:
-            plugin = _plugin_class()(self._token, payload)
+            plugin = plugin_class()(self._token, payload)
             self._client.register_plugin(plugin, name=self._plugin_name)
         except BaseException:
             self._close_client()
@@ -175,7 +173,7 @@ class PreCache(BatchFilter):
             logger.info("PreCache %s: the request changed, dropping %d queued batches", self._token, dropped)
             self._series.cancel()
         series_seed = int(self.seed if self.seed is not None else request.random_seed)
-        self._series = _Series(
+        self._series = Series(
             self._client,
             self._token,
             self._series_count,
@@ -189,7 +187,7 @@ class PreCache(BatchFilter):
     def _produce_once(self, request: BatchRequest) -> Batch:
         n = next(self._once_count)
         future = self._client.submit(
-            _produce_batch,
+            produce_batch,
             self._token,
             request.copy(),
             key=f"daskseg-batch-once-{n}-{self._token}",
@@ -216,266 +214,4 @@ class PreCache(BatchFilter):
         self._reset_runtime()
 
 
-class _Series:
-    """The batches of one request: tasks ``0, 1, 2, ...``, at most ``cache_size`` not yet delivered.
-
-    A fetcher thread brings the batches of finished tasks into this process as they finish (several
-    at once when several are done), so that handing one to the training loop costs nothing while
-    the loop computes.
-    """
-
-    def __init__(self, client, token, number, request, series_seed, cache_size, ordered):
-        self.client = client
-        self.token = token
-        self.number = number
-        self.request = request
-        self.series_seed = series_seed
-        self.cache_size = cache_size
-        self.ordered = ordered
-        self.pending: dict[int, object] = {}  # submitted tasks, by batch index
-        self.ready: dict[int, Batch | BaseException] = {}  # fetched, not yet delivered
-        self.next_index = 0
-        self.next_to_deliver = 0
-        self.closed = False
-        self.fetch_error: BaseException | None = None
-        self.lock = threading.Condition()
-        self.finished: queue.SimpleQueue[int | None] = queue.SimpleQueue()  # indices of finished tasks
-        with self.lock:
-            self._fill()
-        self.fetcher = threading.Thread(target=self._fetch, name=f"daskseg-precache-{token}", daemon=True)
-        self.fetcher.start()
-
-    def _fill(self) -> None:
-        while len(self.pending) + len(self.ready) < self.cache_size:
-            i = self.next_index
-            request = self.request.copy()
-            request.random_seed = batch_seed(self.series_seed, self.number, i)
-            future = self.client.submit(
-                _produce_batch,
-                self.token,
-                request,
-                key=f"daskseg-batch-{i}-{self.token}s{self.number}",
-                pure=False,
-            )
-            future.add_done_callback(lambda _, i=i: self.finished.put(i))
-            self.pending[i] = future
-            self.next_index += 1
-
-    def _fetch(self) -> None:
-        try:
-            self._fetch_until_closed()
-        except BaseException as e:  # noqa: BLE001 - handed to the training loop by next_batch
-            self.fetch_error = e
-            with self.lock:
-                self.lock.notify_all()
-
-    def _fetch_until_closed(self) -> None:
-        while True:
-            indices = [self.finished.get()]
-            while not self.finished.empty():
-                indices.append(self.finished.get())
-            if None in indices:
-                return
-            with self.lock:
-                futures = {i: self.pending[i] for i in indices if i in self.pending}
-            values = self._gather(list(futures.values()))
-            with self.lock:
-                if self.closed:
-                    return
-                for i, value in zip(futures, values):
-                    del self.pending[i]
-                    self.ready[i] = value
-                self.lock.notify_all()
-            for future in futures.values():
-                future.release()
-
-    def _gather(self, futures: list) -> list:
-        try:
-            return self.client.gather(futures)  # transfers from several workers at once
-        except BaseException:  # noqa: BLE001 - at least one failed: fetch them one by one to keep each error with its batch
-            values = []
-            for future in futures:
-                try:
-                    values.append(future.result())
-                except BaseException as e:  # noqa: BLE001 - kept with its batch, raised when used
-                    values.append(e)
-            return values
-
-    def next_batch(self) -> Batch:
-        with self.lock:
-            while True:
-                if self.ordered and self.next_to_deliver in self.ready:
-                    index = self.next_to_deliver
-                    break
-                if not self.ordered and self.ready:
-                    index = min(self.ready)
-                    break
-                if self.fetch_error is not None:
-                    raise PipelineError(f"PreCache {self.token} failed to fetch batches") from self.fetch_error
-                self.lock.wait(timeout=1.0)
-            value = self.ready.pop(index)
-            self.next_to_deliver = index + 1
-            self._fill()
-        if isinstance(value, BaseException):
-            value.add_note(
-                f"while PreCache produced batch {index} of series {self.number} "
-                f"(seed {batch_seed(self.series_seed, self.number, index)}) on a Dask worker"
-            )
-            raise value
-        return value
-
-    def cancel(self) -> None:
-        with self.lock:
-            self.closed = True
-            futures = list(self.pending.values())
-            self.pending, self.ready = {}, {}
-        self.finished.put(None)
-        if futures and self.client.status == "running":
-            self.client.cancel(futures)
-        if self.fetcher is not threading.current_thread():
-            self.fetcher.join(timeout=30)
-
-
-def batch_seed(series_seed: int, series: int, index: int) -> int:
-    """The random seed (32 bits) of batch ``index`` of the ``series``-th series of a PreCache seeded ``series_seed``."""
-    return int(np.random.SeedSequence([int(series_seed), int(series), int(index)]).generate_state(1, np.uint32)[0])
-
-
-# --- shipping the upstream pipeline -------------------------------------------------------------
-
-
-def _upstream_tree(node) -> Pipeline:
-    return Pipeline(node, [_upstream_tree(up) for up in node.get_upstream_providers()])
-
-
-def _pack_upstream(node) -> bytes:
-    """Pickle the pipeline ending in ``node``, naming the node that fails.
-
-    Its nodes travel with their random-stream names, so on the workers they draw what they draw here.
-    """
-    tree = _upstream_tree(node)
-    try:
-        return _dumps(tree)
-    except Exception as e:
-        for n in tree.nodes():
-            try:
-                _dumps(n)
-            except Exception as node_error:
-                raise PipelineError(
-                    f"PreCache cannot ship its upstream pipeline to Dask workers: node {n.name()} does not "
-                    f"pickle ({type(node_error).__name__}: {node_error}). Keep open handles out of node "
-                    "attributes, or define __getstate__"
-                ) from node_error
-        raise PipelineError(f"PreCache cannot pickle its upstream pipeline {tree!r}: {e}") from e
-
-
-_LOCK_TYPES = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
-
-
-def _dumps(obj) -> bytes:
-    """cloudpickle, with locks and thread-local stores of nodes shipped as new, empty ones."""
-    import io
-
-    import cloudpickle
-
-    class Pickler(cloudpickle.Pickler):
-        def reducer_override(self, obj):
-            if type(obj) in _LOCK_TYPES:
-                return _LOCK_TYPES[type(obj)], ()
-            if type(obj) is threading.local:
-                return threading.local, ()
-            return super().reducer_override(obj)
-
-    buffer = io.BytesIO()
-    Pickler(buffer, protocol=5).dump(obj)
-    return buffer.getvalue()
-
-
-def _make_plugin_class() -> type:
-    # distributed is imported when a PreCache is set up (or a worker unpickles the plugin), not by
-    # `import daskseg`; the class pickles by reference through this module's __getattr__
-    from distributed.diagnostics.plugin import WorkerPlugin
-
-    class _PipelinePlugin(WorkerPlugin):
-        """Worker plugin holding one PreCache's upstream pipeline: set up on first use, torn down on removal.
-
-        The worker's threads share the one pipeline: daskseg's nodes serve concurrent requests
-        (``thread_safe``), and other nodes serve them one at a time.
-        """
-
-        idempotent = False
-
-        def __init__(self, token: str, payload: bytes):
-            self.token = token
-            self.payload = payload
-
-        def setup(self, worker=None) -> None:
-            self._lock = threading.Lock()
-            self._pipeline: Pipeline | None = None
-            self._closed = False
-
-        def teardown(self, worker=None) -> None:
-            with self._lock:
-                self._closed = True
-                pipeline, self._pipeline = self._pipeline, None
-            if pipeline is not None:
-                pipeline.teardown()
-
-        def pipeline(self) -> Pipeline:
-            with self._lock:
-                if self._closed:
-                    raise PipelineError(f"the pipeline of PreCache {self.token} was torn down on this worker")
-                if self._pipeline is None:
-                    self._pipeline = self._build()
-                return self._pipeline
-
-        def _build(self) -> Pipeline:
-            import cloudpickle
-
-            tree = cloudpickle.loads(self.payload)
-            logger.debug("setting up the upstream pipeline of PreCache %s: %r", self.token, tree)
-            try:
-                tree.setup()
-            except BaseException:
-                tree.teardown()
-                raise
-            return tree
-
-        def __getstate__(self):
-            return {"token": self.token, "payload": self.payload}
-
-    _PipelinePlugin.__qualname__ = "_PipelinePlugin"
-    _PipelinePlugin.__module__ = __name__
-    return _PipelinePlugin
-
-
-def _plugin_class() -> type:
-    cls = globals().get("_PipelinePlugin")
-    if cls is None:
-        cls = globals()["_PipelinePlugin"] = _make_plugin_class()
-    return cls
-
-
-def __getattr__(name: str):
-    # how a worker finds the plugin class when it unpickles a plugin
-    if name == "_PipelinePlugin":
-        return _plugin_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _plugin_name(token: str) -> str:
-    return f"daskseg-precache-{token}"
-
-
-def _produce_batch(token: str, request: BatchRequest) -> Batch:
-    """The task run on a Dask worker: one batch of PreCache ``token``'s upstream pipeline for ``request``."""
-    from distributed import get_worker
-
-    worker = get_worker()
-    plugin = worker.plugins.get(_plugin_name(token))
-    if plugin is None:
-        raise PipelineError(
-            f"Dask worker {worker.address} has no pipeline for PreCache {token}: it was torn down, or "
-            "the worker missed the plugin registration"
-        )
-    return plugin.pipeline().request_batch(request)
+__all__ = ["PreCache", "batch_seed"]

@@ -254,7 +254,13 @@ def test_pipeline_is_set_up_once_per_worker_and_torn_down_with_the_node(client, 
     with gp.build(pipeline):
         pids = {pipeline.request_batch(make_request())[RAW].attrs["pid"] for _ in range(8)}
         during = sorted(p.name for p in tmp_path.iterdir())
+        held = client.run(lambda: __import__("daskseg.worker_state", fromlist=["x"]).STATE.count("pipelines"))
     after = sorted(p.name for p in tmp_path.iterdir())
+    # the built pipelines live in each worker's state registry until the node is torn down
+    assert sorted(held.values()) == sorted(1 if str(pid) in {str(p) for p in pids} else 0 for pid in
+                                           worker_pids(client).values())
+    released = client.run(lambda: __import__("daskseg.worker_state", fromlist=["x"]).STATE.count("pipelines"))
+    assert set(released.values()) == {0}
 
     workers = {str(pid) for pid in worker_pids(client).values()}
     set_up = [name.split(".")[0] for name in during if name.endswith("setup")]
