@@ -1,6 +1,7 @@
 """Pipeline nodes, one a module, named as in gunpowder."""
 
 from .add_affinities import AddAffinities
+from .add_local_shape_descriptor import AddLocalShapeDescriptor
 from .array_source import ArraySource
 from .as_type import AsType
 from .balance_labels import BalanceLabels
