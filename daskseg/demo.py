@@ -17,7 +17,8 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,101 @@ class DemoSettings:
     workers: int = 2
     seed: int = 0
     preset: str = DEFAULT_PRESET
+    #: further arguments of ``create_networks`` (a recipe: ``{"affinity_neighborhood": "long-range"}``)
+    network_options: dict[str, Any] = field(default_factory=dict)
+    #: ``daskseg segment``'s method for the held-out volume (``"mws"`` for long-range affinities)
+    segment_method: str = "watershed"
+    #: stop training after this many seconds (compilation included) even before ``iterations``
+    train_seconds: float | None = None
+
+
+@dataclass
+class TrainedNetwork:
+    """What ``train_network`` leaves: the prediction network's config, the checkpoint, the run."""
+
+    test_config: str
+    checkpoint: str
+    iteration: int
+    last_loss: float | None
+    job: TrainingJob
+    seconds: float
+
+
+def train_network(
+    out_dir: str,
+    samples: list[str],
+    s: DemoSettings,
+    client,
+    on_iteration: Callable[[int, float], None] | None = None,
+) -> TrainedNetwork:
+    """Write the demo's network configs into ``out_dir/nets`` and train them on ``samples`` (the
+    tutorial's pipeline, ``GrowBoundary`` left out) into ``out_dir/checkpoints``, for
+    ``s.iterations`` or ``s.train_seconds``, whichever ends first."""
+    nets = os.path.join(out_dir, "nets")
+    optimizer = {"name": "adam", "learning_rate": s.learning_rate, "b1": 0.95, "b2": 0.999, "eps": 1e-8}
+    train_net, test_net = create_networks(
+        nets,
+        train_input_shape=s.train_input,
+        predict_input_shape=s.predict_input,
+        num_fmaps=s.num_fmaps,
+        fmap_inc_factor=s.fmap_inc_factor,
+        downsample_factors=s.downsample_factors,
+        optimizer=optimizer,
+        **s.network_options,
+    )
+    augment = tutorial_augmentations()
+    # the report scores affinities against the labels' own boundaries; grown ones would be thicker
+    augment["grow_boundary"] = None
+    job = TrainingJob(
+        samples=samples,
+        network=os.path.join(nets, f"{train_net.name}_config.json"),
+        iterations=s.iterations,
+        checkpoint_basename=os.path.join(out_dir, "checkpoints", "train_net"),
+        save_every=max(1, s.iterations // 3),
+        snapshot_every=max(1, s.iterations // 2),
+        snapshot_dir=os.path.join(out_dir, "snapshots"),
+        profiling_every=max(1, s.iterations // 3),
+        cache_size=4 * s.workers,
+        num_workers=s.workers,
+        seed=s.seed,
+        augment=augment,
+    )
+    t0 = time.perf_counter()
+    iteration, last_loss = run_training(job, client=client, on_iteration=on_iteration, max_seconds=s.train_seconds)
+    return TrainedNetwork(os.path.join(nets, f"{test_net.name}_config.json"),
+                          checkpoint_name(job.checkpoint_basename, iteration), iteration, last_loss, job,
+                          time.perf_counter() - t0)
+
+
+def predict_held_out(trained: TrainedNetwork, test_path: str, out: str, client):
+    """``daskseg predict`` of the held-out sample's largest valid output ROI into ``out``
+    (blocks of the network's output shape); returns the ``PredictResult``."""
+    from .blockwise import predict
+    from .models.config import load_net_config
+
+    test_net = load_net_config(trained.test_config)
+    # the largest valid output ROI: the raw ROI shrunk by half the context on each side (the
+    # tutorial's grow(-context, -context) would throw away a whole context per side)
+    raw_ds = open_dataset(test_path, RAW_DATASET)
+    context = Coordinate(test_net.context) * raw_ds.voxel_size
+    neg = (Coordinate(test_net.context) // 2) * raw_ds.voxel_size
+    return predict(trained.test_config, trained.checkpoint, raw=f"{test_path}/{RAW_DATASET}", out=out,
+                   roi=raw_ds.roi.grow(-neg, -(context - neg)), block_shape=test_net.output_shape, client=client,
+                   progress=False)
+
+
+def segment_held_out(pred_affs: str, out: str, s: DemoSettings, client, block_shape=None):
+    """``daskseg segment`` of ``pred_affs`` into ``out`` with the settings' method and merge
+    threshold, in 2 x 2 x 2 blocks by default (faces to merge across); returns the ``SegmentResult``."""
+    from .blockwise import segment
+
+    if block_shape is None:
+        container, _, name = pred_affs.partition(".zarr/")
+        affs = open_dataset(container + ".zarr", name)
+        shape = affs.roi.shape / affs.voxel_size
+        block_shape = tuple(-(-int(n) // 2) for n in shape)  # 2 x 2 x 2 blocks: faces to merge across
+    return segment(pred_affs, out, [s.merge_threshold], method=s.segment_method, block_shape=block_shape,
+                   client=client, overwrite=True, progress=False)
 
 
 def run_demo(
@@ -58,7 +154,7 @@ def run_demo(
     on_iteration: Callable[[int, float], None] | None = None,
 ) -> dict:
     """Run the demo into ``out_dir``; returns the report's numbers (also in ``report.json``)."""
-    from .blockwise import evaluate, predict, segment
+    from .blockwise import evaluate
     from .cluster import client_session, dashboard_link
     from .jax.loss_plot import plot_loss
     from .segment import affinities_to_segmentation, cremi_scores
@@ -78,74 +174,30 @@ def run_demo(
     write_sample(test_path, s.test_shape, seed=s.seed + 100, overwrite=True, preset=s.preset)
     timings["synthesise"] = time.perf_counter() - t0
 
-    nets = os.path.join(out_dir, "nets")
-    optimizer = {"name": "adam", "learning_rate": s.learning_rate, "b1": 0.95, "b2": 0.999, "eps": 1e-8}
-    train_net, test_net = create_networks(
-        nets,
-        train_input_shape=s.train_input,
-        predict_input_shape=s.predict_input,
-        num_fmaps=s.num_fmaps,
-        fmap_inc_factor=s.fmap_inc_factor,
-        downsample_factors=s.downsample_factors,
-        optimizer=optimizer,
-    )
-    augment = tutorial_augmentations()
-    # the report scores affinities against the labels' own boundaries; grown ones would be thicker
-    augment["grow_boundary"] = None
-    job = TrainingJob(
-        samples=samples,
-        network=os.path.join(nets, f"{train_net.name}_config.json"),
-        iterations=s.iterations,
-        checkpoint_basename=os.path.join(out_dir, "checkpoints", "train_net"),
-        save_every=max(1, s.iterations // 3),
-        snapshot_every=max(1, s.iterations // 2),
-        snapshot_dir=os.path.join(out_dir, "snapshots"),
-        profiling_every=max(1, s.iterations // 3),
-        cache_size=4 * s.workers,
-        num_workers=s.workers,
-        seed=s.seed,
-        augment=augment,
-    )
-
     with client_session(client, n_workers=s.workers) as client:
         logger.info("demo: Dask dashboard at %s", dashboard_link(client))
-        t0 = time.perf_counter()
-        iteration, last_loss = run_training(job, client=client, on_iteration=on_iteration)
-        timings["train"] = time.perf_counter() - t0
+        trained = train_network(out_dir, samples, s, client, on_iteration)
+        iteration, last_loss, job = trained.iteration, trained.last_loss, trained.job
+        timings["train"] = trained.seconds
 
         t0 = time.perf_counter()
-        checkpoint = checkpoint_name(job.checkpoint_basename, iteration)
-        # the largest valid output ROI: the raw ROI shrunk by half the context on each side (the
-        # tutorial's grow(-context, -context) would throw away a whole context per side)
-        raw_ds = open_dataset(test_path, RAW_DATASET)
-        context = Coordinate(test_net.context) * raw_ds.voxel_size
-        neg = (Coordinate(test_net.context) // 2) * raw_ds.voxel_size
-        result = predict(
-            os.path.join(nets, f"{test_net.name}_config.json"),
-            checkpoint,
-            raw=f"{test_path}/{RAW_DATASET}",
-            out=os.path.join(out_dir, "prediction.zarr", "volumes", "pred_affs"),
-            roi=raw_ds.roi.grow(-neg, -(context - neg)),
-            block_shape=test_net.output_shape,
-            client=client,
-            progress=False,
-        )
+        result = predict_held_out(trained, test_path, os.path.join(out_dir, "prediction.zarr", "volumes", "pred_affs"),
+                                  client)
         timings["predict"] = time.perf_counter() - t0
+        raw_ds = open_dataset(test_path, RAW_DATASET)
 
         t0 = time.perf_counter()
         prediction = os.path.join(out_dir, "prediction.zarr")
         pred_affs = f"{prediction}/volumes/pred_affs"
         labels_path = f"{test_path}/{LABELS_DATASET}"
         shape = open_dataset(prediction, "volumes/pred_affs").roi.shape / raw_ds.voxel_size
-        halves = tuple(-(-int(n) // 2) for n in shape)  # 2 x 2 x 2 blocks: faces to merge across
-        seg_run = segment(pred_affs, f"{prediction}/volumes/segmentation", [s.merge_threshold], block_shape=halves,
-                          client=client, overwrite=True, progress=False)
+        seg_run = segment_held_out(pred_affs, f"{prediction}/volumes/segmentation", s, client)
         timings["segment"] = time.perf_counter() - t0
         seg_path = seg_run.outputs[s.merge_threshold]
         blockwise_scores = evaluate(seg_path, labels_path, client=client, progress=False).scores()
         # the same job in one block: what the blocks change
-        whole_run = segment(pred_affs, f"{prediction}/one_block/segmentation", [s.merge_threshold],
-                            block_shape=tuple(int(n) for n in shape), client=client, overwrite=True, progress=False)
+        whole_run = segment_held_out(pred_affs, f"{prediction}/one_block/segmentation", s, client,
+                                     block_shape=tuple(int(n) for n in shape))
         whole_path = whole_run.outputs[s.merge_threshold]
         whole_scores = evaluate(whole_path, labels_path, client=client, progress=False).scores()
         blocks_vs_whole = evaluate(seg_path, whole_path, client=client, progress=False).scores()

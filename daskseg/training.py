@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -395,11 +396,15 @@ def run_training(
     job: TrainingJob,
     client=None,
     on_iteration: Callable[[int, float], None] | None = None,
+    max_seconds: float | None = None,
 ) -> tuple[int, float | None]:
     """Train until ``job.iterations`` (resuming from the newest checkpoint); returns (iteration, last loss).
 
     ``on_iteration(iteration, loss)`` is called after every step (the CLI's progress bar).
+    ``max_seconds`` stops earlier, after the first step that ends this long after the call
+    (building the pipeline and compiling count; the last iteration is checkpointed).
     """
+    deadline = None if max_seconds is None else time.monotonic() + float(max_seconds)
     built = build_training_pipeline(job, client=client)
     loss = None
     with build(built.pipeline):
@@ -413,5 +418,8 @@ def run_training(
             loss = batch.loss
             if on_iteration is not None:
                 on_iteration(batch.iteration, loss)
+            if deadline is not None and time.monotonic() >= deadline:
+                logger.info("stopping at iteration %d: %.0f s of training are up", built.train.iteration, max_seconds)
+                break
         iteration = built.train.iteration
     return iteration, loss

@@ -90,8 +90,9 @@ def test_training_takes_the_network_neighbourhood_and_refuses_another(tmp_path):
 
 @pytest.mark.slow
 def test_train_predict_and_mws_segment_a_long_range_network(tmp_path):
-    """2 iterations of a tiny long-range U-Net: 8-channel targets and predictions, the neighbourhood
-    on the prediction's attributes, and `daskseg segment --method mws` using it."""
+    """2 iterations of a tiny long-range U-Net (and one more, stopped by max_seconds): 8-channel
+    targets and predictions, the neighbourhood on the prediction's attributes, and `daskseg
+    segment --method mws` using it."""
     from dask_fixtures import local_client
 
     from daskseg.blockwise import predict, segment
@@ -108,6 +109,9 @@ def test_train_predict_and_mws_segment_a_long_range_network(tmp_path):
     with local_client(1, processes=False) as client:
         iteration, _ = run_training(job, client=client)
         assert iteration == 2
+        # max_seconds (the benchmark's equal training time) stops after the first step past it
+        job.iterations = 100
+        assert run_training(job, client=client, max_seconds=0)[0] == 3
         gt_affs = open_dataset(tmp_path / "snapshots" / "batch_1.zarr", "volumes/labels/affs")
         assert gt_affs.shape[0] == 8 and gt_affs.shape[1:] == tuple(train_net.output_shape)
         result = predict(str(tmp_path / "nets" / "test_net_config.json"), str(tmp_path / "ckpt" / "train_net"),
