@@ -43,10 +43,10 @@ def view(paths: tuple[str, ...], use_napari: bool, bind: str, port: int) -> None
         return
     from ..view.ng import open_viewer
 
-    viewer = open_viewer(specs, bind_address=bind, port=port)
-    click.echo(str(viewer))
-    click.echo("serving until Ctrl-C", err=True)
     try:
+        viewer = open_viewer(specs, bind_address=bind, port=port)
+        click.echo("serving until Ctrl-C", err=True)
+        click.echo(str(viewer))
         threading.Event().wait()
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
