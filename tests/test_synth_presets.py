@@ -143,7 +143,7 @@ def test_bad_sections_low_contrast_missing_and_shifted():
     ratio = low.astype(float).std(axis=(1, 2)) / clean.astype(float).std(axis=(1, 2))
     assert np.all((ratio > 0.2) & (ratio < 0.55))
     missing, bad = _image(raw, missing=1.0)
-    assert bad["missing"] == [0, 1, 2, 3] and np.ptp(missing) <= 1
+    assert bad["missing"] == [0, 1, 2, 3] and not missing.any()  # lost: zeros
     shifted, bad = _image(raw, shifted=1.0)
     assert bad["shifted"] == [0, 1, 2, 3]
     moved = 0

@@ -1,23 +1,57 @@
-"""``daskseg info PATH``: what a Zarr/HDF5 dataset holds, in world units."""
+"""``daskseg info PATH``: what a Zarr/HDF5 dataset holds, in world units (``--stats``: its statistics)."""
 
 from __future__ import annotations
 
-import click
+from collections.abc import Iterator
 
-from ..io import list_datasets, open_dataset, split_dataset_path
+import click
+import numpy as np
+
+from ..geometry import Coordinate, Roi
+from ..io import Dataset, list_datasets, open_dataset, split_dataset_path
+
+
+def _sections(ds: Dataset) -> Iterator[np.ndarray]:
+    """The sections of a 3-D dataset, read a chunk's depth at a time."""
+    vs = ds.voxel_size
+    depth = max(1, int(ds.chunk_shape[0]))
+    for z in range(0, ds.shape[0], depth):
+        n = min(depth, ds.shape[0] - z)
+        begin = ds.roi.begin + Coordinate((z * vs[0],) + (0,) * (len(vs) - 1))
+        yield from ds.read(Roi(begin, Coordinate((n * vs[0],) + tuple(ds.roi.shape[1:]))))
+
+
+def _echo_stats(ds: Dataset) -> None:
+    from ..segment.stats import format_statistics, intensity_statistics, label_statistics
+
+    if ds.num_channel_dims or len(ds.shape) != 3:
+        click.echo(f"statistics:  none for {len(ds.shape)}-D data with {ds.num_channel_dims} channel axes")
+        return
+    if np.issubdtype(ds.dtype, np.integer) and ds.dtype != np.uint8:
+        stats = label_statistics(_sections(ds), tuple(ds.voxel_size))
+    else:
+        stats = intensity_statistics(_sections(ds))
+    click.echo(format_statistics(stats))
 
 
 @click.command()
 @click.argument("path")
-def info(path: str) -> None:
+@click.option("--stats", is_flag=True,
+              help="Also compute statistics: for labels the calibre (per-object, per-section equivalent "
+                   "diameter percentiles in nm), the boundary fraction and the fraction of voxels in "
+                   "processes thinner than 200 nm; for raw (uint8, float) brightness and contrast per section.")
+def info(path: str, stats: bool) -> None:
     """Show shape, voxel size, offset, ROI, chunks and dtype of a dataset.
 
     PATH is CONTAINER/DATASET, e.g. `daskseg info sample_A.zarr/volumes/raw`; a bare container lists
-    its datasets.
+    its datasets (with --stats, each one's statistics). Integer datasets other than uint8 count as
+    labels (0 is background), the rest as raw.
     """
     if path.rstrip("/").lower().endswith((".zarr", ".n5", ".hdf", ".h5", ".hdf5")):
         for name in list_datasets(path):
             click.echo(name)
+            if stats:
+                _echo_stats(open_dataset(path, name))
         return
     container, name = split_dataset_path(path)
     ds = open_dataset(container, name)
@@ -30,3 +64,5 @@ def info(path: str) -> None:
     click.echo(f"chunks:      {ds.chunk_shape}")
     if ds.num_channel_dims:
         click.echo(f"channels:    {ds.channel_shape}")
+    if stats:
+        _echo_stats(ds)

@@ -1,7 +1,7 @@
 """The microscope's part: blur, section-to-section contrast, uneven illumination, noise, bad sections.
 
 Serial-section EM images every section separately, so brightness and contrast change from one
-section to the next, a few sections come out with little contrast, a few are lost (blank) and a
+section to the next, a few sections come out with little contrast, a few are lost (zeros) and a
 few are shifted against their neighbours (misaligned). Only the raw changes; the labels keep the
 truth, as in a training volume whose defects the network has to see through.
 """
@@ -41,7 +41,7 @@ def image(
         gain_sd, offset_sd: per-section contrast (multiplicative, around the mean) and brightness.
         shading: amplitude of a smooth brightness gradient across each section.
         low_contrast: probability of a section having 25-50% of the contrast.
-        missing: probability of a section being lost (flat grey and noise).
+        missing: probability of a section being lost (all zeros, as in an aligned stack).
         shifted: probability of a section being shifted by up to ``max_shift`` voxels in y and x.
     """
     z, h, w = raw.shape
@@ -68,8 +68,6 @@ def image(
     for k in bad["shifted"]:
         dy, dx = rng.integers(-max_shift, max_shift + 1, 2)
         raw[k] = ndi.shift(raw[k], (int(dy), int(dx)), order=0, mode="nearest")
-    for k in bad["missing"]:
-        raw[k] = mean
     grain = rng.standard_normal(raw.shape, dtype=np.float32)
     smooth = rng.standard_normal(raw.shape, dtype=np.float32)
     ndi.gaussian_filter(smooth, sigma=(0, 1.0, 1.0), output=smooth)
@@ -77,6 +75,7 @@ def image(
     grain += smooth
     raw += grain * np.float32(noise / np.sqrt(2.0))
     np.clip(raw, 0.0, 1.0, out=raw)
+    raw[bad["missing"]] = 0.0  # a lost section: zeros in the aligned stack
     raw *= np.float32(255.0)
     logger.debug("imaged %s: bad sections %s", raw.shape, bad)
     return np.rint(raw, out=raw).astype(np.uint8), bad
