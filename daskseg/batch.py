@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Iterator, MutableMapping
+from typing import overload
 
 from .array import Array, ArrayKey, ArraySpec
 from .errors import RequestError, SpecError
@@ -49,6 +50,15 @@ class ProviderSpec(MutableMapping):
             raise SpecError(f"spec for {key} must be a{'n' if expected is ArraySpec else ''} {expected.__name__}, got {spec!r}")
         specs[key] = spec.copy()
 
+    @overload
+    def __getitem__(self, key: ArrayKey) -> ArraySpec: ...
+
+    @overload
+    def __getitem__(self, key: GraphKey) -> GraphSpec: ...
+
+    @overload
+    def __getitem__(self, key: Key) -> Spec: ...
+
     def __getitem__(self, key: Key) -> Spec:
         try:
             return self._specs_of(key)[key]
@@ -74,7 +84,8 @@ class ProviderSpec(MutableMapping):
         return out
 
     def _rois(self) -> Iterator[Roi]:
-        for spec in itertools.chain(self.array_specs.values(), self.graph_specs.values()):
+        specs: list[Spec] = [*self.array_specs.values(), *self.graph_specs.values()]
+        for spec in specs:
             if spec.roi is not None:
                 yield spec.roi
 
@@ -158,7 +169,8 @@ class BatchRequest(ProviderSpec):
         if total is None:
             return
         center = total.center
-        for spec in itertools.chain(self.array_specs.values(), self.graph_specs.values()):
+        specs: list[Spec] = [*self.array_specs.values(), *self.graph_specs.values()]
+        for spec in specs:
             if spec.roi is not None:
                 spec.roi = spec.roi.shift(center - spec.roi.center)
 
@@ -274,7 +286,16 @@ class Batch(MutableMapping):
             raise SpecError(f"batch entries must be Arrays, got {type(value).__name__} for {key}")
         self._items_of(key)[key] = value
 
-    def __getitem__(self, key: Key):
+    @overload
+    def __getitem__(self, key: ArrayKey) -> Array: ...
+
+    @overload
+    def __getitem__(self, key: GraphKey) -> Graph: ...
+
+    @overload
+    def __getitem__(self, key: Key) -> Array | Graph: ...
+
+    def __getitem__(self, key: Key) -> Array | Graph:
         try:
             return self._items_of(key)[key]
         except KeyError:
@@ -292,7 +313,8 @@ class Batch(MutableMapping):
 
     def get_total_roi(self) -> Roi | None:
         total = None
-        for item in itertools.chain(self.arrays.values(), self.graphs.values()):
+        items: list[Array | Graph] = [*self.arrays.values(), *self.graphs.values()]
+        for item in items:
             roi = item.spec.roi
             if roi is not None:
                 total = roi if total is None else total.union(roi)

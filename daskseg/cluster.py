@@ -155,7 +155,7 @@ def check_scheduler(address: str, timeout: float, origin: str = "as given", hint
     example = "e.g. tcp://127.0.0.1:8786 (the port `dask scheduler` prints)"
     try:
         protocol, location = parse_address(address)
-        host, port = parse_host_port(location) if protocol == "tcp" else (None, None)
+        host, port = parse_host_port(location) if protocol == "tcp" else ("", 0)
     except (ValueError, TypeError) as e:
         raise ClusterError(
             f"{address!r} ({origin}) is not a Dask scheduler address ({e}): give tcp://HOST:PORT, {example}{hint}"

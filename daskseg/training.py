@@ -32,7 +32,7 @@ from .schema import check_fields, check_mapping
 logger = logging.getLogger(__name__)
 
 
-def tutorial_augmentations() -> dict[str, dict[str, Any]]:
+def tutorial_augmentations() -> dict[str, dict[str, Any] | None]:
     """The gunpowder CREMI tutorial's augmentation arguments."""
     return {
         "elastic": {

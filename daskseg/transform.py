@@ -151,8 +151,8 @@ class SpatialTransform:
         self,
         dims: int,
         matrix: np.ndarray | None = None,
-        center: Sequence[float] | None = None,
-        translation: Sequence[float] | None = None,
+        center: Sequence[float] | np.ndarray | None = None,
+        translation: Sequence[float] | np.ndarray | None = None,
         elastic: ElasticField | None = None,
         sections: SectionShifts | None = None,
     ):

@@ -119,7 +119,7 @@ def evaluate_block(
     path = table_path(tables_dir, block.index)
     tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
     with open(tmp, "wb") as f:
-        np.savez(f, **counts.arrays())
+        np.savez(f, **counts.arrays())  # type: ignore[arg-type]  # numpy stubs: savez(file, *args, allow_pickle, **kwds)
     os.replace(tmp, path)
     return {"pairs": len(counts), "voxels_counted": counts.num_voxels}
 

@@ -316,11 +316,12 @@ class Runner:
         token = uuid.uuid4().hex[:8]
         voxel_volume = math.prod(grid.voxel_size)
         pending = result.num_blocks - result.skipped
-        if self.blocks_per_task == "auto":
+        size = self.blocks_per_task
+        if isinstance(size, int):
+            groups: Iterable[Sequence[int]] = fixed_groups(record.pending(), size)
+        else:  # 'auto'
             most = max_blocks_per_task(pending, worker_threads(client))
-            groups: Iterable[Sequence[int]] = AdaptiveGroups(record.pending(), max_blocks=most)
-        else:
-            groups = fixed_groups(record.pending(), self.blocks_per_task)
+            groups = AdaptiveGroups(record.pending(), max_blocks=most)
         last_flush = time.monotonic()
 
         def key(item: Sequence[int]) -> str:

@@ -190,7 +190,7 @@ def submit_bounded(
     retries: int = 2,
     resources: dict | None = None,
     on_done: Callable[[Any, Any], None] | None = None,
-    on_failed: Callable[[BlockFailure], None] | None = None,
+    on_failed: Callable[[BlockFailure], Iterable[Sequence[int]] | None] | None = None,
     max_failures: int | None = None,
     refresh_seconds: float = 5.0,
     trim_every: int = 10_000,
@@ -280,7 +280,7 @@ def submit_bounded(
                                                result.traceback)
                     else:
                         failure = _failure(future, item, result)
-                    instead = list(on_failed(failure) or ()) if on_failed is not None else []
+                    instead: list[Sequence[int]] = list(on_failed(failure) or ()) if on_failed is not None else []
                     if instead:
                         logger.warning("task %s failed (%s): running its %d parts one by one", failure.key,
                                        failure.error, len(instead))

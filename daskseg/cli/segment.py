@@ -102,7 +102,7 @@ def segment(
         raise click.BadParameter("apply only to --method mws", param_hint="--mws-bias / --mws-long-range-bias")
     # bad input fails here, before a cluster starts
     tasks, result = plan_segment(
-        _absolute(affs), _absolute(out), thresholds, method=method, agglomeration=agglomeration, mask=_absolute(mask), roi=roi,
+        os.path.abspath(affs), os.path.abspath(out), thresholds, method=method, agglomeration=agglomeration, mask=_absolute(mask), roi=roi,
         block_shape=shape_option_value(block_shape, "--block-shape"), context=shape_option_value(context, "--context"),
         fragments=_absolute(fragments), graph_dir=_absolute(graph_dir), watershed=watershed, resume=resume,
         neighborhood=neighborhood, mws=mws or None,

@@ -163,10 +163,9 @@ def conv3d_slices2d(x: jax.Array, k: jax.Array, precision=None) -> jax.Array:
     n, d, h, w, c = x.shape
     kd = k.shape[0]
     od = d - kd + 1
-    out = None
-    for z in range(kd):
-        y = _conv2d(x[:, z : z + od].reshape(n * od, h, w, c), k[z], precision)
-        out = y if out is None else out + y
+    out = _conv2d(x[:, 0:od].reshape(n * od, h, w, c), k[0], precision)
+    for z in range(1, kd):
+        out = out + _conv2d(x[:, z : z + od].reshape(n * od, h, w, c), k[z], precision)
     return out.reshape(n, od, *out.shape[1:])
 
 

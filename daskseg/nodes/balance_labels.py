@@ -110,8 +110,9 @@ class BalanceLabels(BatchFilter):
             spec = request[self.scales].copy()
             spec.dtype = None
             spec.interpolatable = None
-            if key in request and request[key].roi is not None and spec.roi is not None:
-                spec.roi = spec.roi.union(request[key].roi)
+            asked = request[key].roi if key in request else None
+            if asked is not None and spec.roi is not None:
+                spec.roi = spec.roi.union(asked)
             deps[key] = spec
         return deps
 

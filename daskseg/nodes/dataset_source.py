@@ -10,6 +10,7 @@ import numpy as np
 from ..array import Array, ArrayKey, ArraySpec
 from ..batch import Batch, BatchRequest
 from ..errors import DatasetError, SpecError
+from ..geometry import Coordinate
 from ..io import Dataset, container_format, open_dataset, read_metadata
 from ..pipeline import BatchProvider
 
@@ -47,7 +48,7 @@ class DatasetSource(BatchProvider):
             voxel_size = given.voxel_size
             if voxel_size is None and read_metadata(self.filename, name).voxel_size is None:
                 # as gunpowder: no voxel size anywhere means 1 per axis (every axis spatial), with a warning
-                voxel_size = (1,) * self._ndim(name)
+                voxel_size = Coordinate((1,) * self._ndim(name))
                 logger.warning(
                     "%s: %s/%s has no voxel size metadata; assuming voxel size %s (give "
                     "array_specs={%s: ArraySpec(voxel_size=...)} if that is not what you want)",
@@ -65,7 +66,7 @@ class DatasetSource(BatchProvider):
                 raise SpecError(
                     f"{self.name()}: array_specs says {key} is {spec.dtype}, but {self.filename}/{name} holds {ds.dtype}"
                 )
-            if spec.roi != ds.roi and not ds.roi.contains(spec.roi):
+            if spec.roi is not None and spec.roi != ds.roi and not ds.roi.contains(spec.roi):
                 raise SpecError(
                     f"{self.name()}: array_specs ROI {spec.roi} of {key} lies outside the data's ROI {ds.roi} "
                     f"({self.filename}/{name})"

@@ -133,6 +133,8 @@ class DatasetWrite(BatchFilter):
                 ds = self._datasets.get(key)
                 if ds is None:
                     ds = self._datasets[key] = self._create(key, name, array)
+                if array.spec.roi is None:
+                    raise SpecError(f"{self.name()}: {key} is nonspatial (no ROI) and cannot be written to {name}")
                 common = array.spec.roi.intersect(ds.roi)
                 if common.empty:
                     logger.warning(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from ..array import Array, ArrayKey
 from ..batch import Batch, BatchRequest
 from ..errors import ArgumentError
+from ..geometry import Roi
 from ..pipeline import BatchProvider
 
 
@@ -35,5 +38,5 @@ class GPArraySource(BatchProvider):
         if self.array.spec.nonspatial:
             batch[self.key] = self.array.copy()
         else:
-            batch[self.key] = self.array.crop(request[self.key].roi, copy=True)
+            batch[self.key] = self.array.crop(cast(Roi, request[self.key].roi), copy=True)  # spatial: has a ROI
         return batch

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from ..batch import Batch, BatchRequest
 from ..errors import ArgumentError
+from ..geometry import Roi
 from ..graph import Graph, GraphKey
 from ..pipeline import BatchProvider
 
@@ -32,7 +35,7 @@ class GPGraphSource(BatchProvider):
         self.provides(self.key, self.graph.spec.copy())
 
     def provide(self, request: BatchRequest) -> Batch:
-        roi = request[self.key].roi
+        roi = cast(Roi, request[self.key].roi)  # requests for spatial data have a ROI (checked upstream of here)
         batch = Batch()
         batch[self.key] = self.graph.crop(roi).trim(roi)
         return batch

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import networkx as nx
 import numpy as np
@@ -112,7 +112,7 @@ class GraphSource(BatchProvider):
         self.provides(self.graph, GraphSpec(roi=roi, directed=directed))
 
     def provide(self, request: BatchRequest) -> Batch:
-        roi = request[self.graph].roi.copy()
+        roi = cast(Roi, request[self.graph].roi).copy()  # requests for spatial data have a ROI
         batch = Batch()
         batch[self.graph] = self.read(roi)
         return batch

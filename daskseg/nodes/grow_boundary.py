@@ -119,6 +119,8 @@ class GrowBoundary(BatchFilter):
             grow_boundary(data, self.steps, self.background, axes, out=data)
         else:
             mask = batch[self.mask]
+            if mask.spec.roi is None or roi is None:
+                raise GeometryError(f"GrowBoundary: labels {self.labels} and mask {self.mask} must both have a ROI")
             common = mask.spec.roi.intersect(roi)
             if common.empty:
                 raise GeometryError(

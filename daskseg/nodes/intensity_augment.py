@@ -126,5 +126,5 @@ class IntensityAugment(FloatAugment):
             slab = [-1] * len(shape)
             slab[len(shape) - dims] = 1
         else:
-            slab = self.slab if self.slab is not None else [-1] * len(shape)
+            slab = list(self.slab) if self.slab is not None else [-1] * len(shape)
         return slab_slices(shape, slab, f"IntensityAugment: {self.array}")

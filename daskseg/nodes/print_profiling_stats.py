@@ -31,7 +31,7 @@ def format_profiling_table(stats: ProfilingStats, upstream_seconds: list[float] 
         total = sum(values)
         share = 100.0 * total / grand_total if grand_total > 0 else 0.0
         lines.append(
-            f"{node[:29]:<30}{method[:9]:<10}{len(values):>8d}{min(values):>10.4f}{max(values):>10.4f}"
+            f"{node[:29]:<30}{(method or '')[:9]:<10}{len(values):>8d}{min(values):>10.4f}{max(values):>10.4f}"
             f"{statistics.fmean(values):>10.4f}{statistics.median(values):>10.4f}{total:>11.3f}{share:>7.1f}%"
         )
     lines.append("")

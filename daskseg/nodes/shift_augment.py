@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -75,10 +76,10 @@ class ShiftAugment(SpatialAugment):
         if self.shift_axis not in range(dims):
             raise SpecError(f"ShiftAugment: shift_axis {self.shift_axis} is not an axis of {dims}D data")
         if np.ndim(self.sigma) == 0:
-            sigmas = [float(self.sigma)] * dims
+            sigmas = [float(cast(float, self.sigma))] * dims
             sigmas[self.shift_axis] = 0.0
         else:
-            sigmas = [float(s) for s in self.sigma]
+            sigmas = [float(s) for s in cast(Sequence[float], self.sigma)]
         if len(sigmas) != dims:
             raise SpecError(f"ShiftAugment: sigma {self.sigma} must have one entry per axis ({dims})")
         if sigmas[self.shift_axis] != 0:

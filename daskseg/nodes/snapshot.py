@@ -80,7 +80,7 @@ class Snapshot(BatchFilter):
 
     def __init__(
         self,
-        dataset_names: Mapping[ArrayKey, str],
+        dataset_names: Mapping[ArrayKey | GraphKey, str],
         output_dir: str | os.PathLike = "snapshots",
         output_filename: str = "{id}.zarr",
         every: int = 1,
@@ -156,7 +156,8 @@ class Snapshot(BatchFilter):
                 written.append(name)
                 continue
             array = batch[key]
-            if array.spec.nonspatial:
+            roi, voxel_size = array.spec.roi, array.spec.voxel_size
+            if array.spec.nonspatial or roi is None or voxel_size is None:
                 logger.warning("%s: %s is nonspatial (no ROI); not saved", self.name(), key)
                 continue
             data = array.data
@@ -166,8 +167,8 @@ class Snapshot(BatchFilter):
                 path,
                 name,
                 np.ascontiguousarray(data),
-                array.spec.voxel_size,
-                offset=array.spec.roi.offset,
+                voxel_size,
+                offset=roi.offset,
                 compression=self._compression,
             )
             ds.close()

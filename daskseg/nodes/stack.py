@@ -56,10 +56,10 @@ class Stack(BatchFilter):
             for b in batches:
                 batch.profiling_stats.merge_with(b.profiling_stats)
             for key in upstream:
-                first = batches[0][key]
                 if isinstance(key, GraphKey):  # graphs are not stacked: the first batch's, as in gunpowder
-                    batch[key] = first
+                    batch[key] = batches[0][key]
                     continue
+                first = batches[0][key]
                 data = np.stack([b[key].data for b in batches])
                 batch[key] = Array(data, first.spec.copy(), first.attrs)
             for attr in ("iteration", "loss", "affinity_neighborhood"):

@@ -88,7 +88,7 @@ def resolve_shape(shape: Sequence[int] | str) -> tuple[int, int, int]:
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) < 2:
         raise SynthError(f"sample shape must be 3 sizes >= 2 (z, y, x) in voxels, got {shape}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _polylines(rng: np.random.Generator, world: np.ndarray, p: SynthParams) -> Polylines:

@@ -21,6 +21,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -314,7 +315,7 @@ def _fragment_parameters(method, thresholds, watershed, vs: Coordinate, context)
             raise SegmentError(f"watershed arguments {sorted(watershed)} do not apply to method 'cc'")
         # fragments at the highest threshold: each lower one only merges them further
         return {"threshold": max(thresholds)}, Coordinate((0,) * vs.dims)
-    parameters = {"threshold": 0.5, "seed_radius": None, "fragments_in_xy": None, "min_seed_size": 8}
+    parameters: dict[str, Any] = {"threshold": 0.5, "seed_radius": None, "fragments_in_xy": None, "min_seed_size": 8}
     unknown = set(watershed or {}) - set(parameters)
     if unknown:
         raise SegmentError(f"unknown watershed arguments {sorted(unknown)}; known: {sorted(parameters)}")
