@@ -201,7 +201,7 @@ class AddLocalShapeDescriptor(BatchFilter):
         segmentation = batch[self.segmentation]
         seg_roi = segmentation.spec.roi
         voxel_size = segmentation.spec.voxel_size
-        seg_data = spatial_data(segmentation.data, seg_roi.dims, f"AddLocalShapeDescriptor: {self.segmentation}")
+        seg_data = spatial_data(segmentation.data, roi.dims, f"AddLocalShapeDescriptor: {self.segmentation}")
         region = _slices(roi, seg_roi, voxel_size)
         spec = self._array_spec(self.descriptor).copy()
         spec.roi = roi
@@ -234,8 +234,10 @@ class AddLocalShapeDescriptor(BatchFilter):
         return data[_slices(roi, array.spec.roi, array.spec.voxel_size)]
 
 
-def _slices(roi: Roi, array_roi: Roi, voxel_size: Coordinate) -> tuple[slice, ...]:
+def _slices(roi: Roi, array_roi: Roi | None, voxel_size: Coordinate | None) -> tuple[slice, ...]:
     """Voxel slices of ``roi`` inside an array covering ``array_roi``."""
+    if array_roi is None or voxel_size is None:
+        raise RequestError(f"AddLocalShapeDescriptor: arrays must be spatial (a ROI and a voxel size) to cut {roi}")
     if not array_roi.contains(roi):
         raise RequestError(f"AddLocalShapeDescriptor: array ROI {array_roi} does not contain {roi}")
     begin = (roi.begin - array_roi.begin) / voxel_size
