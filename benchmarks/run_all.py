@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCRIPTS = ["batch_throughput.py", "train_step.py", "compile_cache.py", "predict_throughput.py", "segment_quality.py"]
+SCRIPTS = ["batch_throughput.py", "train_step.py", "compile_cache.py", "predict_throughput.py", "segment_quality.py",
+           "segment_throughput.py"]
 
 
 def main() -> int:

@@ -1,8 +1,8 @@
 """Speed and memory of ``daskseg segment``: voxels/s against waterz and mwatershed, and memory flat
 in the number of blocks.
 
-    python benchmarks/segment_throughput.py            # defaults: ~10-20 minutes on 2 cores
-    python benchmarks/segment_throughput.py --quick    # a smaller run, a few minutes
+    python benchmarks/segment_throughput.py            # defaults (10^5 simulated blocks): over an hour on 2 cores
+    python benchmarks/segment_throughput.py --quick    # 10^3 and 8*10^3 simulated blocks: ~15 minutes
     python benchmarks/segment_throughput.py --skip memory --skip client   # throughput only
 
 Part 1, throughput (voxels/s) on one synthetic volume (``daskseg.synth`` labels, affinities

@@ -1,7 +1,8 @@
 """Blockwise processing of large volumes on Dask: the block grid, done records, the bounded
 submission loop, blocks per task, the plan/run split (``BlockwiseTask`` + ``Runner``, see
 ``runner.py``), ``predict`` (``daskseg predict``), ``segment`` (``daskseg segment``, its stages in
-``segmentation/``) and ``evaluate`` (``daskseg evaluate``).
+``segmentation/``), ``evaluate`` (``daskseg evaluate``) and ``run_pipeline`` (a gunpowder-style
+pipeline per block, the Dask way of gunpowder's ``DaisyRequestBlocks``).
 
 Nothing here imports JAX: ``NetworkProcessor`` loads it inside the workers, on first use.
 """
@@ -18,6 +19,7 @@ from .done import DoneRecord
 from .evaluate import EvaluateResult, evaluate, plan_evaluate, run_evaluate
 from .grid import Block, BlockGrid, check_alignment
 from .grouping import AdaptiveGroups, fixed_groups
+from .pipeline_job import run_pipeline
 from .predict import PredictResult, plan_predict, predict
 from .processor import BlockProcessor, FunctionProcessor
 from .runner import BlockwiseTask, Runner, RunResult, run_blockwise
@@ -63,6 +65,7 @@ __all__ = [
     "predict",
     "run_blockwise",
     "run_evaluate",
+    "run_pipeline",
     "segment",
     "submit_bounded",
 ]

@@ -262,6 +262,11 @@ class Runner:
                 logger.info("Dask dashboard: %s", self.dashboard_link)
         return self._client
 
+    @property
+    def connected(self) -> bool:
+        """Whether this runner has found or started its cluster yet."""
+        return self._client is not None
+
     def close(self) -> None:
         self._sessions.close()
         self._client = None

@@ -6,11 +6,11 @@ state registry (``daskseg.worker_state``, kind ``"pipelines"``) until the PreCac
 from __future__ import annotations
 
 import logging
-import threading
 
 from ..batch import Batch, BatchRequest
 from ..errors import PipelineError
 from ..pipeline import Pipeline
+from ..pipeline.shipping import pack_pipeline
 from ..worker_state import STATE
 
 logger = logging.getLogger(__name__)
@@ -25,42 +25,7 @@ def pack_upstream(node) -> bytes:
 
     Its nodes travel with their random-stream names, so on the workers they draw what they draw here.
     """
-    tree = _upstream_tree(node)
-    try:
-        return _dumps(tree)
-    except Exception as e:
-        for n in tree.nodes():
-            try:
-                _dumps(n)
-            except Exception as node_error:
-                raise PipelineError(
-                    f"PreCache cannot ship its upstream pipeline to Dask workers: node {n.name()} does not "
-                    f"pickle ({type(node_error).__name__}: {node_error}). Keep open handles out of node "
-                    "attributes, or define __getstate__"
-                ) from node_error
-        raise PipelineError(f"PreCache cannot pickle its upstream pipeline {tree!r}: {e}") from e
-
-
-_LOCK_TYPES = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
-
-
-def _dumps(obj) -> bytes:
-    """cloudpickle, with locks and thread-local stores of nodes shipped as new, empty ones."""
-    import io
-
-    import cloudpickle
-
-    class Pickler(cloudpickle.Pickler):
-        def reducer_override(self, obj):
-            if type(obj) in _LOCK_TYPES:
-                return _LOCK_TYPES[type(obj)], ()
-            if type(obj) is threading.local:
-                return threading.local, ()
-            return super().reducer_override(obj)
-
-    buffer = io.BytesIO()
-    Pickler(buffer, protocol=5).dump(obj)
-    return buffer.getvalue()
+    return pack_pipeline(_upstream_tree(node), "PreCache")
 
 
 def _make_plugin_class() -> type:

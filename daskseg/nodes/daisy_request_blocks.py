@@ -13,8 +13,8 @@ from ..pipeline import BatchFilter
 logger = logging.getLogger(__name__)
 
 DASK_WAY = (
-    "daskseg's Dask way to process a volume block by block is Scan (one process) or daskseg.blockwise "
-    "(the resumable blockwise runner behind `daskseg predict`)"
+    "daskseg's Dask way to run a pipeline block by block is daskseg.blockwise.run_pipeline(pipeline, reference, "
+    "roi_map, record_dir) (the resumable blockwise runner behind `daskseg predict`), or Scan in one process"
 )
 
 
