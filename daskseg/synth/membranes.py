@@ -82,19 +82,21 @@ def membrane_ink(
         ndi.grey_dilation(thick, size=(1, 3, 3), output=thick)
     np.maximum(thin, thick, out=thin)
     if variation > 0:
-        along = rng.standard_normal(labels.shape, dtype=np.float32)
-        ndi.gaussian_filter(along, sigma=(1.0, 6.0, 6.0), output=along)
-        along *= np.float32(variation / (along.std() + 1e-6))
-        along += np.float32(1.0)
-        np.clip(along, 0.0, 1.0 + variation, out=along)
-        thin *= along
+        # a smooth field (~25 voxels across in-plane), made at a quarter of the resolution in y and
+        # x and read, interpolated, only where there is ink
+        z, h, w = labels.shape
+        field = rng.standard_normal((z, h // 4 + 2, w // 4 + 2), dtype=np.float32)
+        ndi.gaussian_filter(field, sigma=(1.0, 1.5, 1.5), output=field)
+        field *= np.float32(variation / (field.std() + 1e-6))
+        where = np.nonzero(thin)
+        coords = [where[0].astype(np.float32)] + [c.astype(np.float32) / np.float32(4) for c in where[1:]]
+        along = ndi.map_coordinates(field, coords, order=1, mode="nearest") + np.float32(1.0)
+        thin[where] *= np.clip(along, 0.0, 1.0 + variation)
     np.clip(thin, 0.0, 1.0, out=thin)
     return thin
 
 
 def _max_into(view: np.ndarray, where: tuple[np.ndarray, ...], values: np.ndarray) -> None:
-    """``view[where] = max(view[where], values)``; a voxel listed twice keeps the larger value."""
-    order = np.argsort(values, kind="stable")
-    where = tuple(w[order] for w in where)
-    # fancy assignment keeps the last write: sorted ascending, the largest wins
-    view[where] = np.maximum(view[where], values[order])
+    """``view[where] = max(view[where], values)``, for ``where`` listing each voxel at most once
+    (one axis and one side of the changes: a voxel has one neighbour there)."""
+    view[where] = np.maximum(view[where], values)
