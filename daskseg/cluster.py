@@ -30,9 +30,16 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 from .errors import ClusterError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+#: What daskseg takes as a cluster: a ``distributed.Client``, a scheduler address, or None (use the
+#: current client, ``$DASK_SCHEDULER_ADDRESS``, or start a LocalCluster).
+ClientLike = Union["Client", str, None]
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +50,7 @@ HANDSHAKE_ATTEMPTS = 10
 
 
 def get_client(
-    client=None,
+    client: ClientLike = None,
     scheduler_address: str | None = None,
     n_workers: int | None = None,
     threads_per_worker: int = 1,
@@ -317,7 +324,7 @@ def close_client(client) -> None:
 
 
 @contextlib.contextmanager
-def client_session(client=None, **kwargs) -> Iterator:
+def client_session(client: ClientLike = None, **kwargs: Any) -> Iterator[Client]:
     """``get_client(client, **kwargs)`` as a context: yields the client and, on exit, closes it and
     its LocalCluster if this call started them (a found or given client is left open)."""
     dask_client, owns = get_client(client, **kwargs)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .cluster import ClientLike
 from .geometry import Coordinate
 from .io import open_dataset
 from .jax.checkpoint import checkpoint_name, log_name
@@ -150,7 +151,7 @@ def segment_held_out(pred_affs: str, out: str, s: DemoSettings, client, block_sh
 def run_demo(
     out_dir: str | os.PathLike,
     settings: DemoSettings | None = None,
-    client=None,
+    client: ClientLike = None,
     on_iteration: Callable[[int, float], None] | None = None,
 ) -> dict:
     """Run the demo into ``out_dir``; returns the report's numbers (also in ``report.json``)."""

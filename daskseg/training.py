@@ -22,6 +22,7 @@ import yaml
 
 from .array import ArrayKey
 from .batch import BatchRequest
+from .cluster import ClientLike
 from .errors import SchemaError, TrainingConfigError
 from .geometry import Coordinate
 from .io import container_format, open_dataset
@@ -329,7 +330,7 @@ def training_neighborhood(job: TrainingJob, net: NetConfig) -> list[list[int]]:
     return given
 
 
-def build_training_pipeline(job: TrainingJob, client=None) -> TrainingPipeline:
+def build_training_pipeline(job: TrainingJob, client: ClientLike = None) -> TrainingPipeline:
     """The tutorial's training pipeline for ``job`` (PreCache on ``client``'s cluster)."""
     from . import nodes
     from .jax import Train
@@ -394,7 +395,7 @@ def build_training_pipeline(job: TrainingJob, client=None) -> TrainingPipeline:
 
 def run_training(
     job: TrainingJob,
-    client=None,
+    client: ClientLike = None,
     on_iteration: Callable[[int, float], None] | None = None,
     max_seconds: float | None = None,
 ) -> tuple[int, float | None]:

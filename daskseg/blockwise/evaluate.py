@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..cluster import ClientLike
 from ..errors import BlockCancelledError, BlockwiseError, DatasetError, GeometryError, SegmentError
 from ..geometry import Coordinate, Roi
 from ..io import Dataset
@@ -285,7 +286,7 @@ def evaluate(
     mask: str | Dataset | tuple[str, str] | None = None,
     block_shape: Sequence[int] | None = None,
     *,
-    client: Any = None,
+    client: ClientLike = None,
     work_dir: str | os.PathLike | None = None,
     resume: bool = True,
     keep_tables: bool = False,

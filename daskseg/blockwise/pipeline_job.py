@@ -24,6 +24,7 @@ from typing import Any
 
 from ..array import ArrayKey
 from ..batch import BatchRequest
+from ..cluster import ClientLike
 from ..errors import ArgumentError, GeometryError
 from ..geometry import Coordinate, Roi
 from ..pipeline import BatchProvider, Pipeline, build
@@ -45,7 +46,7 @@ def run_pipeline(
     *,
     total_roi: Roi | None = None,
     runner: Runner | None = None,
-    client: Any = None,
+    client: ClientLike = None,
     scheduler: str | None = None,
     n_workers: int | None = None,
     progress: bool | None = None,

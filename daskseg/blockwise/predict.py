@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..cluster import ClientLike
 from ..errors import BlockCancelledError, BlockwiseError, GeometryError
 from ..geometry import Coordinate, Roi
 from ..io import Dataset
@@ -184,7 +185,7 @@ def predict(
     block_shape: Sequence[int] | None = None,
     *,
     processor: BlockProcessor | None = None,
-    client=None,
+    client: ClientLike = None,
     scheduler: str | None = None,
     n_workers: int | None = None,
     resume: bool = True,

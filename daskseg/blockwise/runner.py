@@ -48,8 +48,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..cluster import ClientLike
 from ..errors import BlocksFailedError
 from ..io import Dataset
 from ..worker_state import STATE
@@ -57,6 +58,9 @@ from .done import DoneRecord
 from .grid import Block, BlockGrid
 from .grouping import AdaptiveGroups, fixed_groups, max_blocks_per_task
 from .submit import BlockFailure, call_with_time_limit, gpu_resources, not_retried, submit_bounded, worker_threads
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +221,7 @@ class Runner:
 
     def __init__(
         self,
-        client: Any = None,
+        client: ClientLike = None,
         *,
         scheduler: str | None = None,
         n_workers: int | None = None,
@@ -244,7 +248,7 @@ class Runner:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.on_block_done = on_block_done
         self._sessions = contextlib.ExitStack()
-        self._client = None
+        self._client: Client | None = None
         self.dashboard_link: str | None = None
 
     # --- the cluster ---------------------------------------------------------------------------
@@ -376,7 +380,7 @@ class Runner:
             raise BlocksFailedError(stats.failures, pending, stats.stopped_early, unit="blocks", hint=RESUME_HINT)
 
 
-def run_blockwise(task: BlockwiseTask, client: Any = None, **options) -> RunResult:
+def run_blockwise(task: BlockwiseTask, client: ClientLike = None, **options: Any) -> RunResult:
     """Run one task on its own ``Runner`` (``options`` as for ``Runner``)."""
     with Runner(client, **options) as runner:
         return runner.run(task)

@@ -8,6 +8,7 @@ import logging
 import uuid
 
 from ..batch import Batch, BatchRequest
+from ..cluster import ClientLike
 from ..errors import PipelineError
 from ..pipeline import BatchFilter
 from ._precache_series import Series, batch_seed
@@ -84,7 +85,7 @@ class PreCache(BatchFilter):
         self,
         cache_size: int | None = None,
         num_workers: int | None = None,
-        client=None,
+        client: ClientLike = None,
         ordered: bool = False,
         seed: int | None = None,
     ):

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ...cluster import ClientLike
 from ...errors import GeometryError, InputDataError, SegmentError
 from ...geometry import Coordinate, Roi
 from ...io import Dataset, set_attrs, split_dataset_path
@@ -83,7 +84,7 @@ def segment(
     thresholds: Sequence[float] = (0.5,),
     *,
     runner: Runner | None = None,
-    client=None,
+    client: ClientLike = None,
     scheduler: str | None = None,
     n_workers: int | None = None,
     progress: bool | None = None,
