@@ -351,6 +351,12 @@ def build_training_pipeline(job: TrainingJob, client: ClientLike = None) -> Trai
     snapshot_request = BatchRequest()
     snapshot_request[keys["pred_affs"]] = request[gt_affs]
     snapshot_request[keys["pred_affs_gradients"]] = request[gt_affs]
+    lsds = net.lsds
+    if lsds is not None:  # multitask: the LSD head's target, its weights (the lsds mask) and prediction
+        keys.update({name: ArrayKey(name.upper()) for name in ("gt_lsds", "lsds_weights", "pred_lsds")})
+        request.add(keys["gt_lsds"], output_size)
+        request.add(keys["lsds_weights"], output_size)
+        snapshot_request[keys["pred_lsds"]] = request[gt_affs]
 
     datasets = {raw: job.raw_dataset, labels: job.labels_dataset}
     pipeline = tuple(_source(s, datasets) + nodes.Normalize(raw) + nodes.RandomLocation() for s in job.samples)
@@ -361,13 +367,31 @@ def build_training_pipeline(job: TrainingJob, client: ClientLike = None) -> Trai
         pipeline
         + nodes.AddAffinities(training_neighborhood(job, net), labels, gt_affs)
         + nodes.BalanceLabels(gt_affs, weights)
+    )
+    if lsds is not None:
+        pipeline = pipeline + nodes.AddLocalShapeDescriptor(
+            labels,
+            keys["gt_lsds"],
+            lsds_mask=keys["lsds_weights"],
+            sigma=lsds.sigma,
+            mode=lsds.mode,
+            components=lsds.components,
+            downsample=lsds.downsample,
+        )
+    pipeline = (
+        pipeline
         + nodes.PreCache(cache_size=job.cache_size, num_workers=job.num_workers, client=client, seed=job.seed)
     )
     os.makedirs(os.path.dirname(job.checkpoint_basename) or ".", exist_ok=True)
+    inputs = {net.raw: raw, net.gt_affs: gt_affs, net.loss_weights: weights}
+    outputs = {net.pred_affs: keys["pred_affs"]}
+    if lsds is not None:
+        inputs.update({lsds.gt: keys["gt_lsds"], lsds.weights: keys["lsds_weights"]})
+        outputs[lsds.pred] = keys["pred_lsds"]
     train = Train(
         net,
-        inputs={net.raw: raw, net.gt_affs: gt_affs, net.loss_weights: weights},
-        outputs={net.pred_affs: keys["pred_affs"]},
+        inputs=inputs,
+        outputs=outputs,
         gradients={net.pred_affs: keys["pred_affs_gradients"]},
         checkpoint_basename=job.checkpoint_basename,
         save_every=job.save_every,
@@ -376,14 +400,17 @@ def build_training_pipeline(job: TrainingJob, client: ClientLike = None) -> Trai
     )
     pipeline = pipeline + train
     if job.snapshot_every:
+        snapshot_datasets = {
+            raw: "volumes/raw",
+            labels: "volumes/labels/neuron_ids",
+            gt_affs: "volumes/labels/affs",
+            keys["pred_affs"]: "volumes/pred_affs",
+            keys["pred_affs_gradients"]: "volumes/pred_affs_gradients",
+        }
+        if lsds is not None:
+            snapshot_datasets.update({keys["gt_lsds"]: "volumes/labels/lsds", keys["pred_lsds"]: "volumes/pred_lsds"})
         pipeline = pipeline + nodes.Snapshot(
-            {
-                raw: "volumes/raw",
-                labels: "volumes/labels/neuron_ids",
-                gt_affs: "volumes/labels/affs",
-                keys["pred_affs"]: "volumes/pred_affs",
-                keys["pred_affs_gradients"]: "volumes/pred_affs_gradients",
-            },
+            snapshot_datasets,
             output_dir=job.snapshot_dir,
             output_filename="batch_{iteration}.zarr",
             every=job.snapshot_every,

@@ -137,3 +137,39 @@ def test_augment_arguments_given_replace_the_tutorial_defaults_one_by_one(tmp_pa
     assert job.augment["elastic"] == expected
     assert job.augment["intensity"]["scale_min"] == 1.0 and isinstance(job.augment["intensity"]["scale_min"], float)
     assert job.iterations == 5
+
+
+@pytest.mark.slow
+def test_daskseg_train_multitask_lsd_network_then_predict_affinities(tmp_path):
+    from daskseg.io import open_dataset
+
+    write_cremi_samples(tmp_path / "data", (40, 160, 160), names=("A", "B"), extension=".zarr")
+    runner = CliRunner()
+    created = runner.invoke(main, ["net", "create", str(tmp_path / "nets"), "--train-input", "28,84,84",
+                                   "--predict-input", "28,84,84", "--num-fmaps", "4", "--fmap-inc-factor", "2",
+                                   "--downsample", "1,2,2;1,2,2", "--lsds", "--lsd-sigma", "20"])
+    assert created.exit_code == 0, created.output
+    config = write_yaml(tmp_path / "train.yaml", {
+        "samples": ["data/sample_A.zarr", "data/sample_B.zarr"],
+        "network": "nets/train_net_config.json",
+        "iterations": 2, "save_every": 2, "snapshot_every": 2, "num_workers": 1, "cache_size": 2,
+    })
+    trained = runner.invoke(main, ["train", "--config", config])
+    assert trained.exit_code == 0, trained.output
+    snapshot = tmp_path / "snapshots" / "batch_1.zarr"
+    lsds = open_dataset(snapshot, "volumes/labels/lsds")
+    pred_lsds = open_dataset(snapshot, "volumes/pred_lsds")
+    assert lsds.channel_shape == pred_lsds.channel_shape == (10,)
+    assert lsds.roi == pred_lsds.roi == open_dataset(snapshot, "volumes/labels/affs").roi
+
+    out = tmp_path / "pred.zarr"
+    predicted = runner.invoke(main, [
+        "predict", "--network", str(tmp_path / "nets" / "test_net_config.json"),
+        "--checkpoint", str(tmp_path / "checkpoints" / "train_net"), "--raw", f"{tmp_path}/data/sample_A.zarr/volumes/raw",
+        "--out", f"{out}/volumes/pred_affs", "--roi", "400:1200,80:560,80:560", "--workers", "1", "--no-progress",
+    ])
+    assert predicted.exit_code == 0, predicted.output
+    affs = open_dataset(out, "volumes/pred_affs")
+    assert affs.channel_shape == (3,)
+    assert affs.read().shape == (3, 20, 120, 120)
+    assert 0 < affs.read().min() and affs.read().max() < 1

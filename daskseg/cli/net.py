@@ -69,14 +69,24 @@ def net() -> None:
               "[[-1,0,0],[0,-1,0],[0,0,-1],[-2,0,0],[0,-3,0],[0,0,-3],[0,-9,0],[0,0,-9]]).")
 @click.option("--affinity-neighborhood", default=None, callback=_offsets,
               help="Affinity offsets as JSON, one output channel each, e.g. [[-1,0,0],[0,-1,0],[0,0,-1],[0,-9,0]].")
+@click.option("--lsds", is_flag=True, default=False,
+              help="Multitask network (MtLSD): a second head learning local shape descriptors next to the affinities.")
+@click.option("--lsd-sigma", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="The descriptors' Gaussian sigma in nm (default 80); needs --lsds.")
+@click.option("--lsd-downsample", type=click.IntRange(min=1), default=None,
+              help="Compute the training descriptors on every n-th voxel (default 2; 1 is exact and slower); "
+              "needs --lsds.")
 def create(output_dir, train_input, predict_input, num_fmaps, fmap_inc_factor, downsample, neighborhood_name,
-           affinity_neighborhood) -> None:
+           affinity_neighborhood, lsds, lsd_sigma, lsd_downsample) -> None:
     """Write train_net_config.json and the larger test_net_config.json (input/output shapes,
     architecture, optimizer, tensor names) — the gunpowder CREMI example's U-Net by default.
 
     The affinity neighbourhood (--neighborhood / --affinity-neighborhood) sets the head's channels
     and is recorded in the configs: training computes those affinities, `daskseg predict` records
     them on its output and `daskseg segment` reads them from there.
+
+    --lsds adds a head for local shape descriptors (Sheridan et al. 2022): training adds
+    AddLocalShapeDescriptor's targets and sums both losses; `daskseg predict` writes the affinities.
 
     Example: `daskseg net create nets/ --train-input 36,124,124 --num-fmaps 4 --neighborhood long-range`
     """
@@ -97,7 +107,17 @@ def create(output_dir, train_input, predict_input, num_fmaps, fmap_inc_factor, d
         raise click.BadParameter("give one of --neighborhood and --affinity-neighborhood", param_hint="--neighborhood")
     if neighborhood_name or affinity_neighborhood:
         kwargs["affinity_neighborhood"] = neighborhood_name or affinity_neighborhood
+    if (lsd_sigma is not None or lsd_downsample is not None) and not lsds:
+        raise click.BadParameter("--lsd-sigma and --lsd-downsample need --lsds", param_hint="--lsds")
+    if lsds:
+        settings: dict = {}
+        if lsd_sigma is not None:
+            settings["sigma"] = lsd_sigma
+        if lsd_downsample is not None:
+            settings["downsample"] = lsd_downsample
+        kwargs["lsds"] = settings
     train_cfg, predict_cfg = create_networks(output_dir, **kwargs)
     for cfg in (train_cfg, predict_cfg):
+        lsd_note = f", {cfg.architecture.lsd_channels} LSD channels (sigma {cfg.lsds.sigma:g} nm)" if cfg.lsds else ""
         click.echo(f"{output_dir}/{cfg.name}_config.json: input {cfg.input_shape} -> output {cfg.output_shape}, "
-                   f"{len(cfg.neighborhood)} affinity channels")
+                   f"{len(cfg.neighborhood)} affinity channels{lsd_note}")

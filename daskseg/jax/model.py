@@ -35,6 +35,7 @@ import optax
 from flax import nnx
 
 from ..models.config import DEFAULT_LOSS, DEFAULT_OPTIMIZER, NetConfig, UNetConfig, load_net_config
+from ..models.lsd_config import LsdConfig
 from ..models.unet import UNet
 
 logger = logging.getLogger(__name__)
@@ -169,6 +170,11 @@ class FlaxUNetModel(GenericJaxModel):
 
     The training state (``params`` of the protocol) is ``{"params": ..., "opt_state": ...}`` with
     parameters as a plain nested dict of arrays.
+
+    A multitask network (an LSD head: the network config's ``lsds``) also takes the descriptors
+    and their weights (``lsds.gt``, ``lsds.weights``, as ``AddLocalShapeDescriptor`` and its
+    ``lsds_mask`` make them) and returns ``lsds.pred`` next to the affinities; its loss is
+    ``affs_loss_weight * loss(affinities) + loss_weight * loss(descriptors)``.
     """
 
     def __init__(
@@ -203,6 +209,10 @@ class FlaxUNetModel(GenericJaxModel):
         self.gt_affs = gt_affs or (cfg.gt_affs if cfg else "gt_affs")
         self.loss_weights = loss_weights or (cfg.loss_weights if cfg else "loss_weights")
         self.pred_affs = pred_affs or (cfg.pred_affs if cfg else "pred_affs")
+        #: the LSD head's names and loss weights (None: affinities only)
+        self.lsds: LsdConfig | None = None
+        if self.config.lsd_channels:
+            self.lsds = cfg.lsds if cfg is not None and cfg.lsds is not None else LsdConfig()
 
     def initial_params(self) -> dict:
         """The network's initial parameters (a pure dict of arrays, drawn from ``seed`` when built)."""
@@ -225,14 +235,84 @@ class FlaxUNetModel(GenericJaxModel):
         y = jnp.moveaxis(y, -1, 1)  # (B, C, *spatial)
         return y, batched
 
+    def apply_heads(self, params: dict, raw: jax.Array) -> tuple[dict[str, jax.Array], bool]:
+        """Every head's output channels-first, by output name (``pred_affs``, and ``lsds.pred`` for a
+        multitask network), for channels-first ``raw``; and whether ``raw`` was batched."""
+        x, batched = raw_to_model_layout(raw.astype(jnp.float32), self.config.dims, self.config.in_channels)
+        heads = nnx.merge(self.graphdef, params).heads(x)
+        out = {self.pred_affs: jnp.moveaxis(heads["affs"], -1, 1)}
+        if self.lsds is not None:
+            out[self.lsds.pred] = jnp.moveaxis(heads["lsds"], -1, 1)
+        return out, batched
+
     def forward(self, params: dict, inputs: dict[str, jax.Array]) -> dict[str, jax.Array]:
-        """``{pred_affs: affinities}`` for ``inputs[raw]``; ``params`` is the training state or bare parameters."""
+        """``{pred_affs: affinities}`` (and the descriptors of a multitask network) for ``inputs[raw]``;
+        ``params`` is the training state or bare parameters."""
         params = params["params"] if isinstance(params, dict) and "opt_state" in params else params
+        if self.lsds is not None:
+            outputs, batched = self.apply_heads(params, inputs[self.raw])
+            return outputs if batched else {k: v[0] for k, v in outputs.items()}
         y, batched = self.apply(params, inputs[self.raw])
         return {self.pred_affs: y if batched else y[0]}
 
+    def _targets(self, inputs: dict[str, jax.Array]) -> dict[str, tuple[jax.Array, jax.Array, float]]:
+        """``{output name: (target, weights, loss weight)}`` in the batched layout."""
+        dims = self.config.dims
+        needed = [self.raw, self.gt_affs]
+        if self.loss_fn is weighted_mse:
+            needed.append(self.loss_weights)
+        if self.lsds is not None:
+            needed += [self.lsds.gt] + ([self.lsds.weights] if self.loss_fn is weighted_mse else [])
+        if any(name not in inputs for name in needed):
+            raise KeyError(f"the train step needs inputs {needed}; got {sorted(inputs)}")
+
+        def weights(name: str) -> jax.Array:
+            w = inputs.get(name)
+            return jnp.ones((), jnp.float32) if w is None else _target_to_batched(w, dims)
+
+        affs_weight = 1.0 if self.lsds is None else float(self.lsds.affs_loss_weight)
+        targets = {self.pred_affs: (_target_to_batched(inputs[self.gt_affs], dims), weights(self.loss_weights),
+                                    affs_weight)}
+        if self.lsds is not None:
+            targets[self.lsds.pred] = (_target_to_batched(inputs[self.lsds.gt], dims), weights(self.lsds.weights),
+                                       float(self.lsds.loss_weight))
+        return targets
+
+    def losses(self, params: dict, inputs: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        """Each head's loss (unweighted), by output name, for a batch of training ``inputs``."""
+        params = params["params"] if isinstance(params, dict) and "opt_state" in params else params
+        targets = self._targets(inputs)
+        outputs, _ = self.apply_heads(params, inputs[self.raw])
+        return {name: self.loss_fn(outputs[name], target, w) for name, (target, w, _) in targets.items()}
+
+    def _multitask_step(self, params: dict, inputs: dict[str, jax.Array], pmapped: bool) -> tuple:
+        targets = self._targets(inputs)
+
+        def predict(p):
+            return self.apply_heads(p, inputs[self.raw])[0]
+
+        def total(outputs):
+            return sum(scale * self.loss_fn(outputs[name], target, w) for name, (target, w, scale) in targets.items())
+
+        pred, vjp = jax.vjp(predict, params["params"])
+        loss, dpred = jax.value_and_grad(total)(pred)
+        (grads,) = vjp(dpred)
+        if pmapped:
+            grads = jax.lax.pmean(grads, PMAP_AXIS)
+            loss = jax.lax.pmean(loss, PMAP_AXIS)
+        updates, opt_state = self.optimizer.update(grads, params["opt_state"], params["params"])
+        new_params = optax.apply_updates(params["params"], updates)
+        _, batched = raw_to_model_layout(inputs[self.raw], self.config.dims, self.config.in_channels)
+        if not batched:
+            pred = {k: v[0] for k, v in pred.items()}
+            dpred = {k: v[0] for k, v in dpred.items()}
+        return {"params": new_params, "opt_state": opt_state}, pred, loss, dpred
+
     def train_step(self, params: dict, inputs: dict[str, jax.Array], pmapped: bool = False) -> tuple:
-        """One step: ``(new_state, {pred_affs: p}, loss, {pred_affs: dloss/dp})``."""
+        """One step: ``(new_state, {pred_affs: p}, loss, {pred_affs: dloss/dp})`` (with the
+        descriptors' prediction and gradient too for a multitask network)."""
+        if self.lsds is not None:
+            return self._multitask_step(params, inputs, pmapped)
         if self.gt_affs not in inputs or self.loss_weights not in inputs and self.loss_fn is weighted_mse:
             raise KeyError(
                 f"the train step needs inputs {self.raw!r}, {self.gt_affs!r} and {self.loss_weights!r}; "

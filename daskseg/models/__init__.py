@@ -10,6 +10,7 @@ import importlib
 
 from ..errors import NetConfigError, ShapeError
 from .config import DEFAULT_LOSS, DEFAULT_OPTIMIZER, NetConfig, UNetConfig, create_networks, load_net_config
+from .lsd_config import LsdConfig
 from .shapes import UNetShapes
 
 _LAZY = {"UNet": "unet", "conv": None, "unet": None}
@@ -27,6 +28,7 @@ def __getattr__(name: str):
 __all__ = [
     "DEFAULT_LOSS",
     "DEFAULT_OPTIMIZER",
+    "LsdConfig",
     "NetConfig",
     "NetConfigError",
     "ShapeError",

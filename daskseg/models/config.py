@@ -18,6 +18,10 @@ A network trained on another affinity neighbourhood than the nearest neighbours 
 ``"affinity_neighborhood": [[-1, 0, 0], ..., [0, 0, -9]]`` (one offset per output channel); the
 training pipeline's ``AddAffinities`` and ``daskseg predict``'s output attributes take it from there.
 
+A multitask network (``daskseg net create --lsds``) also has ``"lsds": {"sigma": 80.0, ...}`` (see
+``daskseg.models.lsd_config``) and ``"lsd_channels": 10`` in its architecture: a second head for
+local shape descriptors.
+
 ``raw``/``gt_affs``/``loss_weights``/``pred_affs`` are the names the Train and Predict nodes use
 in their ``inputs``/``outputs``/``gradients`` dicts, e.g. ``inputs={net_config['raw']: raw}``.
 """
@@ -33,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NetConfigError, ShapeError
+from .lsd_config import LsdConfig
 from .shapes import Shape, UNetShapes
 
 logger = logging.getLogger(__name__)
@@ -100,6 +105,7 @@ class UNetConfig:
         head_activation: ``"sigmoid"`` (affinities) or ``None`` (logits).
         conv_impl: how convolutions run: ``"auto"``, ``"xla"``, ``"fold2d"``, ``"slices2d"``
             (see ``daskseg.models.conv``); numerics are the same, speed is not.
+        lsd_channels: channels of a second head (sigmoid) for local shape descriptors; 0: none.
     """
 
     in_channels: int = 1
@@ -113,6 +119,7 @@ class UNetConfig:
     activation: str = "relu"
     head_activation: str | None = "sigmoid"
     conv_impl: str = "auto"
+    lsd_channels: int = 0
 
     def __post_init__(self):
         factors = tuple(_tuple3(f, "downsample factor") for f in self.downsample_factors)
@@ -137,6 +144,8 @@ class UNetConfig:
         for name in ("in_channels", "num_fmaps", "fmap_inc_factor", "out_channels"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if int(self.lsd_channels) < 0:
+            raise ValueError(f"lsd_channels must be >= 0, got {self.lsd_channels}")
         # validates levels and kernel shapes
         object.__setattr__(self, "_shapes", UNetShapes(factors, down, up))
 
@@ -173,7 +182,10 @@ class UNetConfig:
         def lists(v):
             return [lists(x) for x in v] if isinstance(v, (tuple, list)) else v
 
-        return {f.name: lists(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        d = {f.name: lists(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        if not d["lsd_channels"]:
+            del d["lsd_channels"]  # networks without an LSD head keep their configs as they were
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> UNetConfig:
@@ -199,10 +211,19 @@ class NetConfig:
     optimizer: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPTIMIZER))
     loss: str = DEFAULT_LOSS
     affinity_neighborhood: tuple[tuple[int, ...], ...] | None = None
+    lsds: LsdConfig | None = None
 
     def __post_init__(self):
         if isinstance(self.architecture, dict):
             self.architecture = UNetConfig.from_dict(self.architecture)
+        if isinstance(self.lsds, dict):
+            self.lsds = LsdConfig.from_dict(self.lsds)
+        lsd_channels = self.lsds.channels(self.architecture.dims) if self.lsds is not None else 0
+        if lsd_channels != self.architecture.lsd_channels:
+            raise NetConfigError(
+                f"network {self.name!r}: lsds {self.lsds.to_dict() if self.lsds else None} needs an LSD head of "
+                f"{lsd_channels} channels, the architecture has lsd_channels {self.architecture.lsd_channels}"
+            )
         if self.affinity_neighborhood is not None:
             self.affinity_neighborhood = check_neighborhood(self.affinity_neighborhood, self.architecture.dims)
             if len(self.affinity_neighborhood) != self.architecture.out_channels:
@@ -243,6 +264,7 @@ class NetConfig:
             "architecture": self.architecture.to_dict(),
             **({"affinity_neighborhood": [list(o) for o in self.affinity_neighborhood]}
                if self.affinity_neighborhood is not None else {}),
+            **({"lsds": self.lsds.to_dict()} if self.lsds is not None else {}),
         }
 
     @classmethod
@@ -255,7 +277,7 @@ class NetConfig:
         if d.get("format", FORMAT) != FORMAT:
             raise NetConfigError(f"not a daskseg network config: format {d.get('format')!r}, expected {FORMAT!r}")
         keys = {"name", "input_shape", "raw", "gt_affs", "loss_weights", "pred_affs", "optimizer", "loss",
-                "affinity_neighborhood"}
+                "affinity_neighborhood", "lsds"}
         known = keys | {"architecture", "output_shape", "context", "format", "version"}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -339,6 +361,7 @@ def create_networks(
     predict_name: str = "test_net",
     optimizer: dict[str, Any] | None = None,
     affinity_neighborhood: Sequence[Sequence[int]] | str | None = None,
+    lsds: LsdConfig | dict | bool | None = None,
     **architecture_kwargs,
 ) -> tuple[NetConfig, NetConfig]:
     """Write ``{train_name}_config.json`` and ``{predict_name}_config.json`` into ``output_dir``.
@@ -349,8 +372,18 @@ def create_networks(
     given as keyword arguments (``num_fmaps=12``). Invalid input shapes raise a ``ShapeError``
     naming the nearest valid ones. ``affinity_neighborhood`` (offsets, or a name of
     ``NEIGHBORHOODS`` such as ``'long-range'``) gives the head one channel per offset and is
-    recorded in both configs. Returns both configs.
+    recorded in both configs. ``lsds`` (``True`` for the defaults, or an ``LsdConfig``/dict of its
+    fields) adds the local-shape-descriptor head of a multitask network. Returns both configs.
     """
+    lsd_config = None
+    if lsds is True:
+        lsd_config = LsdConfig()
+    elif isinstance(lsds, dict):
+        lsd_config = LsdConfig.from_dict(lsds)
+    elif isinstance(lsds, LsdConfig):
+        lsd_config = lsds
+    if lsd_config is not None:
+        architecture_kwargs["lsd_channels"] = lsd_config.channels()
     if isinstance(affinity_neighborhood, str):
         if affinity_neighborhood not in NEIGHBORHOODS:
             raise NetConfigError(f"unknown neighbourhood {affinity_neighborhood!r}; known: {sorted(NEIGHBORHOODS)}")
@@ -373,9 +406,9 @@ def create_networks(
             arch = arch.replace(**architecture_kwargs)
     opt = dict(DEFAULT_OPTIMIZER) if optimizer is None else dict(optimizer)
     train = NetConfig(name=train_name, input_shape=tuple(train_input_shape), architecture=arch, optimizer=opt,
-                      affinity_neighborhood=neighborhood)
+                      affinity_neighborhood=neighborhood, lsds=lsd_config)
     predict = NetConfig(name=predict_name, input_shape=tuple(predict_input_shape), architecture=arch, optimizer=opt,
-                        affinity_neighborhood=neighborhood)
+                        affinity_neighborhood=neighborhood, lsds=lsd_config)
     os.makedirs(output_dir, exist_ok=True)
     for cfg in (train, predict):
         path = os.path.join(output_dir, f"{cfg.name}_config.json")

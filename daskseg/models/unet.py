@@ -170,6 +170,9 @@ class UNet(nnx.Module):
         self.up = nnx.List(ups)
         self.up_convs = nnx.List(up_convs)
         self.head = _conv(config.fmaps(0), config.out_channels, (1,) * config.dims, impl, rngs, scale=1.0)
+        if config.lsd_channels:
+            # multitask (MtLSD): local shape descriptors from the same features
+            self.lsd_head = _conv(config.fmaps(0), config.lsd_channels, (1,) * config.dims, impl, rngs, scale=1.0)
 
     # --- shapes ------------------------------------------------------------------------------
     def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
@@ -184,6 +187,22 @@ class UNet(nnx.Module):
     # --- forward -----------------------------------------------------------------------------
     def logits(self, x: jax.Array) -> jax.Array:
         """The head's output before its activation."""
+        y, unbatched = self.features(x)
+        y = self.head(y)
+        return y[0] if unbatched else y
+
+    def heads(self, x: jax.Array) -> dict[str, jax.Array]:
+        """Every head's output for channels-last ``x``: ``{"affs": ...}``, and ``"lsds"`` (sigmoid)
+        when the network has an LSD head; the features are computed once."""
+        features, unbatched = self.features(x)
+        y = self.head(features)
+        out = {"affs": jax.nn.sigmoid(y) if self.config.head_activation == "sigmoid" else y}
+        if self.config.lsd_channels:
+            out["lsds"] = jax.nn.sigmoid(self.lsd_head(features))
+        return {k: v[0] for k, v in out.items()} if unbatched else out
+
+    def features(self, x: jax.Array) -> tuple[jax.Array, bool]:
+        """The top level's features (batched) for channels-last ``x``, and whether ``x`` was unbatched."""
         unbatched = x.ndim == self.config.dims + 1
         if unbatched:
             x = x[None]
@@ -205,8 +224,7 @@ class UNet(nnx.Module):
             skip = center_crop(skips[level], x.shape[1:-1])
             x = jnp.concatenate([skip, x], axis=-1)
             x = self.up_convs[level](x)
-        y = self.head(x)
-        return y[0] if unbatched else y
+        return x, unbatched
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """Affinities (sigmoid of the head) for channels-last ``x``."""
