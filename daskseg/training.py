@@ -260,6 +260,8 @@ def check_samples(job: TrainingJob) -> Coordinate:
         if voxel_size is not None and raw.voxel_size != voxel_size:
             raise TrainingConfigError(f"{sample}: voxel size {raw.voxel_size} differs from the other samples' {voxel_size}")
         voxel_size = raw.voxel_size
+    if voxel_size is None:
+        raise TrainingConfigError("no samples to train on")
     return voxel_size
 
 
@@ -444,8 +446,8 @@ def run_training(
         while built.train.iteration < job.iterations:
             batch = built.pipeline.request_batch(built.request)
             loss = batch.loss
-            if on_iteration is not None:
-                on_iteration(batch.iteration, loss)
+            if on_iteration is not None and loss is not None:  # Train sets every batch's loss
+                on_iteration(built.train.iteration, loss)
             if deadline is not None and time.monotonic() >= deadline:
                 logger.info("stopping at iteration %d: %.0f s of training are up", built.train.iteration, max_seconds)
                 break

@@ -133,15 +133,21 @@ class DoneRecord:
                 f"without resume"
             ) from e
 
+    def _open_fd(self) -> int:
+        if self._fd is None:
+            raise BlockwiseError(f"the done record {self.bin_path} is closed")
+        return self._fd
+
     def _size_ok(self) -> bool:
-        return os.fstat(self._fd).st_size == max(self.num_blocks, 1)
+        return os.fstat(self._open_fd()).st_size == max(self.num_blocks, 1)
 
     def _reset(self) -> None:
         # invalidate first: a crash during the reset leaves no record rather than a wrong one
         self.json_path.unlink(missing_ok=True)
-        os.ftruncate(self._fd, 0)
-        os.ftruncate(self._fd, max(self.num_blocks, 1))
-        os.fsync(self._fd)
+        fd = self._open_fd()
+        os.ftruncate(fd, 0)
+        os.ftruncate(fd, max(self.num_blocks, 1))
+        os.fsync(fd)
         _write_json_atomic(
             self.json_path,
             {"version": FORMAT_VERSION, "hash": self.hash, "num_blocks": self.num_blocks, "layout": self.layout},

@@ -37,7 +37,7 @@ def parse_roi(roi: Roi | str | Sequence | None, dims: int) -> Roi | None:
                 f"'{','.join(['0:400'] * dims)}' ({dims} dimensions)"
             )
         return Roi([b for b, _ in bounds], [e - b for b, e in bounds])
-    offset, shape = roi
+    offset, shape = list(roi)
     return Roi(offset, shape)
 
 

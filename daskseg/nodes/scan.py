@@ -141,7 +141,8 @@ class Scan(BatchFilter):
         lo = [None if v is None else -(-v // m) * m for v, m in zip(lo, lcm)]
         hi = [None if v is None else (v // m) * m for v, m in zip(hi, lcm)]
         for d in range(dims):
-            if lo[d] is not None and hi[d] is not None and hi[d] < lo[d]:
+            low, high = lo[d], hi[d]
+            if low is not None and high is not None and high < low:
                 fits = "\n".join(
                     f"  {key}: reference {ref.roi}, provided {self.spec[key].roi}"
                     for key, ref in self.reference.items()

@@ -20,14 +20,14 @@ _BUILT: dict[int, Pipeline] = {}
 class Pipeline:
     """A tree of nodes: ``output`` is the most downstream node, ``children`` its upstream pipelines."""
 
-    def __init__(self, node: BatchProvider, children: list[Pipeline] | None = None):
+    def __init__(self, node: BatchProvider | Pipeline, children: list[Pipeline] | None = None):
         if isinstance(node, Pipeline):
             children = node.children
             node = node.output
         if not isinstance(node, BatchProvider):
             raise PipelineError(f"pipelines are made of BatchProviders, not {type(node).__name__}")
-        self.output = node
-        self.children = list(children or [])
+        self.output: BatchProvider = node
+        self.children: list[Pipeline] = list(children or [])
         self._set_up: list[BatchProvider] = []
         self._builds = 0
 

@@ -40,6 +40,8 @@ class BatchProvider:
     #: The name this node's random stream is keyed by (see ``pipeline/streams.py``); None: its
     #: class and its index among the nodes of that class in the pipeline.
     seed_name: str | None = None
+    _upstream_providers: list[BatchProvider]
+    _spec: ProviderSpec | None
 
     # --- wiring ------------------------------------------------------------------------------
     def add_upstream_provider(self, provider: BatchProvider) -> BatchProvider:
