@@ -80,7 +80,7 @@ class Snapshot(BatchFilter):
 
     def __init__(
         self,
-        dataset_names: Mapping[ArrayKey | GraphKey, str],
+        dataset_names: Mapping[ArrayKey, str] | Mapping[GraphKey, str] | Mapping[ArrayKey | GraphKey, str],
         output_dir: str | os.PathLike = "snapshots",
         output_filename: str = "{id}.zarr",
         every: int = 1,
