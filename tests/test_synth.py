@@ -2,12 +2,14 @@
 
 import numpy as np
 import pytest
+from ome_checks import check_output, validate_ome
 from scipy import ndimage as ndi
 
 from daskseg.errors import DaskSegError, SynthError
 from daskseg.io import list_datasets, open_dataset
 from daskseg.synth import (
     LABELS_DATASET,
+    OME_LABELS_DATASET,
     PRESETS,
     RAW_DATASET,
     VOXEL_SIZE,
@@ -111,7 +113,11 @@ def test_other_voxel_sizes_are_supported():
 def test_write_sample_as_cremi_does(tmp_path, name):
     path = tmp_path / name
     raw, labels = write_sample(path, (8, 32, 40), seed=1, offset=(400, 40, 80))
-    assert sorted(list_datasets(path)) == sorted([RAW_DATASET, LABELS_DATASET])
+    if name.endswith(".zarr"):  # the ground truth is a label of the raw; the CREMI name redirects to it
+        assert list_datasets(path) == [RAW_DATASET, OME_LABELS_DATASET]
+        assert list_datasets(path, redirects=True) == [LABELS_DATASET, RAW_DATASET, OME_LABELS_DATASET]
+    else:
+        assert sorted(list_datasets(path)) == sorted([RAW_DATASET, LABELS_DATASET])
     for dataset, expected in ((RAW_DATASET, raw), (LABELS_DATASET, labels)):
         ds = open_dataset(path, dataset)
         assert ds.voxel_size == VOXEL_SIZE
@@ -120,6 +126,17 @@ def test_write_sample_as_cremi_does(tmp_path, name):
         assert ds.dtype == expected.dtype
         np.testing.assert_array_equal(ds.read(), expected)
         ds.close()
+
+
+def test_zarr_sample_is_an_ome_image_listing_its_ground_truth(tmp_path):
+    path = tmp_path / "sample.zarr"
+    write_sample(path, (8, 32, 40), seed=1, offset=(400, 40, 80))
+    check_output(path, RAW_DATASET, VOXEL_SIZE, (400, 40, 80), shape=(8, 32, 40))
+    check_output(path, OME_LABELS_DATASET, VOXEL_SIZE, (400, 40, 80), label=True, shape=(8, 32, 40))
+    image = validate_ome(path, RAW_DATASET)
+    assert image.labels is not None and image.labels.label_paths == ["neuron_ids"]
+    # the CREMI path opens the same data through the redirect
+    assert open_dataset(path, LABELS_DATASET).array_name == f"{OME_LABELS_DATASET}/s0"
 
 
 def test_default_preset_holds_the_tutorial_training_request():

@@ -71,8 +71,10 @@ def open_or_create_output(
     compression: str | None,
     overwrite: bool,
     job: str = "prediction",
+    label: bool = False,
 ) -> tuple[Dataset, bool]:
-    """The output dataset of a blockwise ``job``: reopened if it exists and fits, else created.
+    """The output dataset of a blockwise ``job``: reopened if it exists and fits, else created (an
+    OME-Zarr image group; ``label`` makes it an ``image-label``).
 
     Returns ``(dataset, created)``. Refuses an HDF5 container (parallel writers cannot share one),
     an unwritable location, and an existing output that does not fit unless ``overwrite``.
@@ -124,6 +126,7 @@ def open_or_create_output(
         chunk_shape=chunk_shape,
         compression=compression,
         overwrite=True,
+        label=label,
     )
     return ds, True
 

@@ -211,7 +211,7 @@ def predict(
         raw (str | Dataset): the input, ``'IN.zarr/volumes/raw'`` or ``'IN.hdf/volumes/raw'`` (HDF5 is
             read directly), with voxel size and offset metadata (or ``raw_voxel_size``).
         out (str): the output dataset, ``'OUT.zarr/volumes/pred_affs'`` (Zarr). Created with the
-            output ROI, voxel size, axis names and units (funlib attrs and OME-Zarr multiscales);
+            output ROI, voxel size, axis names and units (an OME-Zarr image, funlib attrs on its level);
             reused if it exists and fits.
         roi (Roi | str, optional): the output ROI in world units (``Roi``, ``(offset, shape)`` or
             ``'b:e,b:e,b:e'``), snapped outwards to the voxel grid. Default: the raw ROI shrunk by the

@@ -8,7 +8,8 @@ import click
 import numpy as np
 
 from ..geometry import Coordinate, Roi
-from ..io import Dataset, list_datasets, open_dataset, split_dataset_path
+from ..io import Dataset, container_format, list_datasets, open_dataset, split_dataset_path
+from ..io.ome import read_image, redirect_target
 
 
 def _sections(ds: Dataset) -> Iterator[np.ndarray]:
@@ -44,18 +45,23 @@ def info(path: str, stats: bool) -> None:
     """Show shape, voxel size, offset, ROI, chunks and dtype of a dataset.
 
     PATH is CONTAINER/DATASET, e.g. `daskseg info sample_A.zarr/volumes/raw`; a bare container lists
-    its datasets (with --stats, each one's statistics). Integer datasets other than uint8 count as
-    labels (0 is background), the rest as raw.
+    its datasets (a redirect as `NAME -> TARGET`; with --stats, each one's statistics). Integer
+    datasets other than uint8 count as labels (0 is background), the rest as raw. For an OME-Zarr
+    image the numbers are its level 0's, followed by its resolution levels and labels.
     """
     if path.rstrip("/").lower().endswith((".zarr", ".n5", ".hdf", ".h5", ".hdf5")):
-        for name in list_datasets(path):
-            click.echo(name)
-            if stats:
+        zarr = container_format(path) == "zarr"
+        for name in list_datasets(path, redirects=zarr):
+            target = redirect_target(path, name) if zarr else None
+            click.echo(f"{name} -> {target}" if target else name)
+            if stats and not target:
                 _echo_stats(open_dataset(path, name))
         return
     container, name = split_dataset_path(path)
     ds = open_dataset(container, name)
     click.echo(f"dataset:     {container}/{name}")
+    if ds.array_name != ds.name:
+        click.echo(f"array:       {container}/{ds.array_name}")
     click.echo(f"shape:       {ds.shape}")
     click.echo(f"dtype:       {ds.dtype}")
     click.echo(f"voxel size:  {tuple(ds.voxel_size)}")
@@ -64,5 +70,13 @@ def info(path: str, stats: bool) -> None:
     click.echo(f"chunks:      {ds.chunk_shape}")
     if ds.num_channel_dims:
         click.echo(f"channels:    {ds.channel_shape}")
+    image = read_image(container, ds.array_name.rpartition("/")[0]) if container_format(container) == "zarr" else None
+    if image is not None:
+        kind = "image-label" if image.is_label else "image"
+        click.echo(f"OME-Zarr:    {kind} {image.name} ({len(image.levels)} level(s))")
+        for level in image.levels:
+            click.echo(f"  {level.path}: voxel size {tuple(level.voxel_size)}, offset {tuple(level.offset)}")
+        for label in image.labels:
+            click.echo(f"  label:     {image.name}/labels/{label}")
     if stats:
         _echo_stats(ds)

@@ -13,10 +13,32 @@ from .dataset import (
     write_plain,
 )
 from .metadata import SpatialMetadata
+from .ome import (
+    Level,
+    OmeImage,
+    add_level,
+    add_redirect,
+    create_image,
+    is_label,
+    level_path,
+    mark_label,
+    read_image,
+    resolve_array,
+)
 
 __all__ = [
     "Dataset",
+    "Level",
+    "OmeImage",
     "SpatialMetadata",
+    "add_level",
+    "add_redirect",
+    "create_image",
+    "is_label",
+    "level_path",
+    "mark_label",
+    "read_image",
+    "resolve_array",
     "container_format",
     "create_dataset",
     "list_datasets",

@@ -3,6 +3,10 @@
 A ``Dataset`` knows its ROI and voxel size and reads or writes any voxel-aligned sub-ROI, touching
 only the chunks that ROI covers. The format follows the container's extension (``.zarr``/``.n5`` →
 Zarr, ``.hdf``/``.h5``/``.hdf5`` → HDF5). Datasets pickle by path, so Dask workers reopen them.
+
+Zarr datasets are OME-Zarr image groups (``ome.py``): ``create_dataset('OUT.zarr', 'volumes/affs')``
+makes the group ``volumes/affs`` and its level ``volumes/affs/s0``; ``open_dataset`` opens a name
+that is an image group as its level 0 (``Dataset.array_name``), and plain arrays as they are.
 """
 
 from __future__ import annotations
@@ -17,14 +21,8 @@ import numpy as np
 
 from ..errors import DatasetError, GeometryError, MissingVoxelSizeError
 from ..geometry import Coordinate, Roi
-from .metadata import (
-    SpatialMetadata,
-    add_ome_multiscale,
-    funlib_attrs,
-    ome_multiscale_entry,
-    read_attrs_metadata,
-    read_ome_metadata,
-)
+from .metadata import SpatialMetadata, funlib_attrs, read_attrs_metadata, read_ome_metadata
+from .ome import create_image, read_image, redirect_target, resolve_array
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +57,19 @@ def split_dataset_path(path: str) -> tuple[str, str]:
 class Dataset:
     """A spatial array in a Zarr or HDF5 container, with its ROI and voxel size in world units."""
 
-    def __init__(self, container: str | os.PathLike, name: str, metadata: SpatialMetadata, mode: str = "r"):
+    def __init__(
+        self,
+        container: str | os.PathLike,
+        name: str,
+        metadata: SpatialMetadata,
+        mode: str = "r",
+        array_name: str | None = None,
+    ):
         # absolute, so that a copy sent to a worker (whose working directory may differ) finds it
         self.container = os.path.abspath(os.fspath(container))
         self.name = name.strip("/")
+        # the array holding the voxels: the name itself, or level 0 of the image group ``name``
+        self.array_name = (array_name or name).strip("/")
         self.mode = mode
         self.format = container_format(container)
         self._handle: Any = None
@@ -90,7 +97,7 @@ class Dataset:
     def _array(self):
         """The open zarr array / h5py dataset, reopened after a fork or unpickling."""
         if self._handle is None or self._pid != os.getpid():
-            self._handle = _open_backend(self.container, self.name, self.mode)
+            self._handle = _open_backend(self.container, self.array_name, self.mode)
             self._pid = os.getpid()
         return self._handle[1]
 
@@ -193,8 +200,10 @@ def _list_hdf5(f) -> list[str]:
     return names
 
 
-def list_datasets(container: str | os.PathLike) -> list[str]:
-    """Names of all arrays in a Zarr or HDF5 container."""
+def list_datasets(container: str | os.PathLike, redirects: bool = False) -> list[str]:
+    """Names of the datasets in a Zarr or HDF5 container: the arrays of an HDF5 file; in Zarr, OME
+    image groups (not their level arrays), their label images and arrays outside images, and with
+    ``redirects`` the redirects too (other names of the same data, see ``ome.add_redirect``)."""
     container = str(container)
     if container_format(container) == "hdf5":
         import h5py
@@ -203,16 +212,24 @@ def list_datasets(container: str | os.PathLike) -> list[str]:
             return _list_hdf5(f)
     import zarr
 
-    group = zarr.open_group(container, mode="r")
-    return sorted(name for name, _ in group.arrays()) + sorted(
-        f"{gname}/{n}" for gname, g in group.groups() for n in _zarr_array_names(g)
-    )
+    return sorted(_zarr_dataset_names(container, zarr.open_group(container, mode="r"), "", redirects))
 
 
-def _zarr_array_names(group) -> list[str]:
-    names = [name for name, _ in group.arrays()]
-    for gname, g in group.groups():
-        names += [f"{gname}/{n}" for n in _zarr_array_names(g)]
+def _zarr_dataset_names(container: str, group, prefix: str, redirects: bool) -> list[str]:
+    names: list[str] = []
+    for name, node in group.members():
+        path = f"{prefix}{name}"
+        if not hasattr(node, "members"):
+            names.append(path)
+            continue
+        if redirect_target(container, path) is not None:
+            names += [path] if redirects else []
+        elif read_image(container, path) is not None:
+            names.append(path)
+            if "labels" in node:
+                names += _zarr_dataset_names(container, node["labels"], f"{path}/labels/", redirects)
+        else:
+            names += _zarr_dataset_names(container, node, f"{path}/", redirects)
     return names
 
 
@@ -224,6 +241,8 @@ def read_metadata(container: str, name: str, voxel_size_given: bool = False) -> 
     """
     name = name.strip("/")
     fmt = container_format(container)
+    if fmt == "zarr":
+        name = resolve_array(container, name)
     _, array = _open_backend(container, name, "r")
     try:
         attrs = dict(array.attrs)
@@ -263,7 +282,8 @@ def open_dataset(
 ) -> Dataset:
     """Open an existing dataset; ``voxel_size``/``offset`` override (or stand in for) its metadata."""
     container = str(container)
-    meta = read_metadata(container, name, voxel_size_given=voxel_size is not None)
+    array_name = resolve_array(container, name) if container_format(container) == "zarr" else name
+    meta = read_metadata(container, array_name, voxel_size_given=voxel_size is not None)
     vs = Coordinate(voxel_size) if voxel_size is not None else meta.voxel_size
     off = Coordinate(offset) if offset is not None else meta.offset
     if vs is None:
@@ -275,7 +295,9 @@ def open_dataset(
         logger.warning(
             "%s/%s: given voxel size %s overrides the stored %s", container, name, voxel_size, meta.voxel_size
         )
-    return Dataset(container, name, SpatialMetadata(vs, off, meta.axis_names, meta.units), mode=mode)
+    return Dataset(
+        container, name, SpatialMetadata(vs, off, meta.axis_names, meta.units), mode=mode, array_name=array_name
+    )
 
 
 def create_dataset(
@@ -289,12 +311,15 @@ def create_dataset(
     compression: str | None = "default",
     fill_value: Any = 0,
     overwrite: bool = False,
+    label: bool = False,
 ) -> Dataset:
     """Create (or reopen, if it already matches) a dataset covering ``roi`` at ``voxel_size``.
 
     ``chunk_shape`` counts spatial voxels (channel dims are stored whole in each chunk).
     ``compression`` is ``'gzip'``, ``'zstd'``, ``'default'`` or None. An existing dataset with a
-    different shape, dtype or voxel size raises rather than being silently replaced.
+    different shape, dtype or voxel size raises rather than being silently replaced. In Zarr the
+    dataset is an OME-Zarr image group with the data as its level ``s0``; ``label`` makes it an
+    ``image-label`` (segmentations, ground truth).
     """
     container = str(container)
     name = name.strip("/")
@@ -308,7 +333,6 @@ def create_dataset(
     if chunk_shape is None:
         chunk_shape = tuple(min(s, c) for s, c in zip(spatial_shape, _default_chunks(len(spatial_shape))))
     chunks = channel_shape + tuple(min(int(c), max(s, 1)) for c, s in zip(chunk_shape, spatial_shape))
-    attrs = funlib_attrs(voxel_size, roi.offset, len(channel_shape))
     fmt = container_format(container)
 
     if not overwrite and _exists(container, name):
@@ -334,25 +358,12 @@ def create_dataset(
             elif compression not in (None, "none"):
                 kwargs["compression"] = compression
             ds = f.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, fillvalue=fill_value, **kwargs)
-            ds.attrs.update(attrs)
+            ds.attrs.update(funlib_attrs(voxel_size, roi.offset, len(channel_shape)))
     else:
-        import zarr
-
-        group = zarr.open_group(container, mode="a")
-        array = group.create_array(
-            name.strip("/"),
-            shape=shape,
-            chunks=chunks,
-            dtype=dtype,
-            fill_value=fill_value,
-            compressors=_zarr_compressors(compression),
-            overwrite=True,
+        create_image(
+            container, name, shape, voxel_size, roi.offset, dtype, chunks, num_channel_dims=len(channel_shape),
+            compressors=_zarr_compressors(compression), fill_value=fill_value, label=label,
         )
-        array.attrs.update(attrs)
-        parent, _, base = name.strip("/").rpartition("/")
-        pgroup = zarr.open_group(os.path.join(container, parent) if parent else container, mode="a")
-        entry = ome_multiscale_entry(base, voxel_size, roi.offset, len(channel_shape))
-        pgroup.attrs.put(add_ome_multiscale(dict(pgroup.attrs), entry))
     logger.debug("created %s/%s: shape %s, chunks %s, dtype %s", container, name, shape, chunks, dtype)
     return open_dataset(container, name, mode="r+")
 
@@ -394,8 +405,10 @@ def write_array(
     offset: Sequence[int] | None = None,
     chunk_shape: Sequence[int] | None = None,
     compression: str | None = "default",
+    label: bool = False,
 ) -> Dataset:
-    """Write a whole numpy array as a new dataset (replacing one of the same name)."""
+    """Write a whole numpy array as a new dataset (replacing one of the same name); ``label`` makes a
+    Zarr dataset an OME-Zarr ``image-label``."""
     voxel_size = Coordinate(voxel_size)
     dims = len(voxel_size)
     offset = Coordinate(offset) if offset is not None else Coordinate((0,) * dims)
@@ -410,13 +423,15 @@ def write_array(
         chunk_shape=chunk_shape,
         compression=compression,
         overwrite=True,
+        label=label,
     )
     ds.write(roi, data)
     return ds
 
 
 def set_attrs(container: str | os.PathLike, name: str | None, attrs: dict) -> None:
-    """Set attributes of dataset ``name`` of a Zarr or HDF5 container (or, if None, of its root)."""
+    """Set attributes of dataset ``name`` of a Zarr or HDF5 container (or, if None, of its root); for
+    a Zarr image group, of its level-0 array."""
     container = str(container)
     if container_format(container) == "hdf5":
         import h5py
@@ -431,7 +446,7 @@ def set_attrs(container: str | os.PathLike, name: str | None, attrs: dict) -> No
         if name is None:
             target = zarr.open_group(container, mode="a")
         else:
-            target = zarr.open_array(os.path.join(container, name.strip("/")), mode="r+")
+            target = zarr.open_array(os.path.join(container, resolve_array(container, name)), mode="r+")
         target.attrs.update(attrs)
 
 

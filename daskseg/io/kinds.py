@@ -30,14 +30,15 @@ def _marked(attrs: Mapping[str, Any]) -> bool:
 
 
 def has_label_marker(ds: Dataset) -> bool:
-    """Whether ``ds`` or its parent group (Zarr) carries an OME-Zarr ``image-label`` marker."""
+    """Whether ``ds`` or the group holding its array (Zarr: the OME-Zarr image group, or the parent
+    of an old-layout array) carries an OME-Zarr ``image-label`` marker."""
     if _marked(ds.attrs):
         return True
-    if ds.format != "zarr" or "/" not in ds.name:
+    if ds.format != "zarr" or "/" not in ds.array_name:
         return False
     import zarr
 
-    parent = ds.name.rpartition("/")[0]
+    parent = ds.array_name.rpartition("/")[0]
     try:
         group = zarr.open_group(os.path.join(ds.container, parent), mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError):

@@ -1,8 +1,8 @@
 """Voxel size, offset and axis metadata conventions shared with gunpowder, funlib and OME-Zarr.
 
 Arrays carry funlib/gunpowder attributes (``resolution``/``voxel_size``, ``offset`` in world units,
-``axis_names``, ``units``). Zarr outputs additionally get an OME-Zarr 0.5 ``multiscales`` entry on
-the parent group, so napari and neuroglancer place the data in nanometres.
+``axis_names``, ``units``, ``types``). Zarr datasets are OME-Zarr 0.5 image groups (see ``ome.py``);
+``read_ome_metadata`` also reads the older layout, a ``multiscales`` entry on the parent group.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..geometry import Coordinate
-
-SPATIAL_AXIS_NAMES = ("z", "y", "x")
+from .ome import level_attrs
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def read_ome_metadata(group_attrs: Mapping[str, Any], array_name: str) -> Spatia
                     scale = t["scale"]
                 elif t.get("type") == "translation":
                     translation = t["translation"]
-            spatial = [i for i, a in enumerate(axes) if _axis_type(a) == "space"] or list(range(len(scale or [])))
+            spatial = _spatial_axes(axes) or list(range(len(scale or [])))
             return SpatialMetadata(
                 voxel_size=None if scale is None else Coordinate(int(round(scale[i])) for i in spatial),
                 offset=None if translation is None else Coordinate(int(round(translation[i])) for i in spatial),
@@ -64,8 +63,10 @@ def read_ome_metadata(group_attrs: Mapping[str, Any], array_name: str) -> Spatia
     return SpatialMetadata(None, None)
 
 
-def _axis_type(axis) -> str:
-    return axis.get("type", "space") if isinstance(axis, dict) else "space"
+def _spatial_axes(axes: list) -> list[int]:
+    """Indices of the spatial axes: those typed ``space``, or all when no axis has a type (OME 0.3)."""
+    typed = any(isinstance(a, dict) and "type" in a for a in axes)
+    return [i for i, a in enumerate(axes) if not typed or (isinstance(a, dict) and a.get("type") == "space")]
 
 
 def _axis_name(axis) -> str:
@@ -77,49 +78,8 @@ def _axis_unit(axis) -> str:
 
 
 def funlib_attrs(voxel_size: Coordinate, offset: Coordinate, num_channel_dims: int, units: str = "nm") -> dict:
-    """Attributes gunpowder (``resolution``) and funlib.persistence (``voxel_size``) both read."""
-    dims = len(voxel_size)
-    names = list(SPATIAL_AXIS_NAMES[-dims:]) if dims <= 3 else [f"d{i}" for i in range(dims)]
-    channel_names = [f"c{i}^" for i in range(num_channel_dims)]
-    return {
-        "resolution": list(voxel_size),
-        "voxel_size": list(voxel_size),
-        "offset": list(offset),
-        "axis_names": channel_names + names,
-        "units": [units] * dims,
-    }
-
-
-def ome_multiscale_entry(
-    array_name: str, voxel_size: Coordinate, offset: Coordinate, num_channel_dims: int, units: str = "nm"
-) -> dict:
-    """One single-scale OME-Zarr ``multiscales`` entry describing ``array_name``."""
-    dims = len(voxel_size)
-    names = list(SPATIAL_AXIS_NAMES[-dims:]) if dims <= 3 else [f"d{i}" for i in range(dims)]
-    axes = [{"name": f"c{i}", "type": "channel"} for i in range(num_channel_dims)]
-    axes += [{"name": n, "type": "space", "unit": "nanometer" if units == "nm" else units} for n in names]
-    scale = [1.0] * num_channel_dims + [float(v) for v in voxel_size]
-    translation = [0.0] * num_channel_dims + [float(o) for o in offset]
-    return {
-        "name": array_name,
-        "axes": axes,
-        "datasets": [
-            {
-                "path": array_name,
-                "coordinateTransformations": [
-                    {"type": "scale", "scale": scale},
-                    {"type": "translation", "translation": translation},
-                ],
-            }
-        ],
-    }
-
-
-def add_ome_multiscale(group_attrs: dict, entry: dict) -> dict:
-    """Return the group attributes with ``entry`` added to (or replacing its namesake in) ``multiscales``."""
-    ome = dict(group_attrs.get("ome", {}))
-    ome["version"] = "0.5"
-    multiscales = [m for m in ome.get("multiscales", []) if m.get("name") != entry["name"]]
-    multiscales.append(entry)
-    ome["multiscales"] = multiscales
-    return {**group_attrs, "ome": ome}
+    """Attributes gunpowder (``resolution``) and funlib.persistence (``voxel_size``, ``offset``,
+    ``axis_names``, ``units``, ``types``) read."""
+    attrs = level_attrs(voxel_size, offset, num_channel_dims, units)
+    del attrs["dimension_units"]
+    return attrs

@@ -11,7 +11,7 @@ from ..array import Array, ArrayKey, ArraySpec
 from ..batch import Batch, BatchRequest
 from ..errors import DatasetError, SpecError
 from ..geometry import Coordinate
-from ..io import Dataset, container_format, open_dataset, read_metadata
+from ..io import Dataset, container_format, open_dataset, read_metadata, resolve_array
 from ..pipeline import BatchProvider
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class DatasetSource(BatchProvider):
                 return f[name].ndim
         import zarr
 
-        return zarr.open_array(self.filename, path=name.strip("/"), mode="r").ndim
+        return zarr.open_array(self.filename, path=resolve_array(self.filename, name), mode="r").ndim
 
     def provide(self, request: BatchRequest) -> Batch:
         batch = Batch()

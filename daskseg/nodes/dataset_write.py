@@ -14,7 +14,7 @@ import numpy as np
 from ..array import ArrayKey
 from ..batch import Batch, BatchRequest
 from ..errors import DatasetError, SpecError
-from ..io import Dataset, container_format, create_dataset
+from ..io import Dataset, container_format, create_dataset, is_label
 from ..pipeline import BatchFilter
 
 logger = logging.getLogger(__name__)
@@ -174,6 +174,7 @@ class DatasetWrite(BatchFilter):
             channel_shape=channel_shape,
             chunk_shape=chunk_shape,
             compression=self._compression,
+            label=is_label(array.spec.interpolatable, dtype),
         )
 
     def teardown(self) -> None:

@@ -14,7 +14,7 @@ from ..array import ArrayKey
 from ..batch import Batch, BatchRequest
 from ..errors import SpecError
 from ..graph import Graph, GraphKey
-from ..io import container_format, set_attrs, write_array, write_plain
+from ..io import container_format, is_label, set_attrs, write_array, write_plain
 from ..pipeline import BatchFilter
 from .dataset_write import compression_option, dataset_name
 
@@ -170,6 +170,7 @@ class Snapshot(BatchFilter):
                 voxel_size,
                 offset=roi.offset,
                 compression=self._compression,
+                label=is_label(array.spec.interpolatable, data.dtype),
             )
             ds.close()
             if self.store_value_range and data.size:

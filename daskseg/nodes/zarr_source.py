@@ -26,7 +26,8 @@ class ZarrSource(DatasetSource):
 
             Override what is read from the file's metadata (voxel size and offset come from
             ``resolution``/``voxel_size``/``offset`` attributes or OME-Zarr ``multiscales``; without any,
-            voxel size 1 per axis is assumed with a warning, as gunpowder does).
+            voxel size 1 per axis is assumed with a warning, as gunpowder does). A dataset
+            that is an OME-Zarr image group is read at its level 0.
 
         channels_first (``bool``):
 

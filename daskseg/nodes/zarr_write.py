@@ -11,9 +11,9 @@ class ZarrWrite(DatasetWrite):
     Useful below a :class:`Scan` to store the chunks it drives through the pipeline without holding
     the whole volume in memory. On the first batch that contains an array, its Zarr array is created
     covering the ROI that upstream provides for that array (``self.spec[key].roi``), with the
-    array's voxel size, dtype and channel axes, funlib attributes (``voxel_size``/``resolution``,
-    ``offset``, ``axis_names``, ``units``) and an OME-Zarr ``multiscales`` entry on the parent group
-    (so napari and neuroglancer place it in nanometres), and chunks that tile the passing blocks.
+    array's voxel size, dtype and channel axes, and chunks that tile the passing blocks: an OME-Zarr
+    image group (level ``s0`` inside, funlib attributes on it; an ``image-label`` for integer arrays
+    that are not interpolatable), so napari, neuroglancer and funlib place it in nanometres.
     Every passing array is then written at its ROI (the part inside the dataset). An existing array
     with the same shape, dtype, voxel size and ROI is written into; one that differs raises.
     Requests and batches pass through unchanged.

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SampleExistsError, SynthError
-from ..io import write_array
+from ..io import add_redirect, container_format, write_array
 from . import easy
 from .em import em_raw
 from .membranes import boundary_mask
@@ -47,6 +47,7 @@ __all__ = [
     "DATA_PRESETS",
     "DEFAULT_PRESET",
     "LABELS_DATASET",
+    "OME_LABELS_DATASET",
     "PRESETS",
     "RAW_DATASET",
     "VOXEL_SIZE",
@@ -77,6 +78,9 @@ DEFAULT_PRESET = "cremi-like"
 
 RAW_DATASET = "volumes/raw"
 LABELS_DATASET = "volumes/labels/neuron_ids"
+OME_LABELS_DATASET = "volumes/raw/labels/neuron_ids"
+"""Where a Zarr sample keeps its ground truth: an OME-Zarr label of the raw image; ``LABELS_DATASET``
+redirects there, so the CREMI path keeps working."""
 
 
 def resolve_shape(shape: Sequence[int] | str) -> tuple[int, int, int]:
@@ -200,8 +204,9 @@ def write_sample(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Write a :func:`make_sample` sample as CREMI does: ``volumes/raw`` and ``volumes/labels/neuron_ids``.
 
-    The format follows the extension (``.hdf``/``.h5``/``.hdf5`` → HDF5, ``.zarr`` → Zarr);
-    ``offset`` is in nm (zero by default). Extra keyword arguments go to :func:`make_sample`.
+    The format follows the extension (``.hdf``/``.h5``/``.hdf5`` → HDF5, ``.zarr`` → Zarr). In Zarr
+    the raw is an OME-Zarr image and the labels its ``image-label`` ``volumes/raw/labels/neuron_ids``,
+    which ``volumes/labels/neuron_ids`` redirects to (daskseg opens either name); ``offset`` is in nm (zero by default). Extra keyword arguments go to :func:`make_sample`.
     Returns the written ``(raw, labels)``.
 
     Args:
@@ -211,8 +216,12 @@ def write_sample(
     if not overwrite:
         refuse_existing([path])
     raw, labels = make_sample(shape, seed, voxel_size=voxel_size, **kwargs)
-    for name, data in ((RAW_DATASET, raw), (LABELS_DATASET, labels)):
-        write_array(path, name, data, voxel_size, offset=offset, chunk_shape=chunk_shape)
+    zarr = container_format(path) == "zarr"
+    write_array(path, RAW_DATASET, raw, voxel_size, offset=offset, chunk_shape=chunk_shape)
+    labels_name = OME_LABELS_DATASET if zarr else LABELS_DATASET
+    write_array(path, labels_name, labels, voxel_size, offset=offset, chunk_shape=chunk_shape, label=True)
+    if zarr:
+        add_redirect(path, LABELS_DATASET, OME_LABELS_DATASET)
     logger.info("wrote synthetic sample %s (shape %s, seed %d)", path, raw.shape, seed)
     return raw, labels
 

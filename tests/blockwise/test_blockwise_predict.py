@@ -13,6 +13,7 @@ import pytest
 import scipy.ndimage as ndi
 import zarr
 from dask_fixtures import local_client
+from ome_checks import check_output
 from test_block_processor import BoxTiles, scan_reference
 
 import daskseg as gp
@@ -172,15 +173,16 @@ def test_metadata_for_viewers(client, raw_path, tmp_path):
     container, _ = raw_path
     predict(raw=f"{container}/volumes/raw", out=f"{tmp_path}/o.zarr/volumes/pred", processor=MEAN3,
             block_shape=(8, 8, 8), client=client)
-    attrs = dict(zarr.open_array(f"{tmp_path}/o.zarr/volumes/pred").attrs)
+    attrs = dict(zarr.open_array(f"{tmp_path}/o.zarr/volumes/pred/s0").attrs)
     assert attrs["voxel_size"] == list(VOXEL) and attrs["resolution"] == list(VOXEL)
     assert attrs["offset"] == [14, 2, 2]
     assert attrs["axis_names"] == ["z", "y", "x"] and attrs["units"] == ["nm"] * 3
     assert attrs["daskseg"]["producer"]["name"] == "mean3"
-    ome = dict(zarr.open_group(f"{tmp_path}/o.zarr/volumes").attrs)["ome"]
-    (entry,) = [m for m in ome["multiscales"] if m["name"] == "pred"]
+    ome = dict(zarr.open_group(f"{tmp_path}/o.zarr/volumes/pred").attrs)["ome"]
+    (entry,) = ome["multiscales"]
     transforms = entry["datasets"][0]["coordinateTransformations"]
     assert transforms[0]["scale"] == [2.0, 1.0, 1.0] and transforms[1]["translation"] == [14.0, 2.0, 2.0]
+    check_output(f"{tmp_path}/o.zarr", "volumes/pred", VOXEL, (14, 2, 2))
 
 
 def test_tiles_fall_where_one_scan_puts_them(client, tmp_path):
@@ -210,7 +212,7 @@ def test_hdf5_input_uint8_output_one_worker_started_by_predict(tmp_path):
     got = open_dataset(tmp_path / "o.zarr", "pred").read()
     assert got.dtype == np.uint8
     np.testing.assert_array_equal(got, np.rint(expected_mean(raw, roi) * np.float32(255)).astype(np.uint8))
-    assert dict(zarr.open_array(f"{tmp_path}/o.zarr/pred").attrs)["daskseg"]["value_scale"] == 255
+    assert dict(zarr.open_array(f"{tmp_path}/o.zarr/pred/s0").attrs)["daskseg"]["value_scale"] == 255
 
 
 @pytest.mark.parametrize("blocks_per_task", [1, 5])

@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 from dask_fixtures import local_client
+from ome_checks import check_output
 from scipy import ndimage as ndi
 
 import daskseg.blockwise as bw
@@ -154,8 +155,9 @@ def test_segmentation_is_a_label_image_with_spatial_metadata(affs_path, tmp_path
                         block_shape=(12, 24, 20), client=client)
     seg = open_dataset(str(tmp_path / "s.zarr"), "volumes/seg")
     assert seg.dtype == np.uint64 and tuple(seg.voxel_size) == VS and seg.roi.shape == (48, 192, 160)
-    assert seg.attrs["image-label"]["version"] == "0.5"
     assert seg.attrs["daskseg"]["producer"]["threshold"] == 0.5
+    check_output(tmp_path / "s.zarr", "volumes/seg", VS, seg.roi.offset, label=True, shape=(12, 48, 40))
+    check_output(tmp_path / "s.zarr", "volumes/fragments", VS, seg.roi.offset, label=True)
     assert os.path.isdir(os.path.join(result.graph_dir, "edges"))
 
 

@@ -26,6 +26,21 @@ def test_synth_then_info(tmp_path):
     assert set(listing.output.split()) == {"volumes/raw", "volumes/labels/neuron_ids"}
 
 
+def test_info_on_zarr_shows_images_levels_labels_and_redirects(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["synth", str(tmp_path), "--shape", "4,32,32", "--names", "A", "--preset", "easy"])
+    assert result.exit_code == 0, result.output
+    sample = f"{tmp_path}/sample_A.zarr"
+    listing = runner.invoke(main, ["info", sample]).output.splitlines()
+    assert listing == ["volumes/labels/neuron_ids -> volumes/raw/labels/neuron_ids", "volumes/raw",
+                       "volumes/raw/labels/neuron_ids"]
+    raw = runner.invoke(main, ["info", f"{sample}/volumes/raw"]).output
+    assert f"array:       {sample}/volumes/raw/s0" in raw and "OME-Zarr:    image volumes/raw (1 level(s))" in raw
+    assert "s0: voxel size (40, 4, 4), offset (0, 0, 0)" in raw and "label:     volumes/raw/labels/neuron_ids" in raw
+    labels = runner.invoke(main, ["info", f"{sample}/volumes/labels/neuron_ids"]).output
+    assert "image-label volumes/raw/labels/neuron_ids" in labels and "uint64" in labels
+
+
 def test_synth_rejects_a_bad_shape(tmp_path):
     result = CliRunner().invoke(main, ["synth", str(tmp_path), "--shape", "6,48"])
     assert result.exit_code != 0

@@ -426,7 +426,7 @@ def raw_of(tmp_path, data, voxel_size=(40, 4, 4), **attrs) -> str:
     if attrs:
         import zarr
 
-        zarr.open_array(str(tmp_path / "raw.zarr" / "raw"), mode="r+").attrs.update(attrs)
+        zarr.open_array(str(tmp_path / "raw.zarr" / "raw" / "s0"), mode="r+").attrs.update(attrs)  # level 0
     return f"{tmp_path}/raw.zarr/raw"
 
 

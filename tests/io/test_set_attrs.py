@@ -17,7 +17,7 @@ def test_dataset_and_root_attributes_round_trip(tmp_path, suffix):
     set_attrs(path, "/volumes/raw", {"value_range": [0.0, 1.0]})
     set_attrs(path, None, {"iteration": 7})
     if suffix == ".zarr":
-        array_attrs = dict(zarr.open_array(f"{path}/volumes/raw", mode="r").attrs)
+        array_attrs = dict(zarr.open_array(f"{path}/volumes/raw/s0", mode="r").attrs)  # the image's level 0
         root_attrs = dict(zarr.open_group(path, mode="r").attrs)
     else:
         with h5py.File(path, "r") as f:

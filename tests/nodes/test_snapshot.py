@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 import zarr
+from ome_checks import check_output
 
 import daskseg as gp
 from daskseg.errors import DatasetError, SpecError
@@ -68,6 +69,9 @@ def test_every_nth_batch_is_saved_in_place_with_the_additional_arrays(tmp_path, 
     np.testing.assert_array_equal(raw_ds.read(), raw[2:5, 5:15, 2:13])
     np.testing.assert_array_equal(labels_ds.read(), labels[2:5, 3:17, 0:15])
     assert labels_ds.dtype == labels.dtype
+    if extension == "zarr":  # one OME-Zarr image per array; the labels an image-label
+        check_output(path, "volumes/raw", (40, 4, 4), roi.offset, shape=(3, 10, 11))
+        check_output(path, "volumes/labels/neuron_ids", (40, 4, 4), labels_ds.roi.offset, label=True)
 
 
 def test_file_names_ids_iterations_loss_and_value_range(tmp_path, small_sample):
@@ -99,9 +103,10 @@ def test_zarr_snapshot_default_name_and_viewer_metadata(tmp_path, small_sample):
     with gp.build(pipeline):
         batch = pipeline.request_batch(_request(roi))
     path = tmp_path / f"{batch.id:08d}.zarr"
-    group = zarr.open_group(path / "volumes", mode="r")
+    group = zarr.open_group(path / "volumes" / "raw", mode="r")
     transforms = group.attrs["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"]
     assert transforms[1]["translation"] == [440.0, 48.0, 52.0]
+    check_output(path, "volumes/raw", (40, 4, 4), (440, 48, 52), shape=(1, 2, 3))
 
 
 def test_additional_request_of_unknown_key_fails_at_build(tmp_path, small_sample):

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import zarr
+from ome_checks import check_output
 
 import daskseg as gp
 from daskseg.io import write_array
@@ -30,12 +31,13 @@ def test_metadata_lets_zarr_source_and_viewers_place_the_data(tmp_path, source):
     with gp.build(pipeline):
         pipeline.request_batch(request)
     out = tmp_path / "output.zarr"  # gunpowder's default name
-    attrs = zarr.open_array(out / "volumes" / "raw", mode="r").attrs
+    attrs = zarr.open_array(out / "volumes" / "raw" / "s0", mode="r").attrs
     assert list(attrs["voxel_size"]) == [40, 4, 4] and list(attrs["offset"]) == [80, 8, 12]
-    group = json.loads((out / "volumes" / "zarr.json").read_text())["attributes"]["ome"]
+    group = json.loads((out / "volumes" / "raw" / "zarr.json").read_text())["attributes"]["ome"]
     transforms = group["multiscales"][0]["datasets"][0]["coordinateTransformations"]
     assert transforms[0]["scale"] == [40.0, 4.0, 4.0] and transforms[1]["translation"] == [80.0, 8.0, 12.0]
-    codecs = json.loads((out / "volumes" / "raw" / "zarr.json").read_text())["codecs"]
+    check_output(out, "volumes/raw", (40, 4, 4), (80, 8, 12), shape=(7, 30, 26))
+    codecs = json.loads((out / "volumes" / "raw" / "s0" / "zarr.json").read_text())["codecs"]
     assert any(c["name"] == "gzip" for c in codecs)
     back = gp.ZarrSource(out, {RAW: "volumes/raw"})
     with gp.build(back):
@@ -53,7 +55,7 @@ def test_concurrent_scan_workers_write_the_same_file(tmp_path, source):
         pipeline = src + gp.ZarrWrite({RAW: "raw"}, output_dir=out) + gp.Scan(reference, num_workers=workers)
         with gp.build(pipeline):
             pipeline.request_batch(gp.BatchRequest())
-        results.append(zarr.open_array(out / "output.zarr" / "raw", mode="r")[:])
+        results.append(zarr.open_array(out / "output.zarr" / "raw" / "s0", mode="r")[:])
     np.testing.assert_array_equal(results[0], raw)
     np.testing.assert_array_equal(results[1], raw)
 

@@ -216,7 +216,8 @@ def plan_segment(
             shutil.rmtree(graph_dir)
     with lock_existing_record(dataset_location(fragments)):
         frag_ds, frag_created = open_or_create_output(
-            fragments, output_roi, vs, (), np.dtype(np.uint64), block_shape, "default", overwrite, job="segmentation"
+            fragments, output_roi, vs, (), np.dtype(np.uint64), block_shape, "default", overwrite,
+            job="segmentation", label=True,
         )
     base = {"segment": layout.describe(), "affs": describe(affs_ds), "mask": describe(mask_ds) if mask_ds else None}
     frag_layout = {**base, "method": method, "parameters": parameters, "context": list(ctx)}
@@ -241,7 +242,8 @@ def plan_segment(
     for t, (threshold, path) in enumerate(outputs.items()):
         with lock_existing_record(dataset_location(path)):
             seg_ds, created = open_or_create_output(
-                path, output_roi, vs, (), np.dtype(np.uint64), block_shape, "default", overwrite, job="segmentation"
+                path, output_roi, vs, (), np.dtype(np.uint64), block_shape, "default", overwrite,
+                job="segmentation", label=True,
             )
         if created:
             _write_segmentation_attrs(seg_ds, frag_ds, threshold, method)
@@ -382,9 +384,8 @@ def _check_values(affs: Dataset, scale: float, layout: SegmentLayout) -> None:
 
 
 def _write_segmentation_attrs(seg: Dataset, fragments: Dataset, threshold: float, method: str) -> None:
-    """Mark ``seg`` as a label image (OME-Zarr ``image-label``) and record how it was made."""
+    """Record how ``seg`` (an OME-Zarr ``image-label``, see ``open_or_create_output``) was made."""
     set_attrs(seg.container, seg.name, {
         "daskseg": {"producer": {"type": "segment", "method": method, "threshold": threshold,
                                  "fragments": f"{fragments.container}/{fragments.name}"}},
-        "image-label": {"version": "0.5"},
     })
