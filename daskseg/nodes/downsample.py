@@ -64,7 +64,7 @@ class DownSample(BatchFilter):
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
         source = batch[self.source]
-        dims = source.spec.roi.dims
+        dims = source.spec.roi.dims if source.spec.roi is not None else source.data.ndim
         factor = Coordinate((self.factor,) * dims) if isinstance(self.factor, int) else self.factor
         channels = (slice(None),) * (source.data.ndim - dims)
         data = source.data[channels + tuple(slice(None, None, f) for f in factor)]

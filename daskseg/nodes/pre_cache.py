@@ -6,6 +6,7 @@ import collections
 import itertools
 import logging
 import uuid
+from typing import TYPE_CHECKING
 
 from ..batch import Batch, BatchRequest
 from ..cluster import ClientLike
@@ -13,6 +14,9 @@ from ..errors import PipelineError
 from ..pipeline import BatchFilter
 from ._precache_series import Series, batch_seed
 from ._precache_worker import pack_upstream, plugin_class, plugin_name, produce_batch
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +111,7 @@ class PreCache(BatchFilter):
         self._reset_runtime()
 
     def _reset_runtime(self) -> None:
-        self._client = None
+        self._client: Client | None = None
         self._owns_client = False
         self._token: str | None = None
         self._plugin_name: str | None = None
@@ -121,20 +125,21 @@ class PreCache(BatchFilter):
         from ..cluster import dashboard_link, get_client
 
         payload = pack_upstream(self.get_upstream_provider())
-        self._client, self._owns_client = get_client(self.client, n_workers=self.num_workers)
+        client, self._owns_client = get_client(self.client, n_workers=self.num_workers)
+        self._client = client
         self._token = uuid.uuid4().hex[:8]
         self._plugin_name = plugin_name(self._token)
         try:
             plugin = plugin_class()(self._token, payload)
-            self._client.register_plugin(plugin, name=self._plugin_name)
+            client.register_plugin(plugin, name=self._plugin_name)
         except BaseException:
             self._close_client()
             raise
         logger.info(
             "PreCache %s: upstream pipeline registered on the Dask cluster at %s (dashboard: %s)",
             self._token,
-            self._client.scheduler.address,
-            dashboard_link(self._client),
+            client.scheduler.address,
+            dashboard_link(client),
         )
 
     def teardown(self) -> None:
@@ -146,6 +151,11 @@ class PreCache(BatchFilter):
         finally:
             self._close_client()
             self._reset_runtime()
+
+    def _require_client(self) -> Client:
+        if self._client is None:
+            raise PipelineError(f"{self.name()} is not set up: request batches inside `with build(pipeline):`")
+        return self._client
 
     def _close_client(self) -> None:
         if self._client is not None and self._owns_client:
@@ -165,17 +175,18 @@ class PreCache(BatchFilter):
             new = sum(r == request for r in self._recent)
             if series is not None and new <= current:
                 return self._produce_once(request)
-            self._start_series(request)
-        return self._series.next_batch()
+            series = self._start_series(request)
+        return series.next_batch()
 
-    def _start_series(self, request: BatchRequest) -> None:
+    def _start_series(self, request: BatchRequest) -> Series:
         if self._series is not None:
             dropped = len(self._series.pending) + len(self._series.ready)
             logger.info("PreCache %s: the request changed, dropping %d queued batches", self._token, dropped)
             self._series.cancel()
-        series_seed = int(self.seed if self.seed is not None else request.random_seed)
-        self._series = Series(
-            self._client,
+        seed = self.seed if self.seed is not None else request.with_seed().random_seed
+        series_seed = int(seed)  # type: ignore[arg-type]  # with_seed() always gives one
+        series = self._series = Series(
+            self._require_client(),
             self._token,
             self._series_count,
             request.copy(),
@@ -184,10 +195,11 @@ class PreCache(BatchFilter):
             self.ordered,
         )
         self._series_count += 1
+        return series
 
     def _produce_once(self, request: BatchRequest) -> Batch:
         n = next(self._once_count)
-        future = self._client.submit(
+        future = self._require_client().submit(
             produce_batch,
             self._token,
             request.copy(),

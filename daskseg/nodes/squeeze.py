@@ -33,7 +33,7 @@ class Squeeze(AxisOp):
         if self.axis >= channel_dims:
             raise SpecError(
                 f"Squeeze: axis={self.axis} not permitted for {key} of shape {array.data.shape} with "
-                f"{array.spec.roi.dims} spatial axes: only its {channel_dims} non-spatial axes can be removed"
+                f"{array.data.ndim - channel_dims} spatial axes: only its {channel_dims} non-spatial axes can be removed"
             )
 
     def _apply(self, key: ArrayKey, data: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ class Unsqueeze(AxisOp):
         if self.axis > channel_dims:
             raise SpecError(
                 f"Unsqueeze: axis={self.axis} not permitted for {key} of shape {array.data.shape} with "
-                f"{array.spec.roi.dims} spatial axes: only non-spatial axes 0..{channel_dims} can be added"
+                f"{array.data.ndim - channel_dims} spatial axes: only non-spatial axes 0..{channel_dims} can be added"
             )
 
     def _apply(self, key: ArrayKey, data: np.ndarray) -> np.ndarray:
