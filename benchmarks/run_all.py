@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCRIPTS = ["batch_throughput.py", "train_step.py", "compile_cache.py", "predict_throughput.py", "segment_quality.py",
+SCRIPTS = ["batch_throughput.py", "lsd_throughput.py", "train_step.py", "compile_cache.py", "predict_throughput.py", "segment_quality.py",
            "segment_throughput.py"]
 
 
