@@ -45,12 +45,13 @@ def _register() -> None:
     from .net import net
     from .plot_loss import plot_loss
     from .predict import predict
+    from .pyramid import pyramid
     from .segment import segment
     from .synth import synth
     from .train import train
     from .view import view
 
-    for command in (synth, net, train, predict, segment, evaluate, demo, info, plot_loss, view):
+    for command in (synth, net, train, predict, segment, evaluate, demo, info, plot_loss, view, pyramid):
         main.add_command(command)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import os
 
 import click
 
 from .common import cluster_client, parse_block_timeout, parse_max_in_flight, shape_option_value
+from .pyramid import pyramid_flag, run_pyramids
 
 
 def _blocks_per_task(ctx, param, value: str) -> int | str:
@@ -84,10 +86,11 @@ def _load_processor(spec: str):
 @click.option("--trust-pickle", is_flag=True,
               help="Accept a pickled checkpoint (gunpowder's JAX format). Pickles can run code: trusted files only.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@pyramid_flag
 def predict(
     network, checkpoint, raw, out, roi, block_shape, scheduler, n_workers, resume, overwrite, dtype, voxel_size,
     normalize_factor, max_in_flight, retries, block_timeout, blocks_per_task, processor_spec, trust_pickle,
-    progress,
+    progress, with_pyramid,
 ) -> None:
     """Predict OUT from RAW block by block on a Dask cluster.
 
@@ -101,7 +104,7 @@ def predict(
     On a cluster: start `dask scheduler` and GPU workers with `dask worker ADDRESS --nthreads 1
     --resources GPU=1`, then pass --scheduler ADDRESS; prediction tasks then ask for a GPU each.
     """
-    from ..blockwise import BlocksFailedError
+    from ..blockwise import BlocksFailedError, Runner
     from ..blockwise import predict as predict_blockwise
     from ..blockwise.outputs import open_input
     from ..errors import MissingVoxelSizeError
@@ -146,11 +149,20 @@ def predict(
                 blocks_per_task=blocks_per_task,
                 progress=progress,
             )
+            report(result)
+            if with_pyramid:
+                with Runner(client, max_in_flight=max_in_flight, retries=retries, block_timeout=timeout,
+                            progress=progress) as runner:
+                    run_pyramids([os.path.abspath(out)], runner)
         except BlocksFailedError as e:
             raise click.ClickException(str(e)) from e
         except KeyboardInterrupt:
             click.echo("interrupted: finished blocks are recorded; run the same command again to continue", err=True)
             raise SystemExit(130) from None
+
+
+def report(result) -> None:
+    """One line on what ``predict`` did."""
     click.echo(
         f"wrote {result.output} over {result.roi}: {result.processed} blocks of {tuple(result.block_shape)} voxels "
         f"({result.tasks} tasks) in {result.seconds:.1f} s ({result.voxels_per_second:,.0f} voxels/s)"

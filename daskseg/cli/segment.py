@@ -8,6 +8,7 @@ import os
 import click
 
 from .common import cluster_client, runner_options, scheduler_option, shape_option_value, workers_option
+from .pyramid import pyramid_flag, run_pyramids
 
 
 def _thresholds(ctx, param, value: str) -> tuple[float, ...]:
@@ -77,10 +78,11 @@ def _absolute(path: str | None) -> str | None:
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Keep the blocks of each stage an earlier run of the same layout finished.")
 @click.option("--overwrite", is_flag=True, help="Replace existing fragments, graph and segmentations.")
+@pyramid_flag
 @runner_options
 def segment(
     affs, out, thresholds, method, neighborhood, mws_bias, mws_long_range_bias, agglomeration, mask, roi, block_shape,
-    context, fragment_threshold, fragments, graph_dir, scheduler, workers, resume, overwrite, max_in_flight, retries, block_timeout, progress,
+    context, fragment_threshold, fragments, graph_dir, scheduler, workers, resume, overwrite, with_pyramid, max_in_flight, retries, block_timeout, progress,
 ) -> None:
     """Segment AFFS into OUT: fragments, region graph, agglomeration and relabelling, block by block.
 
@@ -113,6 +115,8 @@ def segment(
     ) as runner:
         try:
             run_segment(tasks, result, runner)
+            if with_pyramid:
+                run_pyramids(list(result.outputs.values()), runner)
         except BlocksFailedError as e:
             raise click.ClickException(str(e)) from e
         except KeyboardInterrupt:

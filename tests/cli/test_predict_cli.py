@@ -128,3 +128,19 @@ def test_missing_checkpoint_is_a_clear_error(raw, tmp_path):
     result = CliRunner().invoke(main, ["predict", "--network", str(config), "--checkpoint", f"{tmp_path}/nothing",
                                           "--raw", path, "--out", f"{tmp_path}/o.zarr/p"])
     assert result.exit_code == 1 and "no checkpoint file" in result.output and "Traceback" not in result.output
+
+
+def test_pyramid_flag_averages_the_prediction_into_levels(scheduler, raw, tmp_path):
+    path, data = raw
+    out = f"{tmp_path}/out.zarr/volumes/pred"
+    args = ["predict", "--raw", path, "--out", out, "--processor", f"{__name__}:MEAN3", "--scheduler", scheduler,
+            "--block-shape", "2,4,4", "--no-progress", "--pyramid"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"pyramid of {out} (mean): s1 (4, 4, 4), s2 (8, 8, 8)" in result.output
+    from daskseg.pyramid import downsample_mean
+
+    pred = open_dataset(f"{tmp_path}/out.zarr", "volumes/pred")
+    s1 = open_dataset(f"{tmp_path}/out.zarr", "volumes/pred/s1")
+    assert tuple(s1.voxel_size) == (4, 4, 4) and s1.roi.offset == pred.roi.offset
+    np.testing.assert_allclose(s1.read(), downsample_mean(pred.read(), (1, 2, 2)), rtol=1e-6)

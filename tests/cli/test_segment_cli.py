@@ -83,3 +83,23 @@ def test_bad_input_is_refused_before_the_cluster(sample):
                                        "--scheduler", UNREACHABLE])
     assert result.exit_code == 1 and "needs exactly 3 channels" in result.output, result.output
     assert not (tmp_path / "s.zarr").exists()
+
+
+def test_pyramid_flag_writes_the_levels_of_each_segmentation(sample, scheduler):
+    tmp_path, affs, labels = sample
+    args = ["segment", "--affs", "pred.zarr/volumes/pred_affs", "--out", "seg.zarr/volumes/segmentation",
+            "--method", "cc", "--thresholds", "0.4,0.6", "--block-shape", "3,16,16", "--scheduler", scheduler,
+            "--pyramid"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    from daskseg.io import read_image
+    from daskseg.pyramid import downsample_mode
+
+    for name in ("volumes/segmentation_0.4", "volumes/segmentation_0.6"):
+        assert f"pyramid of {tmp_path}/seg.zarr/{name} (mode): s1 (40, 8, 8)" in result.output
+        image = read_image(tmp_path / "seg.zarr", name)
+        assert [tuple(lv.voxel_size) for lv in image.levels] == [(40, 4, 4), (40, 8, 8), (40, 16, 16), (40, 32, 32),
+                                                                 (80, 64, 64)]
+        seg = open_dataset(tmp_path / "seg.zarr", name).read()
+        s1 = open_dataset(tmp_path / "seg.zarr", f"{name}/s1").read()
+        np.testing.assert_array_equal(s1, downsample_mode(seg, (1, 2, 2)))
