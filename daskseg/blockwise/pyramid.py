@@ -5,6 +5,10 @@ levels ``s1, s2, ...`` to the image group ``PATH`` (``OUT.zarr/volumes/pred_affs
 is ``s0``), each listed in the group's ``multiscales`` with its scale and translation
 (``daskseg.io.add_level``), so neuroglancer and napari load the level that fits the zoom.
 
+The image's label images (``<image>/labels/<name>``, e.g. a sample's ground truth) get the same
+levels, by the mode: OME-Zarr wants an image and its labels to have as many levels; naming a label
+image of an image makes the pyramids of the whole family.
+
 Each level is one ``BlockwiseTask`` on the ``Runner`` (``pyramid-s<k>-block-z-y-x`` on the
 dashboard), run after the one before it, from which it is made:
 
@@ -53,14 +57,17 @@ class PyramidResult:
 
     Attributes:
         image: the image group (``CONTAINER/NAME``).
-        method: ``'mean'`` or ``'mode'``.
-        levels: per level below level 0: its dataset name, voxel size, offset, shape and factor.
+        method: ``'mean'`` or ``'mode'`` (of the image; its label images always take the mode).
+        images: the image and its label images, which get the same levels (as OME-Zarr wants).
+        levels: per level below level 0 of each of ``images``: its image, dataset name, voxel size,
+            offset, shape, factor and method.
         stages: the ``RunResult`` of each level's task.
         seconds: wall-clock time of all levels.
     """
 
     image: str
     method: str
+    images: list[str] = field(default_factory=list)
     levels: list[dict[str, Any]] = field(default_factory=list)
     stages: list[RunResult] = field(default_factory=list)
     seconds: float = 0.0
@@ -131,6 +138,33 @@ def _existing_level(container: str, name: str, index: int, roi: Roi, vs: Coordin
     )
 
 
+def image_group(ds: Dataset) -> str:
+    """The OME-Zarr image group ``ds`` is level 0 of (its name, or a redirect's target)."""
+    if ds.format == "zarr":
+        for group in (ds.name, ds.array_name.rpartition("/")[0]):
+            image = read_image(ds.container, group)
+            if image is not None and image.level_name(0) == ds.array_name:
+                return group
+    raise DatasetError(
+        f"{ds.container}/{ds.name} is not an OME-Zarr image group: pyramids are written as the levels of one "
+        f"(daskseg writes every Zarr output as one, e.g. OUT.zarr/volumes/pred_affs)"
+    )
+
+
+def image_family(container: str, group: str) -> list[str]:
+    """The image ``group`` belongs to and that image's label images (``<image>/labels/<name>``), the
+    image first: OME-Zarr wants an image and its labels to have the same number of levels."""
+    parent, _, label = group.rpartition("/")
+    root_name, _, labels_dir = parent.rpartition("/")
+    if labels_dir == "labels" and parent:
+        root = read_image(container, root_name)
+        if root is not None and label in root.labels:
+            group = root_name
+    image = read_image(container, group)
+    labels = [f"{group}/labels/{name}" for name in (image.labels if image is not None else ())]
+    return [group, *(name for name in labels if read_image(container, name) is not None)]
+
+
 def plan_pyramid(
     image: str | Dataset,
     *,
@@ -141,40 +175,58 @@ def plan_pyramid(
     resume: bool = True,
     overwrite: bool = False,
 ) -> tuple[list[BlockwiseTask], PyramidResult]:
-    """The levels of ``pyramid`` as ``BlockwiseTask``s (one per level, in order), the level arrays
-    created (or reopened, when they fit). Touches no cluster; arguments as for ``pyramid``."""
-    src = open_input(os.path.abspath(image) if isinstance(image, str) else image)
-    container, name = src.container, src.name
-    if src.format != "zarr" or read_image(container, name) is None:
-        raise DatasetError(
-            f"{container}/{name} is not an OME-Zarr image group: pyramids are written as the levels of one "
-            f"(daskseg writes every Zarr output as one, e.g. OUT.zarr/volumes/pred_affs)"
-        )
+    """The levels of ``pyramid`` as ``BlockwiseTask``s (one per level, in order, the image's levels
+    first, then those of its labels), the level arrays created (or reopened, when they fit). Touches
+    no cluster; arguments as for ``pyramid``."""
+    named = open_input(os.path.abspath(image) if isinstance(image, str) else image)
+    container = named.container
+    family = image_family(container, image_group(named))
+    root = open_dataset(container, family[0])
     if method == "auto":
-        method = "mode" if array_kind(src) == LABELS else "mean"
+        method = "mode" if array_kind(root) == LABELS else "mean"
     if method not in METHODS:
         raise DatasetError(f"unknown downsampling method {method!r}: use 'auto' or one of {METHODS}")
-    spatial = src.roi.shape / src.voxel_size
-    chunks = Coordinate(src.chunk_shape[src.num_channel_dims :])
+    spatial = root.roi.shape / root.voxel_size
+    chunks = Coordinate(root.chunk_shape[root.num_channel_dims :])
     if factors:
-        level_factors = given_factors(factors, src.voxel_size, spatial, chunks, max_levels)
+        level_factors = given_factors(factors, root.voxel_size, spatial, chunks, max_levels)
     else:
-        level_factors = default_factors(src.voxel_size, spatial, chunks, max_levels)
-    if overwrite:
-        _drop_levels(container, name)
-    result = PyramidResult(f"{container}/{name}", method)
+        level_factors = default_factors(root.voxel_size, spatial, chunks, max_levels)
+    result = PyramidResult(f"{container}/{family[0]}", method, images=[f"{container}/{n}" for n in family])
     tasks: list[BlockwiseTask] = []
+    for member in family:
+        src = open_dataset(container, member)
+        member_method = method if member == family[0] else "mode"  # a label image of the image
+        if overwrite:
+            _drop_levels(container, member)
+        prefix = "pyramid" if member == family[0] else f"pyramid-{member.rpartition('/')[2]}"
+        tasks += _plan_levels(src, member, level_factors, member_method, block_shape, resume, prefix, result)
+    return tasks, result
+
+
+def _plan_levels(
+    src: Dataset,
+    group: str,
+    level_factors: Sequence[Coordinate],
+    method: str,
+    block_shape: Sequence[int] | None,
+    resume: bool,
+    prefix: str,
+    result: PyramidResult,
+) -> list[BlockwiseTask]:
+    """The tasks of the levels of one image group, each made from the one before."""
+    container = src.container
+    tasks = []
     previous = src
     for index, factor in enumerate(level_factors, start=1):
         vs = previous.voxel_size * factor
         roi = level_roi(previous.roi, vs)
-        dst = _existing_level(container, name, index, roi, vs, previous)
+        dst = _existing_level(container, group, index, roi, vs, previous)
         created = dst is None
         if dst is None:
-            level_name = add_level(container, name, vs, offset=roi.offset, shape=tuple(roi.shape / vs))
+            level_name = add_level(container, group, vs, offset=roi.offset, shape=tuple(roi.shape / vs))
             dst = open_dataset(container, level_name, mode="r+")
         grid = _grid(dst, factor, block_shape)
-        level_dir = os.path.join(container, dst.array_name)
         layout = {
             "grid": grid.layout(),
             "source": {"path": previous.array_name, **describe(previous)},
@@ -183,11 +235,11 @@ def plan_pyramid(
         }
         tasks.append(
             BlockwiseTask(
-                f"pyramid-s{index}",
+                f"{prefix}-s{index}",
                 grid,
                 downsample_block,
                 args=(previous, dst, tuple(factor), method),
-                record_dir=level_dir,
+                record_dir=os.path.join(container, dst.array_name),
                 layout=layout,
                 resume=resume and not created,
                 settings="segment",
@@ -195,16 +247,18 @@ def plan_pyramid(
         )
         result.levels.append(
             {
+                "image": f"{container}/{group}",
                 "name": dst.array_name,
                 "voxel_size": list(vs),
                 "offset": list(roi.offset),
                 "shape": list(dst.shape),
                 "factor": list(factor),
+                "method": method,
             }
         )
         logger.info("level %s: voxel size %s over %s, %r", dst.array_name, tuple(vs), roi, grid)
         previous = open_dataset(container, dst.array_name)
-    return tasks, result
+    return tasks
 
 
 def _grid(dst: Dataset, factor: Coordinate, block_shape: Sequence[int] | None) -> BlockGrid:

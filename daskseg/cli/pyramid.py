@@ -58,7 +58,10 @@ def run_pyramids(images: list[str], runner) -> None:
             run_pyramid(tasks, result, runner)
         except BlocksFailedError as e:
             raise click.ClickException(str(e)) from e
-        levels = ", ".join(f"{lv['name'].rpartition('/')[2]} {tuple(lv['voxel_size'])}" for lv in result.levels)
+        levels = ", ".join(
+            f"{lv['name'].rpartition('/')[2]} {tuple(lv['voxel_size'])}" for lv in result.levels
+            if lv["image"] == result.image
+        )
         click.echo(f"pyramid of {result.image} ({result.method}): {levels or 'no levels needed (one chunk)'}")
 
 

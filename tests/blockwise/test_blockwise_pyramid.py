@@ -184,3 +184,22 @@ def test_the_command_writes_levels_with_given_factors_and_method(client, images)
                                             client.scheduler.address, "--no-progress"])
     assert levels_only.exit_code == 0, levels_only.output
     assert len(read_levels(tmp_path / "out.zarr", "volumes/segmentation")) == 1
+
+
+def test_an_image_and_its_labels_get_the_same_levels(client, tmp_path):
+    raw = np.arange(4 * 16 * 16, dtype=np.uint8).reshape(4, 16, 16)
+    ids = np.kron(np.arange(1, 9, dtype=np.uint8).reshape(1, 2, 4), np.ones((4, 8, 4), np.uint8))
+    write_array(tmp_path / "s.zarr", "volumes/raw", raw, VS, chunk_shape=(2, 4, 4))
+    write_array(tmp_path / "s.zarr", "volumes/raw/labels/ids", ids, VS, chunk_shape=(2, 4, 4), label=True)
+    # naming the label image makes the pyramids of its image too, with the same factors
+    result = pyramid(f"{tmp_path}/s.zarr/volumes/raw/labels/ids", max_levels=2, client=client, progress=False)
+    assert result.images == [f"{tmp_path}/s.zarr/volumes/raw", f"{tmp_path}/s.zarr/volumes/raw/labels/ids"]
+    assert result.method == "mean" and len(result.stages) == 4
+    check_output(tmp_path / "s.zarr", "volumes/raw", VS, (0, 0, 0))  # ome-zarr-models: as many levels
+    check_output(tmp_path / "s.zarr", "volumes/raw/labels/ids", VS, (0, 0, 0), label=True)
+    raw_s2 = open_dataset(tmp_path / "s.zarr", "volumes/raw/s2").read()
+    ids_s2 = open_dataset(tmp_path / "s.zarr", "volumes/raw/labels/ids/s2").read()
+    # each level from the one before: uint8 means rounded at every level
+    two = [(1, 2, 2), (1, 2, 2)]
+    np.testing.assert_array_equal(raw_s2, expected_levels(raw, "mean", two, offset=(0, 0, 0))[-1][0])
+    np.testing.assert_array_equal(ids_s2, expected_levels(ids, "mode", two, offset=(0, 0, 0))[-1][0])
