@@ -113,9 +113,9 @@ def _drop_levels(container: str, name: str) -> None:
         with lock_existing_record(os.path.join(container, name, level.path)):
             if level.path in group:
                 del group[level.path]
-    attrs = dict(group.attrs)
-    ome = dict(attrs["ome"])
-    multiscale = dict(ome["multiscales"][0])
+    attrs: dict[str, Any] = dict(group.attrs)
+    ome: dict[str, Any] = dict(attrs["ome"])
+    multiscale: dict[str, Any] = dict(ome["multiscales"][0])
     multiscale["datasets"] = multiscale["datasets"][:1]
     ome["multiscales"] = [multiscale, *ome["multiscales"][1:]]
     group.attrs.put({**attrs, "ome": ome})
