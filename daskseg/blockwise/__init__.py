@@ -1,8 +1,9 @@
 """Blockwise processing of large volumes on Dask: the block grid, done records, the bounded
 submission loop, blocks per task, the plan/run split (``BlockwiseTask`` + ``Runner``, see
 ``runner.py``), ``predict`` (``daskseg predict``), ``segment`` (``daskseg segment``, its stages in
-``segmentation/``), ``evaluate`` (``daskseg evaluate``) and ``run_pipeline`` (a gunpowder-style
-pipeline per block, the Dask way of gunpowder's ``DaisyRequestBlocks``).
+``segmentation/``), ``evaluate`` (``daskseg evaluate``), ``pyramid`` (``daskseg pyramid``) and
+``run_pipeline`` (a gunpowder-style pipeline per block, the Dask way of gunpowder's
+``DaisyRequestBlocks``).
 
 Nothing here imports JAX: ``NetworkProcessor`` loads it inside the workers, on first use.
 """
@@ -22,6 +23,7 @@ from .grouping import AdaptiveGroups, fixed_groups
 from .pipeline_job import run_pipeline
 from .predict import PredictResult, plan_predict, predict
 from .processor import BlockProcessor, FunctionProcessor
+from .pyramid import PyramidResult, plan_pyramid, pyramid, run_pyramid
 from .runner import BlockwiseTask, Runner, RunResult, run_blockwise
 from .segmentation import SegmentResult, plan_segment, segment
 from .submit import BlockFailure, submit_bounded
@@ -52,6 +54,7 @@ __all__ = [
     "LayoutMismatchError",
     "NetworkProcessor",
     "PredictResult",
+    "PyramidResult",
     "RecordLockedError",
     "RunResult",
     "SegmentResult",
@@ -61,11 +64,14 @@ __all__ = [
     "fixed_groups",
     "plan_evaluate",
     "plan_predict",
+    "plan_pyramid",
     "plan_segment",
     "predict",
+    "pyramid",
     "run_blockwise",
     "run_evaluate",
     "run_pipeline",
+    "run_pyramid",
     "segment",
     "submit_bounded",
 ]
