@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cluster import ClientLike
 from ..errors import BlockCancelledError, DatasetError, GeometryError
 from ..geometry import Coordinate, Roi
 from ..io import Dataset, add_level, open_dataset, read_image
@@ -300,7 +301,7 @@ def pyramid(
     resume: bool = True,
     overwrite: bool = False,
     runner: Runner | None = None,
-    client: Any = None,
+    client: ClientLike = None,
     **runner_options: Any,
 ) -> PyramidResult:
     """Write the coarser levels of the OME-Zarr image ``image`` blockwise on a Dask cluster, resumably.
@@ -317,6 +318,8 @@ def pyramid(
             chunks); default about 2M voxels read per block.
         resume (bool): keep the blocks an earlier run of the same levels finished.
         overwrite (bool): replace existing levels (e.g. made with other factors).
+        client (distributed.Client | str, optional): the cluster (or a scheduler address); default
+            ``daskseg.cluster.get_client``.
         runner (Runner, optional): the runner to use; else one from ``client`` and ``runner_options``
             (``scheduler``, ``n_workers``, ``max_in_flight``, ``retries``, ``block_timeout``, ``progress``).
 
