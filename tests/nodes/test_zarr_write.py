@@ -78,3 +78,22 @@ def test_store_names_the_container_as_gunpowder_does(tmp_path):
         gp.ZarrWrite({key: "copy"}, store={})
     with pytest.raises(AssertionError, match="exactly one"):
         gp.ZarrSource(store=str(src), filename=str(src), datasets={key: "raw"})
+
+
+def test_labels_are_written_as_image_labels_and_affinities_with_a_channel_axis(tmp_path):
+    """Integer arrays that are not interpolatable (ids) become OME-Zarr image-labels; arrays with a
+    channel axis keep it as the ``c^`` axis neuroglancer shows as channels."""
+    labels_key, affs_key = gp.ArrayKey("ZW_LABELS"), gp.ArrayKey("ZW_AFFS")
+    ids = np.arange(4 * 6 * 6, dtype=np.uint64).reshape(4, 6, 6)
+    affs = np.random.default_rng(2).random((3, 4, 6, 6)).astype(np.float32)
+    write_array(tmp_path / "in.zarr", "ids", ids, (40, 4, 4), offset=(40, 8, 8))
+    write_array(tmp_path / "in.zarr", "affs", affs, (40, 4, 4), offset=(40, 8, 8))
+    pipeline = gp.ZarrSource(tmp_path / "in.zarr", {labels_key: "ids", affs_key: "affs"}) + gp.ZarrWrite(
+        {labels_key: "volumes/labels", affs_key: "volumes/affs"}, output_dir=tmp_path
+    )
+    roi = gp.Roi((40, 8, 8), (160, 24, 24))
+    with gp.build(pipeline):
+        pipeline.request_batch(gp.BatchRequest({k: gp.ArraySpec(roi=roi) for k in (labels_key, affs_key)}))
+    out = tmp_path / "output.zarr"
+    check_output(out, "volumes/labels", (40, 4, 4), (40, 8, 8), label=True, shape=(4, 6, 6))
+    check_output(out, "volumes/affs", (40, 4, 4), (40, 8, 8), channels=1, shape=(4, 6, 6))
