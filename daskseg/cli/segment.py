@@ -78,11 +78,14 @@ def _absolute(path: str | None) -> str | None:
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Keep the blocks of each stage an earlier run of the same layout finished.")
 @click.option("--overwrite", is_flag=True, help="Replace existing fragments, graph and segmentations.")
+@click.option("--consecutive", is_flag=True,
+              help="Segment ids 1..n (ordered by each segment's smallest fragment id) instead of that fragment id.")
 @pyramid_flag
 @runner_options
 def segment(
     affs, out, thresholds, method, neighborhood, mws_bias, mws_long_range_bias, agglomeration, mask, roi, block_shape,
-    context, fragment_threshold, fragments, graph_dir, scheduler, workers, resume, overwrite, with_pyramid, max_in_flight, retries, block_timeout, progress,
+    context, fragment_threshold, fragments, graph_dir, scheduler, workers, resume, overwrite, consecutive, with_pyramid,
+    max_in_flight, retries, block_timeout, progress,
 ) -> None:
     """Segment AFFS into OUT: fragments, region graph, agglomeration and relabelling, block by block.
 
@@ -108,7 +111,7 @@ def segment(
         block_shape=shape_option_value(block_shape, "--block-shape"), context=shape_option_value(context, "--context"),
         fragments=_absolute(fragments), graph_dir=_absolute(graph_dir), watershed=watershed, resume=resume,
         neighborhood=neighborhood, mws=mws or None,
-        overwrite=overwrite,
+        overwrite=overwrite, consecutive=consecutive,
     )
     with cluster_client(scheduler, workers) as client, Runner(
         client, max_in_flight=max_in_flight, retries=retries, block_timeout=block_timeout, progress=progress

@@ -150,6 +150,28 @@ def test_resume_after_an_interruption_gives_the_same_bytes(affs_path, tmp_path, 
     assert all(s.processed == 0 for s in third.stages)
 
 
+@pytest.mark.parametrize("method", ["watershed", "cc"])
+def test_consecutive_ids_are_the_ranks_of_the_segment_ids(affs_path, tmp_path, client, method):
+    """consecutive=True: ids 1..n, the rank of each segment's id among all (0 stays 0)."""
+    affs_ds = f"{affs_path}/volumes/pred_affs"
+    plain = bw.segment(affs_ds, str(tmp_path / "plain.zarr/seg"), [0.4, 0.7], method=method, block_shape=(5, 17, 23),
+                       client=client)
+    ours = bw.segment(affs_ds, str(tmp_path / "consecutive.zarr/seg"), [0.4, 0.7], method=method,
+                      block_shape=(5, 17, 23), client=client, consecutive=True)
+    assert [s.name for s in ours.stages].count("roots") == 2 and [s.name for s in ours.stages].count("offsets") == 2
+    counts = []
+    for t in (0.4, 0.7):
+        segmentation, expected = read(ours.outputs[t]), read(plain.outputs[t])
+        ids, rank = np.unique(expected, return_inverse=True)  # ranks 0..n-1 (0: background, if any)
+        rank = rank.reshape(expected.shape).astype(np.uint64) + np.uint64(0 if ids[0] == 0 else 1)
+        np.testing.assert_array_equal(segmentation, rank)
+        counts.append(len(ids) - int(ids[0] == 0))
+        assert segmentation.max() == counts[-1]
+    assert max(counts) > 20  # many segments, spread over the 18 blocks
+    attrs = open_dataset(str(tmp_path / "consecutive.zarr"), "seg_0.4").attrs["daskseg"]["producer"]
+    assert attrs["consecutive"] is True
+
+
 def test_segmentation_is_a_label_image_with_spatial_metadata(affs_path, tmp_path, client):
     result = bw.segment(f"{affs_path}/volumes/pred_affs", str(tmp_path / "s.zarr/volumes/seg"), [0.5],
                         block_shape=(12, 24, 20), client=client)

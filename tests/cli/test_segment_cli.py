@@ -60,6 +60,17 @@ def test_segment_then_evaluate_with_relative_paths(sample, scheduler):
     assert scores["adapted_rand"] == pytest.approx(expected_scores["adapted_rand"], abs=1e-9)
 
 
+def test_consecutive_gives_ids_one_to_n(sample, scheduler):
+    tmp_path, affs, _ = sample
+    result = CliRunner().invoke(main, ["segment", "--affs", "pred.zarr/volumes/pred_affs", "--out", "c.zarr/seg",
+                                       "--method", "cc", "--thresholds", "0.6", "--block-shape", "3,16,16",
+                                       "--scheduler", scheduler, "--consecutive"])
+    assert result.exit_code == 0, result.output
+    seg = open_dataset(tmp_path / "c.zarr", "seg").read()
+    n = len(np.unique(connected_components(affs, 0.6)))
+    assert n > 4 and np.array_equal(np.unique(seg), np.arange(1, n + 1))
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

@@ -7,7 +7,8 @@ Dask) as a list of ``BlockwiseTask``s, which ``segment`` hands to one ``Runner``
    components per block, ids unique by construction;
 2. ``edges``: the region graph with mergeable contact statistics, each edge owned by one block;
 3. ``agglomerate-L0`` ... ``agglomerate-L<top>``: the reduction tree (see ``agglomerate.py``);
-4. ``relabel``: the segmentation of each threshold, block by block.
+4. ``relabel``: the segmentation of each threshold, block by block (after ``roots`` and
+   ``offsets`` with ``consecutive=True``: ids 1..n, see ``consecutive.py``).
 
 Every stage keeps a done record; a stage whose layout changed upstream is refused (or, with
 ``overwrite``, redone), so an interrupted run resumes by running the same call again.
@@ -37,6 +38,7 @@ from ..predict import default_block_shape
 from ..runner import BlockwiseTask, Runner, RunResult
 from .affinities import affinity_scale, read_affinities
 from .agglomerate import agglomerate_block
+from .consecutive import offsets_block, offsets_path, roots_block, roots_path
 from .edges import edges_block
 from .fragments import fragments_block
 from .layout import SegmentLayout
@@ -139,6 +141,7 @@ def plan_segment(
     mws: dict | None = None,
     resume: bool = True,
     overwrite: bool = False,
+    consecutive: bool = False,
 ) -> tuple[list[BlockwiseTask], SegmentResult]:
     """The stages of ``segment`` as ``BlockwiseTask``s, checked and with their outputs created.
 
@@ -169,6 +172,9 @@ def plan_segment(
             (``bias``, ``long_range_bias``, ``min_size``; defaults ``MWS_DEFAULTS``).
         resume (bool): keep the stages an earlier run of the same layout finished.
         overwrite (bool): replace existing outputs (fragments, graph, segmentations).
+        consecutive (bool): segment ids 1..n (in the order of the smallest fragment id of each
+            segment) instead of that fragment id; two small stages (``roots``, ``offsets``) per
+            threshold number them without a global table.
     """
     thresholds = tuple(float(t) for t in thresholds)
     if not thresholds or any(not 0.0 <= t <= 1.0 for t in thresholds):
@@ -246,10 +252,22 @@ def plan_segment(
                 job="segmentation", label=True,
             )
         if created:
-            _write_segmentation_attrs(seg_ds, frag_ds, threshold, method)
+            _write_segmentation_attrs(seg_ds, frag_ds, threshold, method, consecutive)
+        merged = resume and not frag_created
+        if consecutive:  # number the roots 1..n first (consecutive.py)
+            one = BlockGrid(output_roi, output_roi.shape / vs, vs)
+            tasks.append(BlockwiseTask(
+                "roots", grid, roots_block, args=(layout, t), record_dir=os.path.dirname(roots_path(layout, t, (0,))),
+                layout={"grid": grid.layout(), **merge_layout, "threshold": threshold}, resume=merged,
+                settings="segment"))
+            tasks.append(BlockwiseTask(
+                "offsets", one, offsets_block, args=(layout, t), record_dir=os.path.dirname(offsets_path(layout, t)),
+                layout={"grid": one.layout(), **merge_layout, "threshold": threshold}, resume=merged,
+                settings="segment"))
         tasks.append(BlockwiseTask(
-            "relabel", grid, relabel_block, args=(layout, frag_ds, seg_ds, t),
-            record_dir=dataset_location(seg_ds), layout={"grid": grid.layout(), **merge_layout, "threshold": threshold},
+            "relabel", grid, relabel_block, args=(layout, frag_ds, seg_ds, t, consecutive),
+            record_dir=dataset_location(seg_ds),
+            layout={"grid": grid.layout(), **merge_layout, "threshold": threshold, "consecutive": consecutive},
             resume=resume and not created and not frag_created, settings="segment"))
     result = SegmentResult({t: p for t, p in outputs.items()}, fragments, graph_dir, grid.shape)
     logger.info("segment: %d blocks %s of %s voxels, %d levels of merges, thresholds %s", len(grid), grid.shape,
@@ -383,9 +401,12 @@ def _check_values(affs: Dataset, scale: float, layout: SegmentLayout) -> None:
     read_affinities(affs, grid.block(len(grid) // 2).write_roi, scale)
 
 
-def _write_segmentation_attrs(seg: Dataset, fragments: Dataset, threshold: float, method: str) -> None:
+def _write_segmentation_attrs(
+    seg: Dataset, fragments: Dataset, threshold: float, method: str, consecutive: bool = False
+) -> None:
     """Record how ``seg`` (an OME-Zarr ``image-label``, see ``open_or_create_output``) was made."""
     set_attrs(seg.container, seg.name, {
         "daskseg": {"producer": {"type": "segment", "method": method, "threshold": threshold,
-                                 "fragments": f"{fragments.container}/{fragments.name}"}},
+                                 "fragments": f"{fragments.container}/{fragments.name}",
+                                 "consecutive": consecutive}},
     })
