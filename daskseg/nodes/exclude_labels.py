@@ -76,7 +76,8 @@ class ExcludeLabels(BatchFilter):
     def prepare(self, request: BatchRequest) -> BatchRequest:
         deps = BatchRequest()
         rois = [request[k].roi for k in (self.labels, self.ignore_mask) if k is not None and k in request]
-        roi = rois[0] if len(rois) == 1 else rois[0].union(rois[1])
+        first, last = rois[0], rois[-1]
+        roi = first.union(last) if first is not None and last is not None else first
         spec = self.spec[self.labels].copy()
         spec.roi = roi
         deps[self.labels] = spec
@@ -92,7 +93,7 @@ class ExcludeLabels(BatchFilter):
         outputs[self.labels] = Array(data, gt.spec.copy(), gt.attrs)
         if self.ignore_mask is None or self.ignore_mask not in request:
             return outputs
-        voxel_size = gt.spec.voxel_size
+        voxel_size = gt.spec.voxel_size if gt.spec.voxel_size is not None else (1,) * excluded.ndim
         if excluded.all():
             keep = np.zeros(data.shape, dtype=bool)  # nothing included: nothing within reach of it either
         else:
@@ -103,5 +104,6 @@ class ExcludeLabels(BatchFilter):
         spec.dtype = np.dtype(np.uint8)
         spec.interpolatable = False
         mask = Array(keep.astype(np.uint8), spec)
-        outputs[self.ignore_mask] = mask.crop(request[self.ignore_mask].roi)
+        asked = request[self.ignore_mask].roi
+        outputs[self.ignore_mask] = mask.crop(asked) if asked is not None else mask
         return outputs

@@ -54,7 +54,7 @@ def seeded_watershed(
     index_dtype = np.int32 if flat.size < 2**31 else np.int64
     strides = np.cumprod((1,) + label.shape[:0:-1])[::-1].astype(index_dtype)
     axes = [a for a, lv in enumerate(edge_levels) if lv is not None]
-    top = max([int(np.max(edge_levels[a], initial=0)) for a in axes], default=0)
+    top = max([int(np.max(lv, initial=0)) for lv in edge_levels if lv is not None], default=0)
     n_levels = top + 1 if max_level is None else min(top, int(max_level)) + 1
     level_dtype = np.int32 if top < 2**31 else np.int64
     # per axis, the padded flat level of the edge from p to p + stride (walls beyond any level)
