@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ViewerError
 from ..geometry import Coordinate, Roi
-from ..io import Dataset, list_datasets, open_dataset, split_dataset_path
+from ..io import Dataset, list_datasets, open_dataset, read_image, split_dataset_path
 from ..io.kinds import CHANNELS, LABELS, array_kind
 
 CONTAINER_SUFFIXES = (".zarr", ".n5", ".hdf", ".h5", ".hdf5")
@@ -45,6 +45,11 @@ class LayerSpec:
         return self.dataset.roi
 
     @property
+    def levels(self) -> list[Dataset]:
+        """The coarser resolution levels of the dataset's OME-Zarr image (``s1``, ...), finest first."""
+        return pyramid_levels(self.dataset)
+
+    @property
     def value_range(self) -> tuple[float, float]:
         """The range shown from black to white: the integer dtype's range, or [0, 1] for floats."""
         dtype = self.dataset.dtype
@@ -52,6 +57,18 @@ class LayerSpec:
             info = np.iinfo(dtype)
             return float(info.min), float(info.max)
         return 0.0, 1.0
+
+
+def pyramid_levels(ds: Dataset) -> list[Dataset]:
+    """The levels below level 0 of the OME-Zarr image whose level 0 ``ds`` is (none for HDF5 and
+    plain arrays)."""
+    if ds.format != "zarr" or "/" not in ds.array_name:
+        return []
+    group = ds.array_name.rpartition("/")[0]
+    image = read_image(ds.container, group)
+    if image is None or image.level_name(0) != ds.array_name:
+        return []
+    return [open_dataset(ds.container, image.level_name(k)) for k in range(1, len(image.levels))]
 
 
 def _expand(path: str) -> list[tuple[str, str]]:

@@ -6,7 +6,8 @@ channel dimension is named ``c^``, which neuroglancer shows as channels. Neurogl
 ``i`` of a ``LocalVolume`` from ``offset + i * voxel_size`` to ``offset + (i + 1) * voxel_size``:
 the funlib/daskseg convention, so every layer lands exactly where daskseg says it lies, whatever
 its voxel size, and HDF5 inputs (CREMI's ``.hdf``) show as well as Zarr outputs. The viewer reads
-only the chunks the browser asks for, and downsamples on the fly when zoomed out.
+only the chunks the browser asks for; zoomed out, it serves the image's pyramid levels
+(``daskseg pyramid``) where they line up with level 0, else downsamples level 0 on the fly.
 
 Labels are segmentation layers, affinities images whose three channels are shown as RGB, raw a
 grey image. ``open_viewer`` serves them on 127.0.0.1; its ``viewer.state`` is the JSON state (the
@@ -64,7 +65,8 @@ class VoxelArray:
 
 
 def local_volume(spec: LayerSpec) -> Any:
-    """The ``LocalVolume`` of one layer (world coordinate space, voxel offset, volume type)."""
+    """The ``LocalVolume`` of one layer (world coordinate space, voxel offset, volume type), serving
+    zoomed-out views from the image's pyramid levels where they line up (``ng_volume.py``)."""
     ng = _neuroglancer()
     ds = spec.dataset
     dims = spec.voxel_size.dims
@@ -72,8 +74,16 @@ def local_volume(spec: LayerSpec) -> Any:
     units = [""] * ds.num_channel_dims + ["nm"] * dims
     scales = [1] * ds.num_channel_dims + [int(v) for v in spec.voxel_size]
     offset = [0] * ds.num_channel_dims + [int(o) for o in spec.offset / spec.voxel_size]
-    return ng.LocalVolume(
+    from .ng_volume import PyramidVolume
+
+    levels = []
+    for level in spec.levels:
+        factor = level.voxel_size / spec.voxel_size
+        if level.roi.offset == spec.offset:  # its voxels line up with level 0's
+            levels.append(([1] * ds.num_channel_dims + list(factor), VoxelArray(level)))
+    return PyramidVolume(
         VoxelArray(ds),
+        levels,
         dimensions=ng.CoordinateSpace(names=names, units=units, scales=scales),
         voxel_offset=offset,
         volume_type="segmentation" if spec.kind == LABELS else "image",

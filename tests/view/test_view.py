@@ -18,7 +18,7 @@ import pytest
 from dask_fixtures import free_port
 
 from daskseg.errors import DatasetError, ViewerError
-from daskseg.io import set_attrs, write_array
+from daskseg.io import read_image, set_attrs, write_array
 from daskseg.view import layer_specs
 from daskseg.view.napari_viewer import napari_layer, open_napari
 
@@ -189,3 +189,61 @@ def test_the_command_prints_the_url_serves_it_and_stops_on_ctrl_c(outputs):
     assert process.returncode == 0, err
     assert "pred_affs: channels, voxel size (40, 4, 4), offset (80, 16, 24)" in err
     assert "segmentation: labels" in err and "stopped" in err
+
+
+def test_zoomed_out_views_are_served_from_the_pyramid_levels(tmp_path):
+    from daskseg.blockwise.pyramid import plan_pyramid
+    from daskseg.io import open_dataset
+    from daskseg.pyramid import downsample_mean, downsample_mode
+    from daskseg.view.ng import open_viewer
+
+    raw = np.zeros((4, 16, 16), np.uint8)
+    raw[:, 1::2, :] = 1
+    raw[:, :, 1::2] = 1  # groups of 2x2: 0 1 1 1 -> mean 0.75: rounded 1 by the level, 0 by truncation
+    labels = np.full((4, 16, 16), 5, np.uint64)
+    labels[:, ::2, ::2] = 7  # the voxel striding keeps is the minority: the mode is 5
+    affs = np.random.default_rng(1).random((3, 4, 16, 16)).astype(np.float32)
+    write_array(tmp_path / "a.zarr", "raw", raw, VS, chunk_shape=(2, 4, 4))
+    write_array(tmp_path / "a.zarr", "ids", labels, VS, chunk_shape=(2, 4, 4), label=True)
+    write_array(tmp_path / "a.zarr", "affs", affs, VS, offset=(0, 4, 4), chunk_shape=(2, 4, 4))
+    for name, max_levels in (("raw", 1), ("ids", None), ("affs", 1)):
+        tasks, _ = plan_pyramid(f"{tmp_path}/a.zarr/{name}", max_levels=max_levels)
+        for task in tasks:  # the levels, written in this process
+            for block in task.grid:
+                task.function(block, *task.args)
+    s1 = {name: open_dataset(tmp_path / "a.zarr", f"{name}/s1").read() for name in ("raw", "ids")}
+    assert s1["raw"].min() == 1 and (s1["ids"] == 5).all()
+    viewer = open_viewer(layer_specs([f"{tmp_path}/a.zarr/{n}" for n in ("raw", "ids", "affs")]))
+    try:
+        base = str(viewer).split("/v/")[0]
+        keys = {
+            layer["name"]: layer["source"][0]["url"].removeprefix("python://volume/")
+            for layer in viewer.state.to_json()["layers"]
+        }
+
+        def served(name, factor):
+            info = json.loads(fetch(f"{base}/neuroglancer/info/{keys[name]}"))
+            shape = [-(-n // f) for n, f in zip(info["shape"], factor)]
+            url = (
+                f"{base}/neuroglancer/npz/{keys[name]}/{','.join(map(str, factor))}/"
+                f"{','.join(['0'] * len(shape))}/{','.join(map(str, shape))}"
+            )
+            return info, np.load(io.BytesIO(zlib.decompress(fetch(url))))
+
+        # factor 1,2,2 is level s1 itself: means rounded, labels by their mode
+        np.testing.assert_array_equal(served("raw", (1, 2, 2))[1], s1["raw"])
+        np.testing.assert_array_equal(served("ids", (1, 2, 2))[1], s1["ids"])
+        # 1,4,4 of raw: s1 (its only level) halved again, by the mean
+        np.testing.assert_array_equal(served("raw", (1, 4, 4))[1], downsample_mean(s1["raw"], (1, 2, 2)))
+        # every level of ids: neuroglancer may zoom out 8 times further than the coarsest
+        ids_levels = read_image(tmp_path / "a.zarr", "ids").levels
+        coarsest = np.prod(np.array(ids_levels[-1].voxel_size) // np.array(VS))
+        info, two = served("ids", (2, 16, 16))
+        assert info["maxDownsampling"] == coarsest * 8
+        np.testing.assert_array_equal(two, downsample_mode(labels, (2, 16, 16)))
+        # affs at offset (0, 4, 4): s1 lies on the world grid of 8 nm, not on level 0's voxels, so
+        # level 0 is downsampled on the fly as neuroglancer does it
+        _, affs_down = served("affs", (1, 1, 2, 2))
+        np.testing.assert_array_equal(affs_down, neuroglancer.downsample.downsample_with_averaging(affs, (1, 1, 2, 2)))
+    finally:
+        neuroglancer.stop()
