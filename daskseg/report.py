@@ -74,12 +74,15 @@ def best_threshold_scores(
 ) -> tuple[float, dict]:
     """The threshold on ``scores`` with the highest ``criterion`` against ``truth``, and its scores
     (an oracle choice, so the baseline gets its best chance)."""
-    thresholds = np.linspace(0.05, 0.95, 19) if thresholds is None else thresholds
-    best_t, best = None, None
-    for t in thresholds:
+    grid: Sequence[float] = np.linspace(0.05, 0.95, 19).tolist() if thresholds is None else thresholds
+    best_t: float | None = None
+    best: dict | None = None
+    for t in grid:
         s = binary_scores(scores > t, truth)
         if best is None or s[criterion] > best[criterion]:
             best_t, best = float(t), s
+    if best_t is None or best is None:
+        raise ValueError("best_threshold_scores: no thresholds to try")
     return best_t, best
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -63,7 +64,7 @@ class Predictor:
         params = self._model.initial_params() if params is None else params_from_state(params)
         self.params = jax.tree.map(np.asarray, jax.device_get(params))
         self._device_params = None
-        self._forward = None
+        self._forward: Callable[[Any, np.ndarray], Any] | None = None
 
     # --- geometry ------------------------------------------------------------------------------
     @property
@@ -84,20 +85,21 @@ class Predictor:
     # --- forward -------------------------------------------------------------------------------
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         """Affinities ``(C, d, h, w)`` (or ``(B, C, d, h, w)``) for raw ``(D, H, W)``, ``(C, D, H, W)`` or ``(B, ...)``."""
-        if self._forward is None:
+        forward_fn = self._forward
+        if forward_fn is None:
             model = self._model
 
             def forward(params, raw):
                 return model.apply(params, raw)[0]
 
             enable_compilation_cache()
-            self._forward = jax.jit(forward)
+            forward_fn = self._forward = jax.jit(forward)
             self._device_params = jax.device_put(self.params)
         raw = np.asarray(raw)
         dims = self.architecture.dims
         self.architecture.output_shape(raw.shape[-dims:])  # clear error for invalid shapes
         batched = _is_batched(raw, dims, self.architecture.in_channels)
-        out = np.asarray(self._forward(self._device_params, raw))
+        out = np.asarray(forward_fn(self._device_params, raw))
         return out if batched else out[0]
 
     def __getstate__(self) -> dict:
@@ -110,7 +112,7 @@ class Predictor:
     def __setstate__(self, state: dict) -> None:
         net = state["net"] if state["net"] is not None else UNetConfig.from_dict(state["architecture"])
         conv_impl = state["architecture"]["conv_impl"]
-        self.__init__(net, state["params"], conv_impl=conv_impl)
+        type(self).__init__(self, net, state["params"], conv_impl=conv_impl)
 
 
 def _is_batched(raw: np.ndarray, dims: int, in_channels: int) -> bool:
