@@ -333,7 +333,9 @@ def add_level(
     compressors: Any = "auto",
 ) -> str:
     """Add a coarser resolution level to the image group ``name`` (replacing one of the same voxel
-    size) and return its dataset name (``'<name>/s1'``, ...). The caller writes its data.
+    size) and return its dataset name (``'<name>/s1'``, ...). The caller writes its data (e.g.
+    ``open_dataset(container, '<name>/s1', mode='r+').write(...)``). OME-Zarr wants an image and its
+    labels (``read_image(...).labels``) to have the same number of levels: add them to both.
 
     Args:
         voxel_size (tuple of int): the level's voxel size, a multiple of level 0's.
