@@ -169,12 +169,12 @@ def _encode(node: Any, leaves: list[np.ndarray]) -> Any:
             items.append([k, _encode(v, leaves)])
         return {"dict": items}
     if isinstance(node, tuple) and hasattr(type(node), "_fields"):
-        return {"namedtuple": type(node).__name__, "fields": list(type(node)._fields),
+        return {"namedtuple": type(node).__name__, "fields": list(type(node)._fields),  # type: ignore[attr-defined]
                 "items": [_encode(v, leaves) for v in node]}
     if isinstance(node, (list, tuple)):
         return {type(node).__name__: [_encode(v, leaves) for v in node]}
     if isinstance(node, np.ndarray) or isinstance(node, (np.generic, *_SCALARS)) or hasattr(node, "__array__"):
-        leaf = {"leaf": len(leaves)}
+        leaf: dict[str, Any] = {"leaf": len(leaves)}
         if isinstance(node, _SCALARS):
             leaf["python"] = type(node).__name__
         leaves.append(np.asarray(node))
@@ -195,7 +195,7 @@ def _namedtuple(name: str, fields: list[str]) -> type:
     """A named tuple type of this name and fields (one per pair), which pickles by name and fields."""
     key = (str(name), tuple(str(f) for f in fields))
     if key not in _NAMEDTUPLES:
-        base = collections.namedtuple(key[0], key[1])  # validates the names as identifiers
+        base = collections.namedtuple(key[0], key[1])  # type: ignore[misc]  # validates the names as identifiers
 
         def __reduce__(self):
             return _make_namedtuple, (key[0], list(key[1]), tuple(self))
