@@ -72,7 +72,9 @@ def images(tmp_path):
     affs = rng.random((3, 5, 13, 11)).astype(np.float32)
     labels = np.kron(rng.integers(0, 7, (3, 5, 5)), np.ones((2, 3, 3), int))[:5, :13, :11].astype(np.uint64)
     write_array(tmp_path / "out.zarr", "volumes/pred_affs", affs, VS, offset=OFFSET, chunk_shape=(2, 4, 4))
-    write_array(tmp_path / "out.zarr", "volumes/segmentation", labels, VS, offset=OFFSET, chunk_shape=(2, 4, 4), label=True)
+    write_array(
+        tmp_path / "out.zarr", "volumes/segmentation", labels, VS, offset=OFFSET, chunk_shape=(2, 4, 4), label=True
+    )
     return tmp_path, affs, labels
 
 
@@ -114,10 +116,22 @@ def test_levels_are_listed_in_the_multiscales_with_scale_and_translation(client,
     (multiscale,) = attrs["ome"]["multiscales"]
     listed = [(d["path"], d["coordinateTransformations"]) for d in multiscale["datasets"]]
     assert listed == [
-        (f"s{k}", [{"type": "scale", "scale": [1.0, *map(float, vs)]},
-                   {"type": "translation", "translation": [0.0, *map(float, off)]}])
-        for k, (vs, off) in enumerate([(VS, OFFSET), ((40, 8, 8), (80, 8, 8)), ((40, 16, 16), (80, 0, 0)),
-                                       ((40, 32, 32), (80, 0, 0)), ((80, 64, 64), (80, 0, 0))])
+        (
+            f"s{k}",
+            [
+                {"type": "scale", "scale": [1.0, *map(float, vs)]},
+                {"type": "translation", "translation": [0.0, *map(float, off)]},
+            ],
+        )
+        for k, (vs, off) in enumerate(
+            [
+                (VS, OFFSET),
+                ((40, 8, 8), (80, 8, 8)),
+                ((40, 16, 16), (80, 0, 0)),
+                ((40, 32, 32), (80, 0, 0)),
+                ((80, 64, 64), (80, 0, 0)),
+            ]
+        )
     ]
 
 
@@ -134,8 +148,9 @@ def test_an_interrupted_pyramid_resumes(client, images):
     result = pyramid(image, block_shape=(2, 4, 4), client=client, progress=False)
     assert (result.stages[0].skipped, result.stages[0].processed) == (half, len(first.grid) - half)
     assert result.stages[1].skipped == 0
-    for ds, (values, _, _) in zip(read_levels(tmp_path / "out.zarr", "volumes/pred_affs"),
-                                  expected_levels(affs, "mean", FACTORS)):
+    for ds, (values, _, _) in zip(
+        read_levels(tmp_path / "out.zarr", "volumes/pred_affs"), expected_levels(affs, "mean", FACTORS)
+    ):
         np.testing.assert_allclose(ds.read(), values, rtol=1e-6)
     again = pyramid(image, block_shape=(2, 4, 4), client=client, progress=False)
     assert all(s.processed == 0 and s.skipped == s.num_blocks for s in again.stages)
@@ -150,7 +165,7 @@ def test_other_factors_are_refused_unless_overwrite(client, images):
     result = pyramid(image, factors=[(2, 2, 2)], max_levels=1, overwrite=True, client=client, progress=False)
     (level,) = read_levels(tmp_path / "out.zarr", "volumes/pred_affs")
     assert tuple(level.voxel_size) == (80, 8, 8) and len(result.levels) == 1
-    (expected, _, _), = expected_levels(affs, "mean", [(2, 2, 2)])
+    ((expected, _, _),) = expected_levels(affs, "mean", [(2, 2, 2)])
     np.testing.assert_allclose(level.read(), expected, rtol=1e-6)
 
 
@@ -169,19 +184,38 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path, images):
 
 def test_the_command_writes_levels_with_given_factors_and_method(client, images):
     tmp_path, _, labels = images
-    args = ["pyramid", f"{tmp_path}/out.zarr/volumes/segmentation", "--factors", "1,2,2", "--factors", "1,3,3",
-            "--method", "mean", "--block-shape", "2,4,4", "--scheduler", client.scheduler.address, "--no-progress"]
+    args = [
+        "pyramid",
+        f"{tmp_path}/out.zarr/volumes/segmentation",
+        "--factors",
+        "1,2,2",
+        "--factors",
+        "1,3,3",
+        "--method",
+        "mean",
+        "--block-shape",
+        "2,4,4",
+        "--scheduler",
+        client.scheduler.address,
+        "--no-progress",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "voxel size (40, 8, 8), offset (80, 8, 8)" in result.output
+    # s1 has (5, 7, 6) voxels: blocks of (2, 4, 4) make 3 x 2 x 2
+    assert "voxel size (40, 8, 8), offset (80, 8, 8), shape (5, 7, 6) (12 blocks)" in result.output
     assert "voxel size (40, 24, 24)" in result.output
     levels = read_levels(tmp_path / "out.zarr", "volumes/segmentation")
     expected = expected_levels(labels, "mean", [(1, 2, 2), (1, 3, 3)])
     for ds, (values, offset, vs) in zip(levels, expected, strict=True):
         assert tuple(ds.voxel_size) == vs and tuple(ds.roi.offset) == offset
         np.testing.assert_array_equal(ds.read(), values)
-    levels_only = CliRunner().invoke(main, [*args[:2], "--levels", "1", "--overwrite", "--scheduler",
-                                            client.scheduler.address, "--no-progress"])
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and "done before" in again.output and "(0 blocks" in again.output, again.output
+    redo = CliRunner().invoke(main, [*args, "--no-resume"])
+    assert redo.exit_code == 0 and "done before" not in redo.output, redo.output
+    levels_only = CliRunner().invoke(
+        main, [*args[:2], "--levels", "1", "--overwrite", "--scheduler", client.scheduler.address, "--no-progress"]
+    )
     assert levels_only.exit_code == 0, levels_only.output
     assert len(read_levels(tmp_path / "out.zarr", "volumes/segmentation")) == 1
 

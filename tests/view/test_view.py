@@ -156,6 +156,22 @@ def test_napari_missing_is_one_clear_error(outputs):
         open_napari(layer_specs(outputs[0][:1]), run=False)
 
 
+def test_the_napari_flag_without_napari_is_one_line(outputs):
+    from click.testing import CliRunner
+
+    from daskseg.cli import main
+
+    try:
+        import napari  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("napari is installed here")
+    result = CliRunner().invoke(main, ["view", outputs[0][0], "--napari"])
+    assert result.exit_code == 1
+    assert "Error: ViewerError: napari is not installed" in result.output and "Traceback" not in result.output
+
+
 def test_bad_paths_are_named(tmp_path, outputs):
     with pytest.raises(DatasetError, match="no array 'volumes/missing'"):
         layer_specs([f"{tmp_path}/pred.zarr/volumes/missing"])
@@ -168,12 +184,23 @@ def test_bad_paths_are_named(tmp_path, outputs):
         layer_specs([])
 
 
-def test_the_command_prints_the_url_serves_it_and_stops_on_ctrl_c(outputs):
+@pytest.mark.parametrize("bind", ["127.0.0.1", "127.0.0.2"])
+def test_the_command_prints_the_url_serves_it_and_stops_on_ctrl_c(outputs, bind):
     paths, _ = outputs
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH")] if p)}
     process = subprocess.Popen(
-        [sys.executable, "-c", "from daskseg.cli import main; main()", "view", *paths[1:3], "--port", str(port)],
+        [
+            sys.executable,
+            "-c",
+            "from daskseg.cli import main; main()",
+            "view",
+            *paths[1:3],
+            "--port",
+            str(port),
+            "--bind",
+            bind,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -181,7 +208,7 @@ def test_the_command_prints_the_url_serves_it_and_stops_on_ctrl_c(outputs):
     )
     try:
         url = process.stdout.readline().strip()
-        assert url.startswith(f"http://127.0.0.1:{port}/v/"), (url, process.stderr.read() if process.poll() else "")
+        assert url.startswith(f"http://{bind}:{port}/v/"), (url, process.stderr.read() if process.poll() else "")
         assert b"neuroglancer" in fetch(url).lower()
     finally:
         process.send_signal(signal.SIGINT)
