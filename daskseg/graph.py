@@ -417,14 +417,17 @@ class Graph:
         ``copy_from_self``). The larger graph is changed in place unless ``copy``. gunpowder
         documents this but disables it (``NotImplementedError``); daskseg does what it documents.
         """
-        if not (self.spec.roi.contains(other.spec.roi) or other.spec.roi.contains(self.spec.roi)):
-            raise SpecError(f"cannot merge graphs with ROIs {self.spec.roi} and {other.spec.roi}: neither contains the other")
-        if not self.spec.roi.contains(other.spec.roi):
+        mine, theirs = self.spec.roi, other.spec.roi
+        if mine is None or theirs is None:
+            raise SpecError(f"cannot merge graphs without ROIs ({mine} and {theirs})")
+        if not (mine.contains(theirs) or theirs.contains(mine)):
+            raise SpecError(f"cannot merge graphs with ROIs {mine} and {theirs}: neither contains the other")
+        if not mine.contains(theirs):
             return other.merge(self, not copy_from_self, copy)
         merged = self.copy() if copy else self
         if copy_from_self:
             return merged
-        for node_id in merged._contained_ids(other.spec.roi):
+        for node_id in merged._contained_ids(theirs):
             merged._graph.remove_node(node_id)
         for node in other.nodes:
             merged.add_node(node)

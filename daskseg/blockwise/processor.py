@@ -157,7 +157,8 @@ class FunctionProcessor(BlockProcessor):
         want = self.output_shape(raw.shape)
         if tuple(out.shape[-dims:]) == tuple(in_shape) and tuple(in_shape) != want:
             crop = tuple(slice(n, s - p) for n, p, s in zip(self.context_neg, self.context_pos, in_shape))
-            out = out[(Ellipsis, *crop)]
+            index: tuple[Any, ...] = (Ellipsis, *crop)
+            out = out[index]
         return out
 
     def __repr__(self) -> str:
@@ -230,8 +231,10 @@ class TiledProcessor(BlockProcessor):
             batch = tiles[start : start + self.batch_size]
             inputs = np.zeros((self.batch_size, *lead, *self.input_shape), dtype=np.float32)
             for i, p in enumerate(batch):
-                inputs[i] = x[(Ellipsis, *(slice(s, s + n) for s, n in zip(p, self.input_shape)))]
+                read: tuple[Any, ...] = (Ellipsis, *(slice(s, s + n) for s, n in zip(p, self.input_shape)))
+                inputs[i] = x[read]
             y = np.asarray(forward(inputs))
             for i, p in enumerate(batch):
-                out[(Ellipsis, *(slice(s, s + n) for s, n in zip(p, self.output_shape_tile)))] = y[i]
+                write: tuple[Any, ...] = (Ellipsis, *(slice(s, s + n) for s, n in zip(p, self.output_shape_tile)))
+                out[write] = y[i]
         return out

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import numbers
+from typing import cast
 
 import numpy as np
 
 from ..array import Array, ArrayKey
 from ..batch import Batch, BatchRequest
 from ..errors import ArgumentError, SpecError
-from ..geometry import Coordinate
+from ..geometry import Coordinate, Roi
 from ..pipeline import BatchFilter
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class UpSample(BatchFilter):
         if self.source not in self.spec:
             raise SpecError(f"UpSample: {self.source} is not provided upstream; provided: {sorted(self.spec)}")
         spec = self.spec[self.source].copy()
+        if spec.roi is None or spec.voxel_size is None:
+            raise SpecError(f"UpSample: {self.source} must be spatial (a ROI and a voxel size), got {spec}")
         if not isinstance(self.factor, Coordinate):
             self.factor = Coordinate((int(self.factor),) * spec.roi.dims)
         if not spec.voxel_size.is_multiple_of(self.factor):
@@ -62,7 +65,8 @@ class UpSample(BatchFilter):
     def prepare(self, request: BatchRequest) -> BatchRequest:
         deps = BatchRequest()
         spec = self.spec[self.source].copy()
-        spec.roi = request[self.target].roi.snap_to_grid(self.spec[self.source].voxel_size, mode="grow")
+        asked, voxel_size = request[self.target].roi, self.spec[self.source].voxel_size
+        spec.roi = cast(Roi, asked).snap_to_grid(cast(Coordinate, voxel_size), mode="grow")  # spatial: checked in setup
         spec.dtype = None
         deps[self.source] = spec
         return deps
@@ -77,5 +81,5 @@ class UpSample(BatchFilter):
         spec.roi = source.spec.roi
         spec.dtype = data.dtype
         outputs = Batch()
-        outputs[self.target] = Array(data, spec, source.attrs).crop(request[self.target].roi)
+        outputs[self.target] = Array(data, spec, source.attrs).crop(cast(Roi, request[self.target].roi))
         return outputs
