@@ -79,6 +79,8 @@ class Dataset:
         self.dtype = np.dtype(array.dtype)
         self.chunk_shape = tuple(array.chunks) if array.chunks is not None else self.shape
         vs = metadata.voxel_size
+        if vs is None:
+            raise DatasetError(f"{self}: no voxel size (give one, e.g. voxel_size=(40, 4, 4))")
         dims = len(vs)
         if dims > len(self.shape):
             raise DatasetError(
@@ -386,7 +388,7 @@ def _default_chunks(dims: int) -> tuple[int, ...]:
 
 
 def _zarr_compressors(compression: str | None):
-    import zarr
+    import zarr.codecs
 
     if compression in (None, "none"):
         return None
@@ -472,7 +474,8 @@ def write_plain(container: str | os.PathLike, name: str, data: np.ndarray, compr
 
         group = zarr.open_group(container, mode="a")
         array = group.create_array(
-            name, shape=data.shape, dtype=data.dtype, chunks=tuple(max(1, s) for s in data.shape) or None,
+            name, shape=data.shape, dtype=data.dtype,
+            chunks=tuple(max(1, s) for s in data.shape) or None,  # type: ignore[arg-type]  # None: 0-d, zarr's default
             compressors=_zarr_compressors(compression), overwrite=True,
         )
         if data.size:
