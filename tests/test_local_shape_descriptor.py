@@ -191,3 +191,24 @@ def test_equals_lsds_package(monkeypatch, shape, voxel_size, sigma, mode, downsa
     monkeypatch.setattr(lsd_module, "np", _Float64Numpy())
     exact = lsd_module.get_local_shape_descriptors(seg, sigmas, roi=roi, **args)
     np.testing.assert_allclose(ours, exact, atol=1e-6)
+
+
+def test_object_missed_by_downsampling_as_lsds(monkeypatch):
+    """An object no sub-sampled voxel reaches gets lsds' values: mean 0, i.e. minus the absolute
+    coordinate as offset (clipped), variance at its floor, Pearson 0, size 1."""
+    lsd_module = pytest.importorskip("lsd.train.local_shape_descriptor")
+    gunpowder = pytest.importorskip("gunpowder")
+    seg = np.zeros((24, 24), dtype=np.uint32)
+    seg[:, :] = 1
+    seg[9, 3:20] = 2  # a line on an odd row: every other row is sampled, never this one
+    ours = get_local_shape_descriptors(seg, 1.0, downsample=2)
+    line = ours[:, 9, 3:20]
+    np.testing.assert_allclose(line[1], 0.0)  # x offset -x / sigma * 0.5 + 0.5, clipped (x >= 2 here)
+    np.testing.assert_allclose(line[[2, 3]], 1e-3)  # variances at their floor, / sigma ** 2 = 1
+    np.testing.assert_allclose(line[4], 0.5)
+    np.testing.assert_allclose(line[5], 1.0)
+    monkeypatch.setattr(lsd_module, "np", _Float64Numpy())
+    exact = lsd_module.get_local_shape_descriptors(
+        seg, (1.0, 1.0, 1.0), roi=gunpowder.Roi((0, 0), (24, 24)), downsample=2
+    )
+    np.testing.assert_allclose(ours, exact, atol=1e-6)
