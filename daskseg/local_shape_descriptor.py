@@ -30,6 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage, signal
+from threadpoolctl import threadpool_limits
 
 from .errors import ArgumentError
 
@@ -179,57 +180,61 @@ def get_local_shape_descriptors(
     moments = _GaussianMoments(sub_sigma, sub_vs) if mode == "gaussian" else _SphereMoments(sub_sigma[0], sub_vs)
     max_distance = np.array(sigma_t) * (1.0 if mode == "gaussian" else 0.5)
     pairs = list(itertools.combinations(range(dims), 2))
-    for position, (label, box) in enumerate(zip(ids, boxes)):
-        if box is None:
-            continue
-        lo = np.array([s.start for s in box])
-        hi = np.array([s.stop for s in box])
-        # sub-sampled voxels of the bounding box, indices into sub_seg
-        s_lo = sub_begin + lo // df
-        s_hi = sub_begin + (hi - 1) // df + 1
-        m = moments(sub_seg, label, s_lo, s_hi)
-        count = m[(0,) * dims]
-        empty = count == 0
-        count = np.where(empty, 1.0, count)
-        unit = [tuple(int(i == d) for i in range(dims)) for d in range(dims)]
-        offset = [m[u] / count for u in unit]
-        var = []
-        for d in range(dims):
-            two = tuple(2 * int(i == d) for i in range(dims))
-            var.append(np.maximum(m[two] / count - offset[d] ** 2, MIN_VARIANCE))
-        pearson = []
-        for i, j in pairs:
-            ij = tuple(int(k in (i, j)) for k in range(dims))
-            cov = m[ij] / count - offset[i] * offset[j]
-            pearson.append(cov / np.sqrt(var[i] * var[j]))
-        if empty.any():
-            # lsds: no object voxel in reach gives mean 0, i.e. an offset of minus the absolute
-            # coordinate of the (sub-sampled) voxel, counted from the sub-sampled grid's origin
+    # many small matrix products: BLAS threads only spin (5-10x slower on a busy machine)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for position, (label, box) in enumerate(zip(ids, boxes)):
+            if box is None:
+                continue
+            lo = np.array([s.start for s in box])
+            hi = np.array([s.stop for s in box])
+            # sub-sampled voxels of the bounding box, indices into sub_seg
+            s_lo = sub_begin + lo // df
+            s_hi = sub_begin + (hi - 1) // df + 1
+            m = moments(sub_seg, label, s_lo, s_hi)
+            count = m[(0,) * dims]
+            empty = count == 0
+            count = np.where(empty, 1.0, count)
+            unit = [tuple(int(i == d) for i in range(dims)) for d in range(dims)]
+            offset = [m[u] / count for u in unit]
+            var = []
             for d in range(dims):
-                shape = [1] * dims
-                shape[d] = -1
-                coord = (first[d] + df * np.arange(s_lo[d], s_hi[d])).reshape(shape) * vs[d]
-                offset[d] = np.where(empty, -coord.astype(np.float64), offset[d])
-        channels = []
-        for c in selected:
-            if c < dims:
-                channels.append(offset[c] / max_distance[c] * 0.5 + 0.5)
-            elif c < 2 * dims:
-                d = c - dims
-                channels.append(var[d] / sigma_t[d] ** 2)
-            elif c < 2 * dims + len(pairs):
-                channels.append(pearson[c - 2 * dims] * 0.5 + 0.5)
-            else:
-                channels.append(count)
-        values = np.stack(channels)
-        if df > 1:
-            for d in range(dims):
-                values = np.repeat(values, df, axis=d + 1)
-            start = lo - (lo // df) * df
-            values = values[(slice(None),) + tuple(slice(int(s), int(s + h - low)) for s, low, h in zip(start, lo, hi))]
-        inside = index[box] == position + 1
-        target = descriptors[(slice(None),) + box]
-        target[:, inside] = values[:, inside]
+                two = tuple(2 * int(i == d) for i in range(dims))
+                var.append(np.maximum(m[two] / count - offset[d] ** 2, MIN_VARIANCE))
+            pearson = []
+            for i, j in pairs:
+                ij = tuple(int(k in (i, j)) for k in range(dims))
+                cov = m[ij] / count - offset[i] * offset[j]
+                pearson.append(cov / np.sqrt(var[i] * var[j]))
+            if empty.any():
+                # lsds: no object voxel in reach gives mean 0, i.e. an offset of minus the absolute
+                # coordinate of the (sub-sampled) voxel, counted from the sub-sampled grid's origin
+                for d in range(dims):
+                    shape = [1] * dims
+                    shape[d] = -1
+                    coord = (first[d] + df * np.arange(s_lo[d], s_hi[d])).reshape(shape) * vs[d]
+                    offset[d] = np.where(empty, -coord.astype(np.float64), offset[d])
+            channels = []
+            for c in selected:
+                if c < dims:
+                    channels.append(offset[c] / max_distance[c] * 0.5 + 0.5)
+                elif c < 2 * dims:
+                    d = c - dims
+                    channels.append(var[d] / sigma_t[d] ** 2)
+                elif c < 2 * dims + len(pairs):
+                    channels.append(pearson[c - 2 * dims] * 0.5 + 0.5)
+                else:
+                    channels.append(count)
+            values = np.stack(channels)
+            if df > 1:
+                for d in range(dims):
+                    values = np.repeat(values, df, axis=d + 1)
+                start = lo - (lo // df) * df
+                values = values[
+                    (slice(None),) + tuple(slice(int(s), int(s + h - low)) for s, low, h in zip(start, lo, hi))
+                ]
+            inside = index[box] == position + 1
+            target = descriptors[(slice(None),) + box]
+            target[:, inside] = values[:, inside]
     np.clip(descriptors, 0.0, 1.0, out=descriptors)
     return descriptors
 
@@ -280,12 +285,18 @@ class _GaussianMoments:
             for orders, array in results.items():
                 ks = range(3 - sum(orders))
                 stacked = np.concatenate([mats[k] for k in ks]).astype(self.dtype)
-                # one matrix product for all orders (tensordot: a single BLAS call; np.matmul on
-                # stacks of matrices is many times slower here)
-                out = np.tensordot(stacked, array, axes=([1], [axis]))  # (k * out, *other axes)
-                for i, k in enumerate(ks):
+                # one matrix product for all orders, a single BLAS call (np.matmul on stacks of
+                # matrices is many times slower here)
+                if axis == dims - 1 and array.flags.c_contiguous:
+                    out = array.reshape(-1, array.shape[-1]) @ stacked.T  # (other axes, k * out)
+                    out = out.reshape(array.shape[:-1] + (len(ks), out_len))
+                    parts = [out[..., i, :] for i in range(len(ks))]
+                else:
+                    out = np.tensordot(stacked, array, axes=([1], [axis]))  # (k * out, *other axes)
+                    parts = [np.moveaxis(out[i * out_len : (i + 1) * out_len], 0, axis) for i in range(len(ks))]
+                for k, part in zip(ks, parts):
                     key = tuple(k if a == axis else o for a, o in enumerate(orders))
-                    nxt[key] = np.moveaxis(out[i * out_len : (i + 1) * out_len], 0, axis)
+                    nxt[key] = part
             results = nxt
         return results
 

@@ -74,8 +74,8 @@ def net() -> None:
 @click.option("--lsd-sigma", type=click.FloatRange(min=0, min_open=True), default=None,
               help="The descriptors' Gaussian sigma in nm (default 80); needs --lsds.")
 @click.option("--lsd-downsample", type=click.IntRange(min=1), default=None,
-              help="Compute the training descriptors on every n-th voxel (default 2; 1 is exact and slower); "
-              "needs --lsds.")
+              help="Compute the training descriptors on every n-th voxel (default 1: all; 2 is faster and "
+              "coarser); needs --lsds.")
 def create(output_dir, train_input, predict_input, num_fmaps, fmap_inc_factor, downsample, neighborhood_name,
            affinity_neighborhood, lsds, lsd_sigma, lsd_downsample) -> None:
     """Write train_net_config.json and the larger test_net_config.json (input/output shapes,

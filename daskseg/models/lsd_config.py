@@ -24,8 +24,8 @@ class LsdConfig:
     Args:
         sigma: the descriptors' Gaussian sigma (sphere radius) in world units (nm).
         mode: ``"gaussian"`` or ``"sphere"``.
-        downsample: ``AddLocalShapeDescriptor``'s ``downsample`` (2 is about ten times faster on
-            the CPU that makes the batches, and coarser).
+        downsample: ``AddLocalShapeDescriptor``'s ``downsample`` (2 is about three times faster,
+            and coarser).
         components: channels of the descriptor to learn (e.g. ``"0129"``); default all 10.
         loss_weight: weight of the descriptors' loss in the sum.
         affs_loss_weight: weight of the affinities' loss in the sum.
@@ -35,7 +35,7 @@ class LsdConfig:
 
     sigma: float = 80.0
     mode: str = "gaussian"
-    downsample: int = 2
+    downsample: int = 1
     components: str | None = None
     loss_weight: float = 1.0
     affs_loss_weight: float = 1.0

@@ -43,9 +43,9 @@ def test_config_round_trip_and_cli(tmp_path):
         train_input_shape=IN_SHAPE,
         predict_input_shape=IN_SHAPE,
         architecture=TINY,
-        lsds={"sigma": 60.0, "downsample": 1},
+        lsds={"sigma": 60.0, "downsample": 3},
     )
-    assert train.architecture.lsd_channels == 10 and train.lsds == LsdConfig(sigma=60.0, downsample=1)
+    assert train.architecture.lsd_channels == 10 and train.lsds == LsdConfig(sigma=60.0, downsample=3)
     assert load_net_config(tmp_path / "train_net_config.json").to_dict() == train.to_dict()
     # networks without the head keep their configs as they were
     plain, _ = create_networks(
@@ -58,12 +58,12 @@ def test_config_round_trip_and_cli(tmp_path):
         LsdConfig(sigma=0)
 
     result = CliRunner().invoke(
-        main, ["net", "create", str(tmp_path / "cli"), "--lsds", "--lsd-sigma", "40", "--lsd-downsample", "1"]
+        main, ["net", "create", str(tmp_path / "cli"), "--lsds", "--lsd-sigma", "40", "--lsd-downsample", "2"]
     )
     assert result.exit_code == 0, result.output
     assert "10 LSD channels (sigma 40 nm)" in result.output
     cfg = load_net_config(tmp_path / "cli" / "train_net_config.json")
-    assert cfg.lsds == LsdConfig(sigma=40.0, downsample=1) and cfg.architecture.lsd_channels == 10
+    assert cfg.lsds == LsdConfig(sigma=40.0, downsample=2) and cfg.architecture.lsd_channels == 10
     refused = CliRunner().invoke(main, ["net", "create", str(tmp_path / "no"), "--lsd-sigma", "40"])
     assert refused.exit_code != 0 and "need --lsds" in refused.output
 
