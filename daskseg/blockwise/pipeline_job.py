@@ -28,7 +28,7 @@ from ..cluster import ClientLike
 from ..errors import ArgumentError, GeometryError
 from ..geometry import Coordinate, Roi
 from ..pipeline import BatchProvider, Pipeline, build
-from ..pipeline.shipping import pack_pipeline
+from ..pipeline.shipping import build_shipped, pack_pipeline
 from ..worker_state import STATE
 from .grid import Block, BlockGrid
 from .runner import BlockwiseTask, Runner, RunResult
@@ -175,25 +175,13 @@ def pipeline_block(block: Block, payload: bytes, token: str, reference: BatchReq
                    roi_map: dict[ArrayKey, str], write_ref: Roi, *, cancel=None) -> dict:
     """The per-block function (on a worker): one request through this run's pipeline."""
     STATE.release("pipelines", lambda key: _is_other_run(key, token))
-    pipeline = STATE.get("pipelines", ("run_pipeline", token), lambda: _build(payload), release=Pipeline.teardown)
+    pipeline = STATE.get("pipelines", ("run_pipeline", token), lambda: build_shipped(payload), release=Pipeline.teardown)
     pipeline.request_batch(block_request(block, reference, roi_map, write_ref))
     return {}
 
 
 def _is_other_run(key: Hashable, token: str) -> bool:
     return isinstance(key, tuple) and len(key) == 2 and key[0] == "run_pipeline" and key[1] != token
-
-
-def _build(payload: bytes) -> Pipeline:
-    import cloudpickle
-
-    tree: Pipeline = cloudpickle.loads(payload)
-    try:
-        tree.setup()
-    except BaseException:
-        tree.teardown()
-        raise
-    return tree
 
 
 def release_pipeline(token: str) -> int:

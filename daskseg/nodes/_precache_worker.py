@@ -10,7 +10,7 @@ import logging
 from ..batch import Batch, BatchRequest
 from ..errors import PipelineError
 from ..pipeline import Pipeline
-from ..pipeline.shipping import pack_pipeline
+from ..pipeline.shipping import build_shipped, pack_pipeline
 from ..worker_state import STATE
 
 logger = logging.getLogger(__name__)
@@ -59,16 +59,8 @@ def _make_plugin_class() -> type:
             return STATE.get("pipelines", self.token, self._build, release=Pipeline.teardown)
 
         def _build(self) -> Pipeline:
-            import cloudpickle
-
-            tree = cloudpickle.loads(self.payload)
-            logger.debug("setting up the upstream pipeline of PreCache %s: %r", self.token, tree)
-            try:
-                tree.setup()
-            except BaseException:
-                tree.teardown()
-                raise
-            return tree
+            logger.debug("setting up the upstream pipeline of PreCache %s", self.token)
+            return build_shipped(self.payload)
 
         def __getstate__(self):
             return {"token": self.token, "payload": self.payload}

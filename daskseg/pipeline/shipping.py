@@ -50,3 +50,17 @@ def pack_pipeline(tree: Pipeline, what: str) -> bytes:
                     "attributes, or define __getstate__"
                 ) from node_error
         raise PipelineError(f"{what} cannot pickle its pipeline {tree!r}: {e}") from e
+
+
+def build_shipped(payload: bytes) -> Pipeline:
+    """The pipeline ``pack_pipeline`` made ``payload`` from, unpickled and set up (torn down again
+    if its setup fails), as a worker uses it."""
+    import cloudpickle
+
+    tree: Pipeline = cloudpickle.loads(payload)
+    try:
+        tree.setup()
+    except BaseException:
+        tree.teardown()
+        raise
+    return tree
