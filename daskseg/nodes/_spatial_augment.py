@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 
@@ -47,9 +48,9 @@ def slip_and_shift(
         r = rng.random()
         offset = draw_offset(r < prob_slip + prob_shift)
         if r < prob_slip:
-            shifts[z] = base + offset
+            shifts[z] = base + cast(np.ndarray, offset)  # a moving section has an offset
         elif r < prob_slip + prob_shift:
-            base = base + offset
+            base = base + cast(np.ndarray, offset)
             shifts[z] = base
         else:
             shifts[z] = base
@@ -152,12 +153,13 @@ class SpatialAugment(BatchFilter):
     def process(self, batch: Batch, request: BatchRequest) -> Batch | None:
         maps: ResamplingPlan = request.plan if isinstance(request.plan, dict) else {}
         for key, plan in maps.items():
+            # prepare planned a transform for each graph and a (grid, interpolate) pair for each array
             if isinstance(key, GraphKey):
-                self._move_nodes(batch, key, plan, request[key].roi)
+                self._move_nodes(batch, key, cast(SpatialTransform, plan), cast(Roi, request[key].roi))
                 continue
-            grid, interpolate = plan
+            grid, interpolate = cast(tuple[GridMap, bool], plan)
             array = batch[key]
-            data = grid.apply(array.data, array.spec.roi, interpolate)
+            data = grid.apply(array.data, cast(Roi, array.spec.roi), interpolate)
             spec = array.spec.copy()
             spec.roi = request[key].roi
             batch[key] = Array(data, spec, array.attrs)
