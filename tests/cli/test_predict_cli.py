@@ -130,11 +130,12 @@ def test_missing_checkpoint_is_a_clear_error(raw, tmp_path):
     assert result.exit_code == 1 and "no checkpoint file" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_pyramid_flag_averages_the_prediction_into_levels(scheduler, raw, tmp_path):
     path, data = raw
     out = f"{tmp_path}/out.zarr/volumes/pred"
     args = ["predict", "--raw", path, "--out", out, "--processor", f"{__name__}:MEAN3", "--scheduler", scheduler,
-            "--block-shape", "2,4,4", "--no-progress", "--pyramid"]
+            "--block-shape", "3,6,6", "--no-progress", "--pyramid"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert f"pyramid of {out} (mean): s1 (4, 4, 4), s2 (8, 8, 8)" in result.output
