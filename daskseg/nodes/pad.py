@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -74,13 +74,13 @@ class Pad(BatchFilter):
         else:
             spec.roi = Roi((None,) * spec.roi.dims, (None,) * spec.roi.dims)
         self.updates(self.key, spec)
-        self.upstream_roi = self.get_upstream_provider().spec[self.key].roi
+        self.upstream_roi: Roi = cast(Roi, self.get_upstream_provider().spec[self.key].roi)  # checked above
 
     def prepare(self, request: BatchRequest) -> None:
         # the request is changed in place (a dependency could only grow it)
-        if self.key not in request or request[self.key].roi is None:
+        roi = request[self.key].roi if self.key in request else None
+        if roi is None:
             return
-        roi = request[self.key].roi
         inside = roi.intersect(self.upstream_roi)
         if inside.empty:
             logger.debug("Pad: requested %s ROI %s lies outside upstream's %s", self.key, roi, self.upstream_roi)
@@ -99,9 +99,10 @@ class Pad(BatchFilter):
             graph.spec.roi = request[self.key].roi
             return None
         array = batch[self.key]
-        to_roi = request[self.key].roi
-        from_roi = array.spec.roi
-        vs = array.spec.voxel_size
+        to_roi = cast(Roi, request[self.key].roi)  # checked above
+        from_roi, vs = array.spec.roi, array.spec.voxel_size
+        if from_roi is None or vs is None:
+            raise SpecError(f"Pad: {self.key} must be spatial (a ROI and a voxel size) to be padded")
         channels = array.data.ndim - to_roi.dims
         fill = 0 if self.value is None else self.value
         if from_roi.empty:
