@@ -117,6 +117,9 @@ def set_layers(state: Any, specs: Sequence[LayerSpec], volumes: Sequence[Any]) -
     dims = specs[0].voxel_size.dims
     display = finest_voxel_size(specs)
     state.dimensions = ng.CoordinateSpace(names=spatial_names(dims), units="nm", scales=[int(v) for v in display])
+    # x across and y down in the "xy" panel, z through it: in-plane EM sections, as users expect
+    # (neuroglancer's default would show the first two axes, z and y, in that panel)
+    state.display_dimensions = list(reversed(spatial_names(dims)))
     for spec, volume in zip(specs, volumes):
         state.layers[spec.name] = make_layer(spec, volume)
     roi = bounding_roi(specs)

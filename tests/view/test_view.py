@@ -90,6 +90,7 @@ def test_served_state_has_each_layer_with_its_type_voxel_size_and_offset(served)
     viewer, arrays = served
     state = viewer.state.to_json()
     assert state["dimensions"] == {"z": [4e-08, "m"], "y": [4e-09, "m"], "x": [4e-09, "m"]}
+    assert state["displayDimensions"] == ["x", "y", "z"]  # the xy panel shows an EM section
     layers = {layer["name"]: layer for layer in state["layers"]}
     assert {n: layer["type"] for n, layer in layers.items()} == {
         "raw": "image",
