@@ -89,6 +89,10 @@ class TrainingConfigError(SchemaError):
     data that does not fit."""
 
 
+class SampleTooSmallError(TrainingConfigError):
+    """A training sample is smaller than one batch reads with the augmentations at their worst."""
+
+
 # --- Networks and training ---------------------------------------------------------------------------
 
 

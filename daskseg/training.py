@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from .array import ArrayKey
+from .array import ArrayKey, ArraySpec
 from .batch import BatchRequest
 from .cluster import ClientLike
 from .errors import SchemaError, TrainingConfigError
@@ -299,11 +299,13 @@ def check_job(job: TrainingJob) -> tuple[NetConfig, Coordinate]:
     Raises:
         NetConfigError, ShapeError: the network config (``job.network``) is unusable.
         DatasetError, TrainingConfigError: a sample is missing, unreadable, or does not fit the others.
+        SampleTooSmallError: a sample is smaller than one batch reads (with the augmentations).
     """
     augmentations(job, ArrayKey("RAW"), ArrayKey("LABELS"))
     net = load_net_config(job.network)
     training_neighborhood(job, net)
     voxel_size = check_samples(job)
+    check_sample_sizes(job, net, voxel_size)
     return net, voxel_size
 
 
@@ -332,54 +334,106 @@ def training_neighborhood(job: TrainingJob, net: NetConfig) -> list[list[int]]:
     return given
 
 
-def build_training_pipeline(job: TrainingJob, client: ClientLike = None) -> TrainingPipeline:
-    """The tutorial's training pipeline for ``job`` (PreCache on ``client``'s cluster)."""
-    from . import nodes
-    from .jax import Train
-
-    net, voxel_size = check_job(job)
+def training_request(net: NetConfig, voxel_size: Coordinate) -> tuple[BatchRequest, dict[str, ArrayKey]]:
+    """The request one training step makes (the network's input of raw, its output of targets and
+    weights) and the pipeline's array keys by name."""
     keys = {
         name: ArrayKey(name.upper())
         for name in ("raw", "labels", "gt_affs", "loss_weights", "pred_affs", "pred_affs_gradients")
     }
-    raw, labels, gt_affs, weights = keys["raw"], keys["labels"], keys["gt_affs"], keys["loss_weights"]
-    input_size = Coordinate(net.input_shape) * voxel_size
     output_size = Coordinate(net.output_shape) * voxel_size
-
     request = BatchRequest()
-    request.add(raw, input_size)
-    request.add(gt_affs, output_size)
-    request.add(weights, output_size)
-    snapshot_request = BatchRequest()
-    snapshot_request[keys["pred_affs"]] = request[gt_affs]
-    snapshot_request[keys["pred_affs_gradients"]] = request[gt_affs]
-    lsds = net.lsds
-    if lsds is not None:  # multitask: the LSD head's target, its weights (the lsds mask) and prediction
+    request.add(keys["raw"], Coordinate(net.input_shape) * voxel_size)
+    request.add(keys["gt_affs"], output_size)
+    request.add(keys["loss_weights"], output_size)
+    if net.lsds is not None:  # multitask: the LSD head's target, its weights (the lsds mask) and prediction
         keys.update({name: ArrayKey(name.upper()) for name in ("gt_lsds", "lsds_weights", "pred_lsds")})
         request.add(keys["gt_lsds"], output_size)
         request.add(keys["lsds_weights"], output_size)
-        snapshot_request[keys["pred_lsds"]] = request[gt_affs]
+    return request, keys
 
-    datasets = {raw: job.raw_dataset, labels: job.labels_dataset}
-    pipeline = tuple(_source(s, datasets) + nodes.Normalize(raw) + nodes.RandomLocation() for s in job.samples)
-    pipeline = pipeline + nodes.RandomProvider()
-    for node in augmentations(job, raw, labels):
-        pipeline = pipeline + node
-    pipeline = (
-        pipeline
-        + nodes.AddAffinities(training_neighborhood(job, net), labels, gt_affs)
-        + nodes.BalanceLabels(gt_affs, weights)
-    )
+
+def target_nodes(
+    job: TrainingJob, net: NetConfig, keys: dict[str, ArrayKey], elastic: dict[str, Any] | None | str = "job"
+) -> list:
+    """The nodes between ``RandomProvider`` and ``PreCache``: augmentations, affinities, their
+    weights, and the LSD target (``elastic``: ``ElasticAugment``'s arguments in place of the job's,
+    None to leave it out)."""
+    from . import nodes
+
+    if elastic != "job":
+        job = dataclasses.replace(job, augment={**job.augment, "elastic": elastic})
+    built = [
+        *augmentations(job, keys["raw"], keys["labels"]),
+        nodes.AddAffinities(training_neighborhood(job, net), keys["labels"], keys["gt_affs"]),
+        nodes.BalanceLabels(keys["gt_affs"], keys["loss_weights"]),
+    ]
+    lsds = net.lsds
     if lsds is not None:
-        pipeline = pipeline + nodes.AddLocalShapeDescriptor(
-            labels,
+        built.append(nodes.AddLocalShapeDescriptor(
+            keys["labels"],
             keys["gt_lsds"],
             lsds_mask=keys["lsds_weights"],
             sigma=lsds.sigma,
             mode=lsds.mode,
             components=lsds.components,
             downsample=lsds.downsample,
-        )
+        ))
+    return built
+
+
+def check_sample_sizes(job: TrainingJob, net: NetConfig, voxel_size: Coordinate) -> None:
+    """Every sample must hold what one batch reads with the augmentations at their worst.
+
+    Raises:
+        SampleTooSmallError: naming the sample, what a batch reads and what it has.
+    """
+    from .nodes import Normalize
+    from .nodes.dataset_source import INTERPOLATABLE_DTYPES
+    from .training_needs import batch_needs, check_sample_fits
+
+    request, keys = training_request(net, voxel_size)
+    specs = {}
+    for key, dataset in ((keys["raw"], job.raw_dataset), (keys["labels"], job.labels_dataset)):
+        ds = open_dataset(job.samples[0], dataset)
+        specs[key] = ArraySpec(voxel_size=voxel_size, dtype=ds.dtype, interpolatable=ds.dtype.type in INTERPOLATABLE_DTYPES)
+    elastic = job.augment.get("elastic")
+    need = batch_needs(
+        request, specs, lambda variant: [Normalize(keys["raw"]), *target_nodes(job, net, keys, variant)], elastic
+    )
+    why = (
+        f"with the network input {tuple(net.input_shape)} and augment.elastic's rotation_interval "
+        f"{list(elastic['rotation_interval'])}, scale_interval {list(elastic.get('scale_interval', [1, 1]))} "
+        f"and jitter, at the worst rotation"
+        if elastic is not None
+        else f"with the network input {tuple(net.input_shape)},"
+    )
+    for sample in job.samples:
+        raw = open_dataset(sample, job.raw_dataset)
+        labels = open_dataset(sample, job.labels_dataset)
+        check_sample_fits(sample, need, raw.roi.intersect(labels.roi), voxel_size, why)
+
+
+def build_training_pipeline(job: TrainingJob, client: ClientLike = None) -> TrainingPipeline:
+    """The tutorial's training pipeline for ``job`` (PreCache on ``client``'s cluster)."""
+    from . import nodes
+    from .jax import Train
+
+    net, voxel_size = check_job(job)
+    request, keys = training_request(net, voxel_size)
+    raw, labels, gt_affs, weights = keys["raw"], keys["labels"], keys["gt_affs"], keys["loss_weights"]
+    lsds = net.lsds
+    snapshot_request = BatchRequest()
+    snapshot_request[keys["pred_affs"]] = request[gt_affs]
+    snapshot_request[keys["pred_affs_gradients"]] = request[gt_affs]
+    if lsds is not None:
+        snapshot_request[keys["pred_lsds"]] = request[gt_affs]
+
+    datasets = {raw: job.raw_dataset, labels: job.labels_dataset}
+    pipeline = tuple(_source(s, datasets) + nodes.Normalize(raw) + nodes.RandomLocation() for s in job.samples)
+    pipeline = pipeline + nodes.RandomProvider()
+    for node in target_nodes(job, net, keys):
+        pipeline = pipeline + node
     pipeline = (
         pipeline
         + nodes.PreCache(cache_size=job.cache_size, num_workers=job.num_workers, client=client, seed=job.seed)

@@ -216,7 +216,8 @@ def predict(
         roi (Roi | str, optional): the output ROI in world units (``Roi``, ``(offset, shape)`` or
             ``'b:e,b:e,b:e'``), snapped outwards to the voxel grid. Default: the raw ROI shrunk by the
             network context on each side (the tutorial's ``raw_roi.grow(-context, -context)``). It
-            must lie inside ``raw_roi.grow(-context_neg, -context_pos)``.
+            must lie inside ``raw_roi.grow(-context_neg, -context_pos)``; ``'largest'`` asks for
+            exactly that, the largest ROI the network can fill (``daskseg predict``'s default).
         block_shape (Sequence[int], optional): output voxels per block; a multiple of the output's
             chunk (or shard) shape and of the network's output shape. Default: about 2M voxels.
         processor (BlockProcessor, optional): run this instead of a network.
@@ -382,11 +383,12 @@ def _output_roi(processor: BlockProcessor, raw_ds: Dataset, roi) -> tuple[Roi, C
             f"({tuple(needed)} world units), but {raw_ds} is {raw_ds.roi.shape / vs} voxels ({raw_ds.roi})"
         )
     valid = raw_ds.roi.grow(-ctx_neg, -ctx_pos)
-    output_roi = parse_roi(roi, vs.dims)
-    if output_roi is None:
+    if isinstance(roi, str) and roi == "largest":
+        output_roi = valid
+    elif (parsed := parse_roi(roi, vs.dims)) is None:
         output_roi = default_output_roi(raw_ds.roi, ctx_neg, ctx_pos)
     else:
-        output_roi = output_roi.snap_to_grid(vs, mode="grow")
+        output_roi = parsed.snap_to_grid(vs, mode="grow")
         if output_roi.empty or not valid.contains(output_roi):
             raise GeometryError(
                 f"output ROI {output_roi} lies outside the data: with the network context -{tuple(ctx_neg)}/"

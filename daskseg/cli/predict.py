@@ -57,7 +57,8 @@ def _load_processor(spec: str):
 @click.option("--out", required=True, help="Output dataset (Zarr), e.g. OUT.zarr/volumes/pred_affs.")
 @click.option("--roi", default=None,
               help="Output ROI in world units, begin:end per axis, e.g. 400:4400,40:1240,40:1240. "
-              "Default: the raw ROI shrunk by the network context on each side.")
+              "Default: the largest the network can fill (the raw ROI shrunk by half the network "
+              "context, input - output, on each side).")
 @click.option("--block-shape", default=None,
               help="Output voxels per block, e.g. 92,220,220 (a multiple of the network output and of the "
               "output chunks). Default: about 2M voxels.")
@@ -135,7 +136,7 @@ def predict(
             result = predict_blockwise(
                 raw=raw,
                 out=out,
-                roi=roi,
+                roi="largest" if roi is None else roi,
                 block_shape=shape_option_value(block_shape, "--block-shape"),
                 processor=processor,
                 client=client,

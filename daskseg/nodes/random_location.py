@@ -291,10 +291,23 @@ class RandomLocation(BatchFilter):
             )
         if any(a > b for a, b in zip(lo, hi)):
             raise RequestError(
-                f"RandomLocation: the requested ROIs {rois} do not fit inside the upstream ROIs {provided} at any "
-                f"location (shifts are multiples of {lcm})"
+                f"RandomLocation: the requested ROIs {rois} do not fit inside the upstream ROIs {provided}"
+                f"{self._upstream_files()} at any location (shifts are multiples of {lcm}); augmentations "
+                "downstream (a rotation, section misalignment) grow the request beyond what was asked"
             )
         return lo, hi
+
+    def _upstream_files(self) -> str:
+        """`` of FILE`` naming the file(s) of the sources upstream, if they have one."""
+        files = []
+        todo = list(self.get_upstream_providers())
+        while todo:
+            node = todo.pop()
+            filename = getattr(node, "filename", None)
+            if isinstance(filename, str):
+                files.append(filename)
+            todo.extend(node.get_upstream_providers())
+        return f" of {', '.join(sorted(set(files)))}" if files else ""
 
     def _shifted(self, request: BatchRequest, shift: Coordinate) -> BatchRequest:
         shifted = BatchRequest(random_seed=request.random_seed)

@@ -66,8 +66,10 @@ VOXEL_SIZE = (40, 4, 4)
 """CREMI's voxel size in nm (z, y, x)."""
 
 PRESETS: dict[str, tuple[int, int, int]] = {
-    # holds the tutorial's training request (84x268x268, ~84x380x380 after a rotating ElasticAugment)
-    "default": (100, 400, 400),
+    # CREMI's 125 sections hold the prediction network's input (120x322x322); 600x600 holds the
+    # training request (84x268x268) rotated by the tutorial's ElasticAugment (up to ~380x380) plus
+    # its jitter and its section misalignment, which accumulates (2000 draws: at most 546)
+    "default": (125, 600, 600),
     # a few hundred thousand voxels: generated in well under a second, for tests
     "small": (24, 128, 128),
 }
@@ -131,7 +133,7 @@ def make_sample(
     """A synthetic CREMI-like sample: ``(raw uint8 (z, y, x), labels uint64 (z, y, x))``.
 
     Args:
-        shape: size in voxels (z, y, x), or a shape name: ``'default'`` (100, 400, 400), ``'small'``.
+        shape: size in voxels (z, y, x), or a shape name: ``'default'`` (125, 600, 600), ``'small'``.
         seed: the same seed (and arguments) gives the same arrays.
         preset: how the sample looks: ``'easy'`` (default here; the first generator, unchanged),
             ``'cremi-like'`` or ``'hard'`` (see :mod:`daskseg.synth.presets`), or a :class:`SynthParams`.

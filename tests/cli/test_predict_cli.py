@@ -66,6 +66,19 @@ def test_predict_writes_and_resumes(scheduler, raw, tmp_path):
     assert again.exit_code == 0 and "done before" in again.output
 
 
+def test_the_default_roi_is_the_largest_the_network_can_fill(scheduler, raw, tmp_path):
+    """Without --roi the raw ROI is shrunk by the context read on each side (one voxel), not by the
+    tutorial's whole context per side, which on small volumes leaves less than one output."""
+    path, data = raw
+    out = f"{tmp_path}/out.zarr/volumes/pred"
+    result = CliRunner().invoke(main, ["predict", "--raw", path, "--out", out, "--processor", f"{__name__}:MEAN3",
+                                       "--scheduler", scheduler, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "over [44:68, 2:22, 2:26]" in result.output
+    expected = mean3(data)[1:-1, 1:-1, 1:-1].astype(np.float32)
+    np.testing.assert_array_equal(open_dataset(f"{tmp_path}/out.zarr", "volumes/pred").read(), expected)
+
+
 def test_the_same_command_again_resumes_with_the_default_block_shape_and_a_small_roi(scheduler, raw, tmp_path):
     """The documented way to resume (the identical command) works when the ROI is smaller than a block."""
     path, data = raw
