@@ -361,7 +361,7 @@ def target_nodes(
     None to leave it out)."""
     from . import nodes
 
-    if elastic != "job":
+    if not isinstance(elastic, str):
         job = dataclasses.replace(job, augment={**job.augment, "elastic": elastic})
     built = [
         *augmentations(job, keys["raw"], keys["labels"]),
