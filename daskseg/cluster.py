@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Union
 
 from .errors import ClusterError
+from .main_guard import check_main_guard
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -265,6 +266,8 @@ def _start_local_cluster(n_workers, threads_per_worker, processes, dashboard_add
     if dashboard_address is None:
         dashboard_address = str(dsconfig.get("cluster.dashboard-address", "127.0.0.1:8787"))
     if processes:
+        # spawned workers import the __main__ script again: refuse an unguarded one before they start
+        check_main_guard("a LocalCluster of worker processes")
         # listen on loopback only (unless configured); a threads-only cluster talks in-process
         # (inproc://) and has no host
         kwargs.setdefault("host", str(dsconfig.get("cluster.host", "127.0.0.1")))

@@ -158,3 +158,32 @@ def test_pyramid_flag_averages_the_prediction_into_levels(scheduler, raw, tmp_pa
     s1 = open_dataset(f"{tmp_path}/out.zarr", "volumes/pred/s1")
     assert tuple(s1.voxel_size) == (4, 4, 4) and s1.roi.offset == pred.roi.offset
     np.testing.assert_allclose(s1.read(), downsample_mean(pred.read(), (1, 2, 2)), rtol=1e-6)
+
+
+def test_a_pickled_checkpoint_is_used_only_with_trust_pickle(scheduler, tmp_path):
+    """gunpowder's JAX checkpoints are pickles, which run code when loaded: refused (one line, nothing
+    written) unless --trust-pickle is given, and then used (issue 11 item 4)."""
+    import pickle
+
+    from daskseg.jax.inference import Predictor
+    from daskseg.models.config import create_networks
+
+    _, test_net = create_networks(tmp_path / "nets", train_input_shape=(28, 84, 84), predict_input_shape=(28, 84, 84),
+                                  num_fmaps=2, fmap_inc_factor=2, downsample_factors=((1, 2, 2), (1, 2, 2)))
+    network = str(tmp_path / "nets" / "test_net_config.json")
+    params = Predictor(network).params
+    with open(tmp_path / "gp_checkpoint_5", "wb") as f:
+        pickle.dump(params, f)
+    raw = np.random.default_rng(1).integers(0, 256, test_net.input_shape, dtype=np.uint8)
+    write_array(tmp_path / "in.zarr", "raw", raw, (40, 4, 4))
+    out = f"{tmp_path}/out.zarr/affs"
+    args = ["predict", "--network", network, "--checkpoint", str(tmp_path / "gp_checkpoint_5"), "--raw",
+            f"{tmp_path}/in.zarr/raw", "--out", out, "--scheduler", scheduler, "--no-progress"]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1
+    assert "CheckpointPickleError" in refused.output and "--trust-pickle" in refused.output
+    assert not (tmp_path / "out.zarr").exists()
+    trusted = CliRunner().invoke(main, [*args, "--trust-pickle"])
+    assert trusted.exit_code == 0, trusted.output
+    expected = Predictor(network, params)(raw.astype(np.float32) / 255)
+    np.testing.assert_allclose(open_dataset(f"{tmp_path}/out.zarr", "affs").read(), expected, rtol=1e-5, atol=1e-6)
