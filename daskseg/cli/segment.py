@@ -59,6 +59,9 @@ def _absolute(path: str | None) -> str | None:
               help="mws: nearest-neighbour affinities above this attract, below repel (default 0.5).")
 @click.option("--mws-long-range-bias", type=click.FloatRange(0, 1), default=None,
               help="mws: the same for the long-range affinities (default 0.5; higher splits more).")
+@click.option("--mws-face-edges", type=click.Choice(["all", "nearest"]), default=None,
+              help="mws: the affinity channels whose mean re-joins pieces cut apart by block faces: all (default: "
+              "long-range edges keep objects apart across faces too) or the nearest-neighbour ones.")
 @click.option("--agglomeration", type=click.Choice(["hierarchical", "static"]), default="hierarchical",
               show_default=True,
               help="watershed: merge the best pair first and re-average contacts (as waterz), or every pair whose "
@@ -83,9 +86,9 @@ def _absolute(path: str | None) -> str | None:
 @pyramid_flag
 @runner_options
 def segment(
-    affs, out, thresholds, method, neighborhood, mws_bias, mws_long_range_bias, agglomeration, mask, roi, block_shape,
-    context, fragment_threshold, fragments, graph_dir, scheduler, workers, resume, overwrite, consecutive, with_pyramid,
-    max_in_flight, retries, block_timeout, progress,
+    affs, out, thresholds, method, neighborhood, mws_bias, mws_long_range_bias, mws_face_edges, agglomeration, mask, roi,
+    block_shape, context, fragment_threshold, fragments, graph_dir, scheduler, workers, resume, overwrite, consecutive,
+    with_pyramid, max_in_flight, retries, block_timeout, progress,
 ) -> None:
     """Segment AFFS into OUT: fragments, region graph, agglomeration and relabelling, block by block.
 
@@ -102,9 +105,10 @@ def segment(
     from ..blockwise.segmentation import plan_segment, run_segment
 
     watershed = {"threshold": fragment_threshold} if method == "watershed" else None
-    mws = {k: v for k, v in (("bias", mws_bias), ("long_range_bias", mws_long_range_bias)) if v is not None}
+    mws = {k: v for k, v in (("bias", mws_bias), ("long_range_bias", mws_long_range_bias),
+                             ("face_edges", mws_face_edges)) if v is not None}
     if mws and method != "mws":
-        raise click.BadParameter("apply only to --method mws", param_hint="--mws-bias / --mws-long-range-bias")
+        raise click.BadParameter("apply only to --method mws", param_hint="--mws-*")
     # bad input fails here, before a cluster starts
     tasks, result = plan_segment(
         os.path.abspath(affs), os.path.abspath(out), thresholds, method=method, agglomeration=agglomeration, mask=_absolute(mask), roi=roi,

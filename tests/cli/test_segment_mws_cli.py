@@ -76,3 +76,18 @@ def test_channels_that_do_not_fit_the_neighbourhood_are_one_error(two_objects, s
     code, output = segment(scheduler, "--neighborhood", "[[-1,0,0],'x']")
     assert code != 0 and "a JSON list of offsets" in output
     assert not (tmp_path / "seg.zarr").exists()
+
+
+def test_face_edges_decide_across_a_face_on_the_leaky_boundary(two_objects, scheduler):
+    """Blocks of 8 along x put a face on the boundary (x = 8): each block holds one object whole.
+    Across the face the nearest-neighbour contact (0.8) says merge; the long-range edges (0) say no."""
+    tmp_path, labels = two_objects
+    set_attrs(tmp_path / "pred.zarr", "volumes/pred_affs", {"daskseg": {"affinity_neighborhood": NEIGHBORHOOD}})
+    found = {}
+    for face_edges in ("all", "nearest"):
+        code, output = segment(scheduler, "--block-shape", "2,8,8", "--mws-face-edges", face_edges)
+        assert code == 0, output
+        found[face_edges] = len(np.unique(open_dataset(tmp_path / "seg.zarr", "volumes/segmentation").read()))
+    assert found == {"all": 2, "nearest": 1}
+    code, output = segment(scheduler, "--mws-face-edges", "all", "--method", "watershed")
+    assert code != 0 and "apply only to --method mws" in output
