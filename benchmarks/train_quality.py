@@ -20,6 +20,8 @@ against its ground truth. Recipes:
 - ``mtlsd``: affinities plus local shape descriptors (``daskseg net create --lsds``), watershed;
   skipped, saying so, while ``create_networks`` has no ``lsds`` option on this checkout.
 
+The recipes are ``daskseg.demo.RECIPES`` (``daskseg demo --recipe``).
+
 The table gives VOI split, merge and total and CREMI's adapted Rand error (lower is better) per
 recipe, with each recipe's ratio to the tutorial's. The machine's load changes how many
 iterations fit in the time: the iterations column says what each recipe got.
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import logging
 import os
 import sys
@@ -39,23 +40,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
-#: recipe name -> (DemoSettings fields, the feature it needs or None)
-RECIPES: dict[str, tuple[dict, str | None]] = {
-    "tutorial": ({"network_options": {}, "segment_method": "watershed"}, None),
-    "long-range": ({"network_options": {"affinity_neighborhood": "long-range"}, "segment_method": "mws"}, None),
-    "mtlsd": ({"network_options": {"lsds": True}, "segment_method": "watershed"}, "lsds"),
-}
-
-
-def missing_feature(option: str | None) -> str | None:
-    """Why a recipe cannot run on this checkout (``None``: it can)."""
-    from daskseg.models.config import create_networks
-
-    if option is None or option in inspect.signature(create_networks).parameters:
-        return None
-    return f"create_networks has no {option!r} option on this checkout (`daskseg net create --{option}` not landed)"
-
 
 def quick_settings(settings):
     """A smaller held-out volume and one worker: every stage runs, in about a minute in all."""
@@ -105,14 +89,15 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=240.0, help="training wall time per recipe (default 240)")
     parser.add_argument("--quick", action="store_true", help="small data, 10 s of training per recipe (smoke check)")
     parser.add_argument("--preset", default=None, help="synthetic data preset (default: the demo's, cremi-like)")
-    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("--recipes", nargs="+", default=["tutorial", "long-range", "mtlsd"],
+                        help="recipes of daskseg.demo.RECIPES (default: tutorial long-range mtlsd)")
     parser.add_argument("--workers", type=int, default=None, help="LocalCluster workers (default: the demo's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="keep everything here (default: a temporary directory)")
     args = parser.parse_args()
 
     from daskseg.cluster import client_session
-    from daskseg.demo import DemoSettings
+    from daskseg.demo import DemoSettings, recipe_problem, with_recipe
     from daskseg.synth import write_cremi_samples, write_sample
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
@@ -122,7 +107,7 @@ def main() -> int:
         settings = dataclasses.replace(quick_settings(settings), train_seconds=10.0)
     if args.workers:
         settings.workers = args.workers
-    skipped = {name: why for name in args.recipes if (why := missing_feature(RECIPES[name][1]))}
+    skipped = {name: why for name in args.recipes if (why := recipe_problem(name))}
     with tempfile.TemporaryDirectory(prefix="daskseg-train-quality-") as tmp:
         out_dir = os.path.abspath(args.out or tmp)
         data_dir = os.path.join(out_dir, "data")
@@ -140,7 +125,7 @@ def main() -> int:
                 if name in skipped:
                     print(f"-- {name}: skipped: {skipped[name]}", flush=True)
                     continue
-                recipe = dataclasses.replace(settings, **RECIPES[name][0])
+                recipe = with_recipe(settings, name)
                 row = run_recipe(name, recipe, samples, test_path, out_dir, client)
                 print(f"-- {name}: {row['iterations']} iterations in {row['train_s']:.0f} s; predict, segment "
                       f"({recipe.segment_method}) and evaluate {row['after_s']:.0f} s; VOI {row['voi']:.3f}",

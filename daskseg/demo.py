@@ -12,6 +12,7 @@ The data is the ``cremi-like`` preset (``DemoSettings.preset``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -23,10 +24,11 @@ from typing import Any
 import numpy as np
 
 from .cluster import ClientLike
+from .errors import NetConfigError
 from .geometry import Coordinate
 from .io import open_dataset
 from .jax.checkpoint import checkpoint_name, log_name
-from .models.config import create_networks
+from .models.config import UNetConfig, create_networks
 from .report import best_threshold_scores, binary_scores, gt_affinities, plot_section, raw_affinities
 from .synth import DEFAULT_PRESET, LABELS_DATASET, RAW_DATASET, write_cremi_samples, write_sample
 from .training import TrainingJob, run_training, tutorial_augmentations
@@ -51,12 +53,52 @@ class DemoSettings:
     workers: int = 2
     seed: int = 0
     preset: str = DEFAULT_PRESET
+    #: the name of the recipe (``RECIPES``) that set ``network_options`` and ``segment_method``
+    recipe: str = "tutorial"
     #: further arguments of ``create_networks`` (a recipe: ``{"affinity_neighborhood": "long-range"}``)
     network_options: dict[str, Any] = field(default_factory=dict)
     #: ``daskseg segment``'s method for the held-out volume (``"mws"`` for long-range affinities)
     segment_method: str = "watershed"
     #: stop training after this many seconds (compilation included) even before ``iterations``
     train_seconds: float | None = None
+    #: with another recipe than the tutorial's, also train the tutorial's as long and report both
+    compare_tutorial: bool = False
+
+
+#: Network recipes: ``DemoSettings`` fields per name. ``tutorial``: nearest-neighbour affinities,
+#: watershed + agglomeration; ``long-range``: 8 affinity channels (``NEIGHBORHOODS['long-range']``),
+#: mutex watershed; ``mtlsd``: affinities and local shape descriptors (``create_networks(lsds=True)``).
+RECIPES: dict[str, dict[str, Any]] = {
+    "tutorial": {"network_options": {}, "segment_method": "watershed"},
+    "long-range": {"network_options": {"affinity_neighborhood": "long-range"}, "segment_method": "mws"},
+    "mtlsd": {"network_options": {"lsds": True}, "segment_method": "watershed"},
+}
+
+
+def recipe_problem(name: str) -> str | None:
+    """Why the recipe ``name`` cannot run with this daskseg (``None``: it can)."""
+    import inspect
+
+    if name not in RECIPES:
+        return f"unknown recipe {name!r}; recipes are {sorted(RECIPES)}"
+    known = set(inspect.signature(create_networks).parameters) | {f.name for f in dataclasses.fields(UNetConfig)}
+    missing = sorted(set(RECIPES[name]["network_options"]) - known)
+    if missing:
+        return (f"the {name} recipe needs create_networks({', '.join(missing)}=...), which this daskseg does not "
+                f"have yet (`daskseg net create --{missing[0]}`)")
+    return None
+
+
+def with_recipe(settings: DemoSettings, name: str) -> DemoSettings:
+    """A copy of ``settings`` that trains and segments by the recipe ``name`` (``RECIPES``).
+
+    Raises:
+        NetConfigError: an unknown recipe, or one whose network this daskseg cannot make.
+    """
+    problem = recipe_problem(name)
+    if problem:
+        raise NetConfigError(problem)
+    return dataclasses.replace(settings, recipe=name, **RECIPES[name])
 
 
 @dataclass
@@ -156,9 +198,11 @@ def run_demo(
 ) -> dict:
     """Run the demo into ``out_dir``; returns the report's numbers (also in ``report.json``)."""
     from .blockwise import evaluate
+    from .blockwise.segmentation.job import MWS_DEFAULTS
     from .cluster import client_session, dashboard_link
     from .jax.loss_plot import plot_loss
-    from .segment import affinities_to_segmentation, cremi_scores
+    from .models.config import load_net_config
+    from .segment import NEAREST_NEIGHBORHOOD, affinities_to_segmentation, cremi_scores, mutex_watershed
     from .segment.baseline import best_threshold_segmentation
 
     s = settings or DemoSettings()
@@ -202,11 +246,19 @@ def run_demo(
         whole_path = whole_run.outputs[s.merge_threshold]
         whole_scores = evaluate(whole_path, labels_path, client=client, progress=False).scores()
         blocks_vs_whole = evaluate(seg_path, whole_path, client=client, progress=False).scores()
+        tutorial = None
+        if s.compare_tutorial and s.recipe != "tutorial":
+            t0 = time.perf_counter()
+            tutorial = compare_with_tutorial(out_dir, samples, test_path, s, client)
+            timings["tutorial_recipe"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     pred_ds = open_dataset(os.path.join(out_dir, "prediction.zarr"), "volumes/pred_affs")
     roi = pred_ds.roi
-    pred = pred_ds.read(roi)
+    neighborhood = load_net_config(trained.test_config).neighborhood
+    all_pred = pred_ds.read(roi)
+    # the scores and the section compare the nearest-neighbour channels with the labels'
+    pred = all_pred[[neighborhood.index(o) for o in NEAREST_NEIGHBORHOOD]]
     raw = open_dataset(test_path, RAW_DATASET).read(roi)
     labels_ds = open_dataset(test_path, LABELS_DATASET)
     # ground-truth affinities need the neighbours just before the ROI (the offsets point backwards)
@@ -218,8 +270,11 @@ def run_demo(
 
     network_scores = binary_scores(pred > 0.5, gt)
     baseline_threshold, baseline_scores = best_threshold_scores(raw_affinities(raw), gt)
-    segmentation = affinities_to_segmentation(pred, voxel_size=tuple(pred_ds.voxel_size),
-                                              merge_threshold=s.merge_threshold)
+    if s.segment_method == "mws":
+        segmentation = mutex_watershed(all_pred, neighborhood, min_size=MWS_DEFAULTS["min_size"])
+    else:
+        segmentation = affinities_to_segmentation(pred, voxel_size=tuple(pred_ds.voxel_size),
+                                                  merge_threshold=s.merge_threshold)
     # the classical baseline: smoothed raw thresholded, components, nearest fill, best threshold
     baseline_seg_threshold, _, baseline_seg_scores = best_threshold_segmentation(
         raw, labels, voxel_size=tuple(pred_ds.voxel_size)
@@ -242,8 +297,10 @@ def run_demo(
         "segmentation": {"output": seg_path, "fragments": seg_run.fragments, "graph": seg_run.graph_dir},
         "baseline_segmentation": {"threshold": baseline_seg_threshold, **baseline_seg_scores},
         "preset": s.preset,
+        "recipe": {"name": s.recipe, "segment_method": s.segment_method, "neighborhood": [list(o) for o in neighborhood]},
         "prediction": {"blocks": result.num_blocks, "voxels_per_second": result.voxels_per_second,
                        "output": result.output, "roi": str(result.roi)},
+        **({"tutorial_recipe": tutorial} if tutorial is not None else {}),
         "seconds": timings,
         "files": {"loss_curve": loss_png, "section": section_png},
     }
@@ -252,6 +309,24 @@ def run_demo(
     with open(os.path.join(out_dir, "report.md"), "w") as f:
         f.write(render_report(numbers))
     return numbers
+
+
+def compare_with_tutorial(
+    out_dir: str, samples: list[str], test_path: str, s: DemoSettings, client: ClientLike
+) -> dict:
+    """Train the tutorial recipe with the same settings into ``out_dir/tutorial_recipe``, predict,
+    segment and evaluate the held-out volume as the demo's own recipe; returns its iterations and scores."""
+    from .blockwise import evaluate
+
+    tutorial = with_recipe(dataclasses.replace(s, compare_tutorial=False), "tutorial")
+    recipe_dir = os.path.join(out_dir, "tutorial_recipe")
+    trained = train_network(recipe_dir, samples, tutorial, client)
+    prediction = os.path.join(recipe_dir, "prediction.zarr")
+    predict_held_out(trained, test_path, os.path.join(prediction, "volumes", "pred_affs"), client)
+    seg = segment_held_out(f"{prediction}/volumes/pred_affs", f"{prediction}/volumes/segmentation", tutorial, client)
+    scores = evaluate(seg.outputs[s.merge_threshold], f"{test_path}/{LABELS_DATASET}", client=client,
+                      progress=False).scores()
+    return {"iterations": trained.iteration, "train_seconds": trained.seconds, "segmentation": scores}
 
 
 def render_report(n: dict) -> str:
@@ -267,8 +342,31 @@ def render_report(n: dict) -> str:
         for name in ("voi_split", "voi_merge", "voi", "adapted_rand")
     )
     t = n["seconds"]
+    recipe = n["recipe"]
+    method = ("mutex watershed on every channel" if recipe["segment_method"] == "mws" else
+              "watershed + agglomeration" if recipe["segment_method"] == "watershed" else recipe["segment_method"])
+    compare = ""
+    if "tutorial_recipe" in n:
+        tut = n["tutorial_recipe"]
+        compare_rows = "\n".join(
+            f"| {name} | {seg[name]:.3f} | {tut['segmentation'][name]:.3f} | "
+            f"{seg[name] / tut['segmentation'][name] if tut['segmentation'][name] else float('nan'):.2f} |"
+            for name in ("voi_split", "voi_merge", "voi", "adapted_rand")
+        )
+        compare = f"""
+## The `{recipe['name']}` recipe against the tutorial's
+
+The tutorial recipe (nearest-neighbour affinities, watershed + agglomeration) trained with the same
+settings ({tut['iterations']} iterations in {tut['train_seconds']:.0f} s against {n['iterations']} in
+{t['train']:.0f} s), predicted, segmented in the same blocks and scored by `daskseg evaluate`:
+
+| score | {recipe['name']} | tutorial | ratio |
+|---|---|---|---|
+{compare_rows}
+"""
     return f"""# daskseg demo report
 
+Recipe: `{recipe['name']}` ({len(recipe['neighborhood'])} affinity channels, segmented by {method}).
 Data: the `{n['preset']}` synthetic preset. Trained {n['iterations']} iterations (last loss {n['last_loss']:.4f}); predicted the held-out volume
 in {n['prediction']['blocks']} blocks ({n['prediction']['voxels_per_second']:.0f} voxels/s) into
 `{n['prediction']['output']}`.
@@ -281,12 +379,12 @@ in {n['prediction']['blocks']} blocks ({n['prediction']['voxels_per_second']:.0f
 |---|---|---|
 {rows}
 
-## Segmentation (watershed + agglomeration), CREMI scores (lower is better)
+## Segmentation ({method}), CREMI scores (lower is better)
 
 `daskseg segment` wrote `{n['segmentation']['output']}` in {n['blockwise_vs_one_block']['blocks']} blocks,
 scored by `daskseg evaluate`; the same job in one block differs from it by VOI
-{n['blockwise_vs_one_block']['voi']:.3f}. Both agglomerate hierarchically (as waterz); "in memory" is
-`affinities_to_segmentation` on the whole array (which fills the boundary voxels after merging).
+{n['blockwise_vs_one_block']['voi']:.3f}. "In memory" is the same method on the whole array
+(`affinities_to_segmentation`, which fills the boundary voxels after merging, or `mutex_watershed`).
 The classical baseline smooths the raw in-plane, thresholds it (best of a sweep: {bseg['threshold']:.2f}),
 labels the 3-D connected components, drops the small ones and gives every other voxel to the
 nearest component (`daskseg.segment.baseline`).
@@ -295,6 +393,7 @@ nearest component (`daskseg.segment.baseline`).
 |---|---|---|---|---|
 {seg_rows}
 
+{compare}
 ![loss curve](loss.png)
 
 ![raw, ground truth and predicted affinities](section.png)

@@ -9,7 +9,12 @@ import click
 @click.option("--out", "out_dir", default="demo_output", show_default=True, type=click.Path(file_okay=False))
 @click.option("--iterations", type=int, default=None, help="Training iterations (default 300: a few minutes on a laptop CPU).")
 @click.option("--workers", type=int, default=None, help="LocalCluster workers producing batches and predicting (default 2).")
-def demo(out_dir: str, iterations: int | None, workers: int | None) -> None:
+@click.option("--recipe", type=click.Choice(["tutorial", "long-range", "mtlsd"]), default="tutorial", show_default=True,
+              help="Network recipe: the tutorial's nearest-neighbour affinities (watershed), long-range affinities "
+              "(mutex watershed) or affinities + local shape descriptors (needs `daskseg net create --lsds`).")
+@click.option("--compare-tutorial", is_flag=True,
+              help="With another recipe, also train the tutorial's with the same settings and report both.")
+def demo(out_dir: str, iterations: int | None, workers: int | None, recipe: str, compare_tutorial: bool) -> None:
     """Run the tutorial end to end on synthetic CREMI-like data (`daskseg synth --preset cremi-like`)
     and write OUT/report.md with affinity scores against ground truth (next to thresholding raw
     intensities), VOI and adapted Rand (next to a classical threshold-and-components baseline), the
@@ -19,9 +24,9 @@ def demo(out_dir: str, iterations: int | None, workers: int | None) -> None:
     """
     from tqdm import tqdm
 
-    from ..demo import DemoSettings, run_demo
+    from ..demo import DemoSettings, run_demo, with_recipe
 
-    settings = DemoSettings()
+    settings = with_recipe(DemoSettings(compare_tutorial=compare_tutorial), recipe)
     if iterations is not None:
         settings.iterations = iterations
     if workers is not None:
