@@ -271,7 +271,7 @@ def run_demo(
     network_scores = binary_scores(pred > 0.5, gt)
     baseline_threshold, baseline_scores = best_threshold_scores(raw_affinities(raw), gt)
     if s.segment_method == "mws":
-        segmentation = mutex_watershed(all_pred, neighborhood, min_size=MWS_DEFAULTS["min_size"])
+        segmentation = mutex_watershed(all_pred, neighborhood, min_size=int(MWS_DEFAULTS["min_size"]))
     else:
         segmentation = affinities_to_segmentation(pred, voxel_size=tuple(pred_ds.voxel_size),
                                                   merge_threshold=s.merge_threshold)
