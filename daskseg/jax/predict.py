@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 class Predict(BatchFilter):
     """Predict with a trained model on every batch that passes; outputs go into the batch.
 
+    The arguments come in gunpowder 1.5's ``gunpowder.jax.Predict`` order, positionally as well
+    (``Predict(model, inputs, outputs, array_specs, checkpoint, spawn_subprocess)``); daskseg's own
+    (``graph``, ``conv_impl``, ``allow_pickle``) are keyword-only after them.
+
     Args:
         model: the Flax U-Net's network config (``NetConfig``, dict, JSON path, or a name such as
             ``"test_net"`` for ``test_net_config.json``), a ``UNetConfig``, a ``FlaxUNetModel``, or
@@ -40,11 +44,11 @@ class Predict(BatchFilter):
         checkpoint: a checkpoint file (``train_net_checkpoint_1000``) or a checkpoint basename
             (its newest checkpoint is used). Without one, the model predicts with its initial
             parameters (a warning is logged).
-        allow_pickle: also load pickled checkpoints (gunpowder's JAX format). A pickle can run
-            arbitrary code when loaded: allow it only for files you trust.
         spawn_subprocess: accepted for gunpowder compatibility; prediction runs in this process.
         graph: the tutorial's name for ``model`` (a network config path or name).
         conv_impl: override the network's convolution formulation (``"auto"``, ``"xla"``...).
+        allow_pickle: also load pickled checkpoints (gunpowder's JAX format). A pickle can run
+            arbitrary code when loaded: allow it only for files you trust.
 
     For the Flax U-Net, the input ROI asked from upstream is the requested output ROI grown by the
     network's context (half on each side), so a request for the outputs alone suffices; if the
@@ -62,6 +66,7 @@ class Predict(BatchFilter):
         array_specs: Mapping[ArrayKey, ArraySpec] | None = None,
         checkpoint: str | os.PathLike | None = None,
         spawn_subprocess: bool = False,
+        *,
         graph: Any = None,
         conv_impl: str | None = None,
         allow_pickle: bool = False,

@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Any, overload
 
 import jax
 import numpy as np
@@ -30,8 +30,31 @@ logger = logging.getLogger(__name__)
 LOG_FIELDS = ("iteration", "loss", "time_s", "timestamp")
 
 
-def _looks_like_io_dict(value: Any) -> bool:
+Inputs = Mapping[str, ArrayKey | np.ndarray]
+Outputs = Mapping[str | int, ArrayKey]
+LossArg = str | Callable[..., Any] | Mapping[str, Any]
+ValidationFn = Callable[[Any, Any], "float | Mapping[str, float]"]
+
+# gunpowder.tensorflow.Train's leading arguments, as the tutorial's train.py passes them
+_TENSORFLOW_ORDER = ("optimizer", "loss", "inputs", "outputs", "gradients")
+
+
+def _looks_like_io_dict(value: object) -> bool:
     return isinstance(value, Mapping) and any(isinstance(v, (ArrayKey, np.ndarray)) for v in value.values())
+
+
+def _tensorflow_order(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of ``Train(model, optimizer, loss, inputs, outputs, gradients, **kwargs)``."""
+    if len(args) > len(_TENSORFLOW_ORDER):
+        raise TypeError(
+            f"Train(model, optimizer, ...): at most {len(_TENSORFLOW_ORDER)} positional arguments after the model "
+            f"({', '.join(_TENSORFLOW_ORDER)}) in this order; give the others by keyword"
+        )
+    named = dict(zip(_TENSORFLOW_ORDER, args))
+    twice = sorted(set(named) & set(kwargs))
+    if twice:
+        raise TypeError(f"Train got multiple values for argument(s) {', '.join(twice)}")
+    return {**named, **kwargs}
 
 
 @contextlib.contextmanager
@@ -58,16 +81,20 @@ def deferred_interrupt() -> Iterator[None]:
 class Train(BatchFilter):
     """Train a JAX model: one jit-compiled optimisation step for every batch that passes.
 
+    The arguments come in gunpowder 1.5's ``gunpowder.jax.Train`` order, positionally as well
+    (``Train(model, inputs, outputs, gradients, array_specs, checkpoint_basename, save_every, ...)``);
+    daskseg's own arguments (``optimizer``, ``loss``, ``validation_fn``, ``validation_every``,
+    ``seed``, ``allow_pickle``) are keyword-only after them. The tutorial's
+    ``gunpowder.tensorflow.Train`` order, ``Train(model, optimizer, loss, inputs, outputs, gradients)``,
+    is recognised too: when the second positional argument is not a dict of ArrayKeys/arrays, it and
+    the next (up to four) are read as ``optimizer, loss, inputs, outputs, gradients``.
+
     Args:
         model: what to train. Either an object of gunpowder's JAX model protocol
             (``GenericJaxModel``: ``initialize``, ``forward``, ``train_step``), or the easy path: a Flax
             ``UNet``, a ``UNetConfig``, a network config (``NetConfig``, dict, JSON path, or a name
             such as ``"train_net"`` for ``train_net_config.json`` written by ``daskseg net create``),
             trained with ``optimizer`` and ``loss`` (see ``FlaxUNetModel``).
-        optimizer: optax optimizer or config dict (default: the network config's, else the CREMI
-            example's Adam(lr=0.5e-4, b1=0.95, b2=0.999, eps=1e-8)); only for the easy path.
-        loss: ``"weighted_mse"`` (default: sum(w·(p−g)²)/count_nonzero(w) on sigmoid affinities,
-            with BalanceLabels' weights), ``"mse"`` or ``f(pred, target, weights)``; easy path only.
         inputs: ``{name: ArrayKey or ndarray}``: the model's inputs, e.g.
             ``{net_config['raw']: raw, net_config['gt_affs']: gt_affs, net_config['loss_weights']: w}``.
         outputs: ``{name: ArrayKey}``: model outputs written into the batch when requested downstream.
@@ -95,9 +122,15 @@ class Train(BatchFilter):
         n_devices: devices to train on data-parallel (``jax.pmap``; the batch axis is split); default
             all local devices of the default backend. Arrays then need a leading batch axis divisible
             by ``n_devices`` (use ``gp.Stack``).
-        validation_fn: ``f(model, state) -> float`` (or a dict of floats) called every
-            ``validation_every`` iterations; its value is logged. ``validate_fn``/``validate_every``
-            are gunpowder's names for the same two arguments.
+        validate_fn: ``f(model, state) -> float`` (or a dict of floats) called every
+            ``validate_every`` iterations; its value is logged (gunpowder's names).
+        validate_every: see ``validate_fn``.
+        optimizer: optax optimizer or config dict (default: the network config's, else the CREMI
+            example's Adam(lr=0.5e-4, b1=0.95, b2=0.999, eps=1e-8)); only for the easy path.
+        loss: ``"weighted_mse"`` (default: sum(w·(p−g)²)/count_nonzero(w) on sigmoid affinities,
+            with BalanceLabels' weights), ``"mse"`` or ``f(pred, target, weights)``; easy path only.
+        validation_fn: daskseg's name for ``validate_fn`` (give one of the two).
+        validation_every: daskseg's name for ``validate_every`` (give one of the two).
         seed: parameter initialisation seed of the easy path.
         allow_pickle: resume from a pickled checkpoint (gunpowder's JAX format, daskseg's before
             format 2). A pickle can run arbitrary code when loaded: allow it only for files you
@@ -110,19 +143,15 @@ class Train(BatchFilter):
 
     Output ROIs: an output whose spatial shape equals its requested ROI gets that ROI; a larger one
     is placed centred on the first input's ROI (valid convolutions) and cropped to the request.
-
-    Positional arguments in gunpowder-JAX order, ``Train(model, inputs, outputs, ...)``, are
-    recognised (the second argument is then a dict of ArrayKeys) and mapped accordingly.
     """
 
+    @overload
     def __init__(
         self,
         model: Any,
-        optimizer: Any = None,
-        loss: str | Callable | Mapping | None = None,
-        inputs: Mapping | None = None,
-        outputs: Mapping | None = None,
-        gradients: Mapping | None = None,
+        inputs: Inputs | None = None,
+        outputs: Outputs | None = None,
+        gradients: Outputs | None = None,
         array_specs: Mapping[ArrayKey, ArraySpec] | None = None,
         checkpoint_basename: str | os.PathLike | None = None,
         save_every: int = 2000,
@@ -131,24 +160,72 @@ class Train(BatchFilter):
         log_every: int = 1,
         spawn_subprocess: bool = False,
         n_devices: int | None = None,
-        validation_fn: Callable | None = None,
+        validate_fn: ValidationFn | None = None,
+        validate_every: int | None = None,
+        *,
+        optimizer: Any = None,
+        loss: LossArg | None = None,
+        validation_fn: ValidationFn | None = None,
         validation_every: int | None = None,
         seed: int = 0,
         allow_pickle: bool = False,
-        validate_fn: Callable | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        model: Any,
+        optimizer: Any,
+        loss: LossArg | None = None,
+        inputs: Inputs | None = None,
+        outputs: Outputs | None = None,
+        gradients: Outputs | None = None,
+        *,
+        array_specs: Mapping[ArrayKey, ArraySpec] | None = None,
+        checkpoint_basename: str | os.PathLike | None = None,
+        save_every: int = 2000,
+        keep_n_checkpoints: int | None = None,
+        log_dir: str | None = None,
+        log_every: int = 1,
+        spawn_subprocess: bool = False,
+        n_devices: int | None = None,
+        validate_fn: ValidationFn | None = None,
         validate_every: int | None = None,
-    ):
-        if _looks_like_io_dict(optimizer):
-            # gunpowder.jax.Train(model, inputs, outputs, gradients, array_specs, checkpoint_basename, ...)
-            shifted = (optimizer, loss, inputs, outputs, gradients)
-            optimizer, loss = None, None
-            inputs, outputs = shifted[0], shifted[1]
-            if shifted[2] is not None:
-                gradients = shifted[2]
-            if shifted[3] is not None:
-                array_specs = shifted[3]
-            if isinstance(shifted[4], (str, os.PathLike)):
-                checkpoint_basename = shifted[4]
+        validation_fn: ValidationFn | None = None,
+        validation_every: int | None = None,
+        seed: int = 0,
+        allow_pickle: bool = False,
+    ) -> None: ...
+
+    def __init__(self, model: Any, *args: Any, **kwargs: Any) -> None:
+        if args and not _looks_like_io_dict(args[0]):
+            args, kwargs = (), _tensorflow_order(args, kwargs)
+        self._configure(model, *args, **kwargs)
+
+    def _configure(
+        self,
+        model: Any,
+        inputs: Inputs | None = None,
+        outputs: Outputs | None = None,
+        gradients: Outputs | None = None,
+        array_specs: Mapping[ArrayKey, ArraySpec] | None = None,
+        checkpoint_basename: str | os.PathLike | None = None,
+        save_every: int = 2000,
+        keep_n_checkpoints: int | None = None,
+        log_dir: str | None = None,
+        log_every: int = 1,
+        spawn_subprocess: bool = False,
+        n_devices: int | None = None,
+        validate_fn: ValidationFn | None = None,
+        validate_every: int | None = None,
+        *,
+        optimizer: Any = None,
+        loss: LossArg | None = None,
+        validation_fn: ValidationFn | None = None,
+        validation_every: int | None = None,
+        seed: int = 0,
+        allow_pickle: bool = False,
+    ) -> None:
         if inputs is None:
             raise TypeError("Train needs `inputs`: {name: ArrayKey} of the model's inputs")
         self.inputs = dict(inputs)

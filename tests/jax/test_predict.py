@@ -156,3 +156,20 @@ def test_predict_with_a_gunpowder_jax_model_and_its_checkpoint(tmp_path):
     expected = 1 / (1 + np.exp(-params["a"][:, None, None, None] * raw[None, 6:10, 8:32, 8:32]))
     np.testing.assert_allclose(batch[PRED].data, expected, rtol=1e-5)
     assert batch[PRED].spec.roi == request[PRED].roi
+
+
+def test_every_gunpowder_argument_positionally_in_gunpowder_order(tmp_path):
+    """gunpowder.jax.Predict's 6 arguments, positionally in its order, configure the node as by keyword."""
+    from test_train import PerVoxelLinear
+
+    model = PerVoxelLinear(is_training=False)
+    values = dict(
+        model=model, inputs={"raw": RAW}, outputs={"affs": PRED}, array_specs={PRED: gp.ArraySpec(dtype=np.float32)},
+        checkpoint=str(tmp_path / "lin_checkpoint_5"), spawn_subprocess=True,
+    )
+    positional, by_keyword = gp.jax.Predict(*values.values()), gp.jax.Predict(**values)
+    for node in (positional, by_keyword):
+        assert {name: getattr(node, name) for name in values} == values
+    assert vars(positional) == vars(by_keyword)
+    with pytest.raises(TypeError):  # daskseg's own arguments (graph, conv_impl, allow_pickle) are keyword-only
+        gp.jax.Predict(*values.values(), None)

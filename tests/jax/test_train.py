@@ -197,6 +197,50 @@ def test_gunpowder_validate_fn_and_validate_every_are_accepted(tmp_path):
         gp.jax.Train(model, {"raw": RAW}, {"affs": PRED}, validate_every=3, validation_every=3)
 
 
+def _configuration(node):
+    return {name: value for name, value in vars(node).items() if not name.startswith("_")}
+
+
+def test_every_gunpowder_argument_positionally_in_gunpowder_order(tmp_path):
+    """gunpowder.jax.Train's 14 arguments, positionally in its order, configure the node as by keyword."""
+    model, validate = PerVoxelLinear(), lambda m, params: 0.5
+    specs = {PRED: gp.ArraySpec(dtype=np.float32)}
+    values = dict(
+        model=model, inputs={"raw": RAW, "gt": GT}, outputs={"affs": PRED}, gradients={"affs": GRAD},
+        array_specs=specs, checkpoint_basename=str(tmp_path / "pos"), save_every=7, keep_n_checkpoints=3,
+        log_dir=str(tmp_path / "logs"), log_every=4, spawn_subprocess=True, n_devices=1, validate_fn=validate,
+        validate_every=5,
+    )
+    positional = gp.jax.Train(*values.values())
+    by_keyword = gp.jax.Train(**values)
+    expected = {
+        "model": model, "inputs": {"raw": RAW, "gt": GT}, "outputs": {"affs": PRED}, "gradients": {"affs": GRAD},
+        "array_specs": specs, "checkpoint_basename": str(tmp_path / "pos"), "save_every": 7,
+        "keep_n_checkpoints": 3, "log_dir": str(tmp_path / "logs"), "log_every": 4, "spawn_subprocess": True,
+        "n_devices": 1, "validation_fn": validate, "validation_every": 5,
+    }
+    for node in (positional, by_keyword):
+        config = _configuration(node)
+        assert {name: config[name] for name in expected} == expected
+    assert _configuration(positional) == _configuration(by_keyword)
+    # daskseg's own arguments come after gunpowder's, by keyword only
+    with pytest.raises(TypeError):
+        gp.jax.Train(*values.values(), 0)
+
+
+def test_tutorial_tensorflow_order_still_recognised(tmp_path):
+    """The tutorial's gp.tensorflow.Train(graph, optimizer, loss, inputs=..., ...) order ports unchanged."""
+    optimizer = optax.sgd(0.1)
+    train = gp.jax.Train(TINY, optimizer, "mse", {"raw": RAW, "gt_affs": GT, "loss_weights": W}, {"pred_affs": PRED},
+                         checkpoint_basename=str(tmp_path / "tf"), save_every=3)
+    assert train.inputs == {"raw": RAW, "gt_affs": GT, "loss_weights": W} and train.outputs == {"pred_affs": PRED}
+    assert train.model.optimizer is optimizer and train.save_every == 3
+    with pytest.raises(TypeError, match="multiple values.*inputs"):
+        gp.jax.Train(TINY, optimizer, "mse", {"raw": RAW}, inputs={"raw": RAW})
+    with pytest.raises(TypeError, match="by keyword"):
+        gp.jax.Train(TINY, optimizer, "mse", {"raw": RAW}, {"pred_affs": PRED}, {}, {})
+
+
 @pytest.mark.slow
 def test_data_parallel_on_two_host_devices(tmp_path):
     """n_devices=2 with two (forced) CPU devices: the batch is split, gradients averaged with pmean."""
