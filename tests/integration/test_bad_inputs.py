@@ -204,8 +204,10 @@ def test_train_network_bigger_than_the_samples(work, tmp_path):
     write_sample(tmp_path / "small.zarr", (20, 60, 60), seed=0)
     config = write_yaml(tmp_path / "train.yaml", train_doc(work, samples=[str(tmp_path / "small.zarr")]))
     result = run_cli(["train", "--config", config, "--scheduler", work["scheduler"]], timeout=300)
-    assert_clear_failure(result, "RequestError", "do not fit inside the upstream ROIs", "[0:800, 0:240, 0:240]")
-    assert not os.path.exists(tmp_path / "checkpoints" / "train_net_checkpoint_1")
+    # refused at setup, naming the sample and what one batch reads (issue 11 item 12)
+    assert_clear_failure(result, "SampleTooSmallError", f"{tmp_path / 'small.zarr'} is too small for one training "
+                         "batch", "the sample has (20, 60, 60)", "short along z, y, x")
+    assert not os.path.exists(tmp_path / "checkpoints")
 
 
 # --- networks and checkpoints -------------------------------------------------------------------
