@@ -52,7 +52,7 @@ class ArraySpec:
             value = Coordinate(value)
         object.__setattr__(self, name, value)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.dtype is not None:
             self.dtype = np.dtype(self.dtype)
         if self.nonspatial and (self.roi is not None or self.voxel_size is not None):
@@ -83,13 +83,20 @@ class ArraySpec:
 class Array:
     """A numpy array together with its ``ArraySpec``; shape and spec are checked to agree."""
 
-    def __init__(self, data: np.ndarray, spec: ArraySpec | None = None, attrs: dict | None = None):
+    def __init__(self, data: np.ndarray, spec: ArraySpec | None = None, attrs: dict[str, Any] | None = None):
         self.data = data
         self.spec = spec.copy() if spec is not None else ArraySpec()
         self.attrs = attrs or {}
         if self.spec.dtype is None:
             self.spec.dtype = np.dtype(getattr(data, "dtype", np.float32))
         self._check()
+
+    def _grid(self) -> tuple[Roi, Coordinate]:
+        """The ROI and voxel size of this spatial array (a SpecError if it has none)."""
+        roi, voxel_size = self.spec.roi, self.spec.voxel_size
+        if roi is None or voxel_size is None:
+            raise SpecError(f"array {self.spec} has no ROI or no voxel size")
+        return roi, voxel_size
 
     def _check(self) -> None:
         spec = self.spec
@@ -112,14 +119,12 @@ class Array:
         roi = as_roi(roi)
         if self.spec.nonspatial:
             return Array(self.data, self.spec, self.attrs)
-        vs = self.spec.voxel_size
-        if not self.spec.roi.contains(roi):
-            raise GeometryError(f"cannot crop to {roi}: it is not contained in the array's ROI {self.spec.roi}")
-        if not roi.is_aligned(vs) or not (roi.offset - self.spec.roi.offset).is_multiple_of(vs):
-            raise GeometryError(
-                f"cannot crop to {roi}: not on the voxel grid of the array (ROI {self.spec.roi}, voxel size {vs})"
-            )
-        begin = (roi.begin - self.spec.roi.begin) // vs
+        own, vs = self._grid()
+        if not own.contains(roi):
+            raise GeometryError(f"cannot crop to {roi}: it is not contained in the array's ROI {own}")
+        if not roi.is_aligned(vs) or not (roi.offset - own.offset).is_multiple_of(vs):
+            raise GeometryError(f"cannot crop to {roi}: not on the voxel grid of the array (ROI {own}, voxel size {vs})")
+        begin = (roi.begin - own.begin) // vs
         end = begin + roi.shape // vs
         channel_dims = self.data.ndim - roi.dims
         slices = (slice(None),) * channel_dims + tuple(slice(b, e) for b, e in zip(begin, end))
@@ -133,12 +138,13 @@ class Array:
         merged = Array(np.array(self.data) if copy else self.data, self.spec, self.attrs)
         if self.spec.nonspatial:
             return other
-        if not self.spec.roi.contains(other.spec.roi):
+        own, vs = self._grid()
+        other_roi, _ = other._grid()
+        if not own.contains(other_roi):
             return other
-        vs = self.spec.voxel_size
-        begin = (other.spec.roi.begin - self.spec.roi.begin) // vs
-        end = begin + other.spec.roi.shape // vs
-        channel_dims = self.data.ndim - self.spec.roi.dims
+        begin = (other_roi.begin - own.begin) // vs
+        end = begin + other_roi.shape // vs
+        channel_dims = self.data.ndim - own.dims
         slices = (slice(None),) * channel_dims + tuple(slice(b, e) for b, e in zip(begin, end))
         merged.data[slices] = other.data
         return merged

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import funlib.geometry as _fg
@@ -31,9 +31,12 @@ import funlib.geometry as _fg
 from .errors import GeometryError
 
 Number = int | None
+# what arithmetic with a Coordinate takes: another coordinate (any iterable of entries) or a scalar
+# that broadcasts (``None``: unbounded); entries must be integers (checked when converted)
+CoordinateLike = Iterable[int | float | None] | int | float | None
 
 
-def _op(a: Number, b: Number, fn) -> Number:
+def _op(a: Number, b: Number, fn: Callable[[int, int], int]) -> Number:
     if a is None or b is None:
         return None
     return fn(a, b)
@@ -46,17 +49,18 @@ class Coordinate(_fg.Coordinate):
     stay ``None`` (unbounded).
     """
 
-    def __new__(cls, *values) -> Coordinate:
+    def __new__(cls, *values: int | float | None | Iterable[int | float | None]) -> Coordinate:
+        entries: tuple[Any, ...] = values
         if len(values) == 1 and isinstance(values[0], Iterable) and not isinstance(values[0], (str, bytes)):
-            values = tuple(values[0])
-        out = []
-        for v in values:
+            entries = tuple(values[0])
+        out: list[int | None] = []
+        for v in entries:
             if v is None:
                 out.append(None)
             else:
                 iv = int(v)
                 if iv != v:
-                    raise GeometryError(f"Coordinate entries must be integers, got {v!r} in {values!r}")
+                    raise GeometryError(f"Coordinate entries must be integers, got {v!r} in {entries!r}")
                 out.append(iv)
         return tuple.__new__(cls, out)
 
@@ -71,24 +75,24 @@ class Coordinate(_fg.Coordinate):
         dim %= len(self)
         return Coordinate(c for i, c in enumerate(self) if i != dim)
 
-    def is_multiple_of(self, other: Coordinate) -> bool:
+    def is_multiple_of(self, other: CoordinateLike) -> bool:
         other = self._as_coord(other)
         return all(a is None or b is None or a % b == 0 for a, b in zip(self, other))
 
-    def round_division(self, other: Coordinate) -> Coordinate:
+    def round_division(self, other: CoordinateLike) -> Coordinate:
         """Division rounded to the nearest integer; an exact half rounds down (as funlib)."""
         other = self._as_coord(other)
         return Coordinate(_op(a, b, lambda x, y: (x + (y - 1) // 2) // y) for a, b in zip(self, other))
 
-    def floor_division(self, other: Coordinate) -> Coordinate:
+    def floor_division(self, other: CoordinateLike) -> Coordinate:
         """Division rounded down (``self // other``)."""
         return self // other
 
-    def ceil_division(self, other: Coordinate) -> Coordinate:
+    def ceil_division(self, other: CoordinateLike) -> Coordinate:
         other = self._as_coord(other)
         return Coordinate(_op(a, b, lambda x, y: -(-x // y)) for a, b in zip(self, other))
 
-    def _as_coord(self, other) -> Coordinate:
+    def _as_coord(self, other: CoordinateLike) -> Coordinate:
         if isinstance(other, numbers.Number) and not isinstance(other, bool) or other is None:
             return Coordinate((other,) * len(self))
         other = Coordinate(other)
@@ -96,61 +100,61 @@ class Coordinate(_fg.Coordinate):
             raise GeometryError(f"dimension mismatch: {self} ({len(self)}D) and {other} ({len(other)}D)")
         return other
 
-    def _binary(self, other, fn) -> Coordinate:
+    def _binary(self, other: CoordinateLike, fn: Callable[[int, int], int]) -> Coordinate:
         other = self._as_coord(other)
         return Coordinate(_op(a, b, fn) for a, b in zip(self, other))
 
-    def __add__(self, other):  # type: ignore[override]
+    def __add__(self, other: CoordinateLike) -> Coordinate:  # type: ignore[override]
         if isinstance(other, tuple) and not isinstance(other, _fg.Coordinate) and len(other) != len(self):
             return NotImplemented
         return self._binary(other, lambda a, b: a + b)
 
-    def __sub__(self, other):
+    def __sub__(self, other: CoordinateLike) -> Coordinate:
         return self._binary(other, lambda a, b: a - b)
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: CoordinateLike) -> Coordinate:
         return self._as_coord(other)._binary(self, lambda a, b: a - b)
 
-    def __radd__(self, other):  # type: ignore[misc]
+    def __radd__(self, other: CoordinateLike) -> Coordinate:
         if isinstance(other, tuple) and not isinstance(other, _fg.Coordinate) and len(other) != len(self):
             return NotImplemented
         return self._as_coord(other)._binary(self, lambda a, b: a + b)
 
-    def __mul__(self, other):  # type: ignore[override]
+    def __mul__(self, other: CoordinateLike) -> Coordinate:  # type: ignore[override]
         return self._binary(other, lambda a, b: a * b)
 
-    def __rmul__(self, other):
+    def __rmul__(self, other: CoordinateLike) -> Coordinate:  # type: ignore[override]
         return self._as_coord(other)._binary(self, lambda a, b: a * b)
 
-    def __floordiv__(self, other):
+    def __floordiv__(self, other: CoordinateLike) -> Coordinate:
         return self._binary(other, lambda a, b: a // b)
 
-    def __rfloordiv__(self, other):
+    def __rfloordiv__(self, other: CoordinateLike) -> Coordinate:
         return self._as_coord(other)._binary(self, lambda a, b: a // b)
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: CoordinateLike) -> Coordinate:
         return self._as_coord(other).__truediv__(self)
 
-    def __rmod__(self, other):
+    def __rmod__(self, other: CoordinateLike) -> Coordinate:
         return self._as_coord(other)._binary(self, lambda a, b: a % b)
 
-    def __pow__(self, other):
+    def __pow__(self, other: CoordinateLike) -> Coordinate:
         return self._binary(other, lambda a, b: a**b)
 
-    def __truediv__(self, other):
+    def __truediv__(self, other: CoordinateLike) -> Coordinate:
         """Division that must be exact (as with world units / voxel size); raises otherwise."""
         other = self._as_coord(other)
         if not self.is_multiple_of(other):
             raise GeometryError(f"{self} is not divisible by {other}; use // to floor-divide")
         return self // other
 
-    def __mod__(self, other):
+    def __mod__(self, other: CoordinateLike) -> Coordinate:
         return self._binary(other, lambda a, b: a % b)
 
-    def __neg__(self):
+    def __neg__(self) -> Coordinate:
         return Coordinate(None if a is None else -a for a in self)
 
-    def __abs__(self):
+    def __abs__(self) -> Coordinate:
         return Coordinate(None if a is None else abs(a) for a in self)
 
     def __repr__(self) -> str:
@@ -178,6 +182,9 @@ class Roi(_fg.Roi):
 
             The extent per axis, in world units (``None`` for unbounded).
     """
+
+    _offset: Coordinate
+    _shape: Coordinate
 
     def __init__(self, offset: Iterable[Number], shape: Iterable[Number]):
         offset, shape = self._validated(offset, shape)
@@ -226,8 +233,8 @@ class Roi(_fg.Roi):
         new_shape = Coordinate(new_shape)
         if len(new_shape) != self.dims:
             raise GeometryError(f"new shape {new_shape} has {len(new_shape)} dimensions, {self} has {self.dims}")
-        offset = [0 if o is None and s is not None else o for o, s in zip(self._offset, new_shape)]
-        offset, shape = self._validated(offset, new_shape)
+        bounded = [0 if o is None and s is not None else o for o, s in zip(self._offset, new_shape)]
+        offset, shape = self._validated(bounded, new_shape)
         object.__setattr__(self, "_offset", offset)
         object.__setattr__(self, "_shape", shape)
 
@@ -288,12 +295,12 @@ class Roi(_fg.Roi):
         return self.to_slices()
 
     # --- operations ------------------------------------------------------------------------
-    def _check_dims(self, other: Roi | Coordinate) -> None:
+    def _check_dims(self, other: _fg.Roi | tuple[object, ...]) -> None:
         d = other.dims if isinstance(other, _fg.Roi) else len(other)
         if d != self.dims:
             raise GeometryError(f"dimension mismatch between {self} and {other}")
 
-    def contains(self, other: Roi | Iterable[int]) -> bool:
+    def contains(self, other: _fg.Roi | Iterable[float | None]) -> bool:
         """Whether ``other`` (a ROI or a point, integer or real) lies completely inside this ROI."""
         if isinstance(other, _fg.Roi):
             other = as_roi(other)
@@ -315,12 +322,12 @@ class Roi(_fg.Roi):
             for b, p, e in zip(self.begin, point, self.end)
         )
 
-    def intersects(self, other: Roi) -> bool:
+    def intersects(self, other: _fg.Roi) -> bool:
         other = as_roi(other)
         self._check_dims(other)
         return not self.intersect(other).empty
 
-    def intersect(self, other: Roi) -> Roi:
+    def intersect(self, other: _fg.Roi) -> Roi:
         """The largest ROI contained in both (empty with shape 0 where they do not overlap)."""
         other = as_roi(other)
         self._check_dims(other)
@@ -334,7 +341,7 @@ class Roi(_fg.Roi):
             end.append(e)
         return _from_bounds(begin, end)
 
-    def union(self, other: Roi) -> Roi:
+    def union(self, other: _fg.Roi) -> Roi:
         """The smallest ROI containing both."""
         other = as_roi(other)
         self._check_dims(other)
@@ -346,10 +353,12 @@ class Roi(_fg.Roi):
         end = [None if a is None or b is None else max(a, b) for a, b in zip(self.end, other.end)]
         return _from_bounds(begin, end)
 
-    def shift(self, by: Iterable[int] | int) -> Roi:
+    def shift(self, by: CoordinateLike) -> Roi:
         return Roi(self._offset + by, self._shape)
 
-    def grow(self, amount_neg: Iterable[int] | int | None = 0, amount_pos: Iterable[int] | int | None = 0) -> Roi:
+    def grow(
+        self, amount_neg: Iterable[int | None] | int | None = 0, amount_pos: Iterable[int | None] | int | None = 0
+    ) -> Roi:
         """Grow by ``amount_neg`` towards lower and ``amount_pos`` towards higher coordinates
         (negative amounts shrink)."""
         amount_neg = Coordinate((0,) * self.dims) + (0 if amount_neg is None else amount_neg)
@@ -360,7 +369,7 @@ class Roi(_fg.Roi):
             raise GeometryError(f"cannot shrink {self} by {amount_neg}/{amount_pos}: shape would be negative")
         return Roi(offset, shape)
 
-    def snap_to_grid(self, voxel_size: Iterable[int], mode: str = "grow") -> Roi:
+    def snap_to_grid(self, voxel_size: Iterable[int | None], mode: str = "grow") -> Roi:
         """Align begin and end to multiples of ``voxel_size``.
 
         ``grow`` snaps outwards, ``shrink`` inwards, ``closest`` to the nearest grid lines.
@@ -370,7 +379,7 @@ class Roi(_fg.Roi):
         if mode not in ("grow", "shrink", "closest"):
             raise GeometryError(f"snap_to_grid mode must be 'grow', 'shrink' or 'closest', not {mode!r}")
 
-        def lo(v, s):
+        def lo(v: int | None, s: int) -> int | None:
             if v is None:
                 return None
             if mode == "grow":
@@ -379,7 +388,7 @@ class Roi(_fg.Roi):
                 return -(-v // s) * s
             return (v + (s - 1) // 2) // s * s  # nearest, an exact half down (as funlib)
 
-        def hi(v, s):
+        def hi(v: int | None, s: int) -> int | None:
             if v is None:
                 return None
             if mode == "grow":
@@ -393,7 +402,7 @@ class Roi(_fg.Roi):
         end = [e if b is None or e is None or e >= b else b for b, e in zip(begin, end)]
         return _from_bounds(begin, end)
 
-    def is_aligned(self, voxel_size: Iterable[int]) -> bool:
+    def is_aligned(self, voxel_size: Iterable[int | None]) -> bool:
         """Whether offset and shape are multiples of ``voxel_size``."""
         vs = Coordinate(voxel_size)
         return self._offset.is_multiple_of(vs) and self._shape.is_multiple_of(vs)
@@ -407,37 +416,37 @@ class Roi(_fg.Roi):
         """An independent copy (ROIs can be changed in place with ``set_offset``/``set_shape``)."""
         return Roi(self._offset, self._shape)
 
-    def __deepcopy__(self, memo) -> Roi:
+    def __deepcopy__(self, memo: dict[int, object]) -> Roi:
         return self.copy()
 
     def __copy__(self) -> Roi:
         return self.copy()
 
-    def __add__(self, other) -> Roi:
+    def __add__(self, other: CoordinateLike) -> Roi:
         return self.shift(other)
 
-    def __sub__(self, other) -> Roi:
-        return self.shift(-other if isinstance(other, numbers.Number) else -Coordinate(other))
+    def __sub__(self, other: CoordinateLike) -> Roi:
+        return self.shift(-self._offset._as_coord(other))
 
-    def __mul__(self, other) -> Roi:
+    def __mul__(self, other: CoordinateLike) -> Roi:
         return Roi(self._offset * other, self._shape * other)
 
-    def __floordiv__(self, other) -> Roi:
+    def __floordiv__(self, other: CoordinateLike) -> Roi:
         return Roi(self._offset // other, self._shape // other)
 
-    def __truediv__(self, other) -> Roi:
+    def __truediv__(self, other: CoordinateLike) -> Roi:
         """Exact division of offset and shape (raises if either is not divisible)."""
         return Roi(self._offset / other, self._shape / other)
 
-    def __mod__(self, other) -> Roi:
+    def __mod__(self, other: CoordinateLike) -> Roi:
         return Roi(self._offset % other, self._shape % other)
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, _fg.Roi):
             return False
         return tuple(self._offset) == tuple(other.offset) and tuple(self._shape) == tuple(other.shape)
 
-    def __ne__(self, other) -> bool:
+    def __ne__(self, other: object) -> bool:
         return not self == other
 
     def __hash__(self) -> int:
@@ -451,21 +460,21 @@ class Roi(_fg.Roi):
             parts.append(":" if s is None else f"{b}:{e}")
         return "[" + ", ".join(parts) + "] (" + ", ".join("inf" if s is None else str(s) for s in self.shape) + ")"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Roi], tuple[tuple[int | None, ...], tuple[int | None, ...]]]:
         return (Roi, (tuple(self._offset), tuple(self._shape)))
 
 
-def _lo_le(a, b) -> bool:
+def _lo_le(a: int | None, b: int | None) -> bool:
     return a is None or (b is not None and a <= b)
 
 
-def _hi_ge(a, b) -> bool:
+def _hi_ge(a: int | None, b: int | None) -> bool:
     return a is None or (b is not None and a >= b)
 
 
-def _from_bounds(begin, end) -> Roi:
-    offset = []
-    shape = []
+def _from_bounds(begin: Sequence[int | None], end: Sequence[int | None]) -> Roi:
+    offset: list[int | None] = []
+    shape: list[int | None] = []
     for b, e in zip(begin, end):
         if b is None or e is None:
             offset.append(None)
@@ -476,7 +485,7 @@ def _from_bounds(begin, end) -> Roi:
     return Roi(offset, shape)
 
 
-def as_roi(roi: Any) -> Roi:
+def as_roi(roi: object) -> Roi:
     """A daskseg :class:`Roi` from a daskseg or funlib.geometry ROI (the same object if already ours).
 
     Args:
@@ -492,7 +501,7 @@ def as_roi(roi: Any) -> Roi:
     raise GeometryError(f"expected a Roi (daskseg or funlib.geometry), got {type(roi).__name__} {roi!r}")
 
 
-def as_roi_or_none(roi: Any) -> Roi | None:
+def as_roi_or_none(roi: object) -> Roi | None:
     """:func:`as_roi`, passing ``None`` through."""
     return None if roi is None else as_roi(roi)
 

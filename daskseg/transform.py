@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy import ndimage
 
 from .errors import GeometryError, SpecError
@@ -77,7 +78,7 @@ class ElasticField:
     spacing: tuple[float, ...]
     offsets: np.ndarray
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         dims = len(self.origin)
         if len(self.spacing) != dims or self.offsets.ndim != dims + 1 or self.offsets.shape[0] != dims:
             raise GeometryError(
@@ -316,7 +317,7 @@ class GridMap:
                 if A[d, e] != 0:
                     terms[d][e] += A[d, e] * (w[e] - c[e]) / v[d]
         sections = transform.sections
-        self.section_axis = None
+        self.section_axis: int | None = None
         if sections is not None:
             a = sections.axis + lift
             self.section_axis = a
@@ -326,7 +327,7 @@ class GridMap:
         self.terms = terms
 
         # elastic term, per component (None where it vanishes)
-        self._elastic_factors: list[tuple | None] = [None, None, None]
+        self._elastic_factors: list[tuple[list[np.ndarray], np.ndarray] | None] = [None, None, None]
         field = transform.elastic
         if field is not None:
             weights = [np.ones((shape[0], 1))] * lift + [field.weights(e, w[e + lift]) for e in range(dims)]
@@ -393,8 +394,10 @@ class GridMap:
     # --- coordinates -------------------------------------------------------------------------
     def _dense_field(self, d: int) -> np.ndarray:
         """u_d for every voxel, ``(Nz, Ny, Nx)`` float32, for a component with an elastic term."""
-        if self._dense[d] is None:
-            weights, offsets = self._elastic_factors[d]
+        dense = self._dense[d]
+        factors = self._elastic_factors[d]
+        if dense is None and factors is not None:
+            weights, offsets = factors
             Mz, My, Mx = weights
             nz, ny, nx = offsets.shape
             Nz, Ny, Nx = self.shape
@@ -408,8 +411,10 @@ class GridMap:
             right[:nx] = Mx.T
             right[nx] = 1.0
             right[nx + 1] = H
-            self._dense[d] = (left.reshape(Nz * Ny, nx + 2) @ right).reshape(Nz, Ny, Nx)
-        return self._dense[d]
+            dense = self._dense[d] = (left.reshape(Nz * Ny, nx + 2) @ right).reshape(Nz, Ny, Nx)
+        if dense is None:
+            raise ValueError(f"component {d} of the transform has no elastic term")
+        return dense
 
     def coordinates(self) -> np.ndarray:
         """Source coordinates of every voxel, ``(3 or 2, *shape)`` float64, in voxels relative to the
@@ -509,13 +514,15 @@ class GridMap:
 
     def _apply_sections(self, src: np.ndarray, offset: list[int]) -> np.ndarray:
         a = self.section_axis
+        if a is None:
+            raise ValueError("the transform has no section shifts")
         others = [d for d in range(3) if d != a]
         out = np.empty((src.shape[0],) + tuple(self.shape), dtype=src.dtype)
         out_m = np.moveaxis(out, 1 + a, 1)
         src_m = np.moveaxis(src, 1 + a, 1)
         k = [np.round(self._start(d)).astype(int) for d in range(3)]
         for i in range(self.shape[a]):
-            sel = [slice(None), k[a] + i - offset[a]]
+            sel: list[slice | np.ndarray] = [slice(None), k[a] + i - offset[a]]
             for d in others:
                 start = k[d][i] - offset[d]
                 sel.append(slice(start, start + self.shape[d]))
@@ -536,6 +543,7 @@ class GridMap:
     def _apply_interpolate(self, src: np.ndarray, offset: list[int], interpolate: bool) -> np.ndarray:
         channels = src.shape[0]
         out_dtype = src.dtype
+        work: npt.DTypeLike
         if interpolate and src.dtype != np.float64:
             work = np.float32
         elif interpolate:
@@ -560,7 +568,7 @@ class GridMap:
         for z in range(Nz):
             if two_d:
                 arr0, off0 = self._plane(0, z)
-                u0 = arr0 + off0 - offset[0]
+                u0 = float(arr0 + off0 - offset[0])  # a number: the component is constant per section
                 if interpolate:
                     if abs(u0 - round(u0)) > _INTEGRAL and D > 1:
                         two_d_here = False
@@ -598,7 +606,7 @@ class GridMap:
         return f"GridMap({self.kind}, ROI {self.roi}, voxel size {self.voxel_size})"
 
 
-def _integral(values) -> bool:
+def _integral(values: npt.ArrayLike) -> bool:
     values = np.asarray(values, dtype=np.float64)
     return bool(np.abs(values - np.round(values)).max(initial=0) <= _INTEGRAL)
 
@@ -606,7 +614,7 @@ def _integral(values) -> bool:
 class _Kernel:
     """Buffers and loops of section-wise interpolation (one section of ``n`` voxels at a time)."""
 
-    def __init__(self, n: int, work: type):
+    def __init__(self, n: int, work: npt.DTypeLike):
         self.n = n
         self.work = np.dtype(work)
         self.frac = [np.empty(n, np.float32) for _ in range(3)]
