@@ -42,8 +42,12 @@ def output_spec(array_specs: Mapping[ArrayKey, ArraySpec], key: ArrayKey) -> Arr
     return spec
 
 
-def place_output(key: ArrayKey, data: np.ndarray, spec: ArraySpec, requested: Roi, centre_of: Roi | None) -> Array:
+def place_output(
+    key: ArrayKey, data: np.ndarray, spec: ArraySpec, requested: Roi | None, centre_of: Roi | None
+) -> Array:
     """``data`` as an Array on ``requested``: as is if the shapes agree, else centred on ``centre_of`` and cropped."""
+    if requested is None:
+        raise SpecError(f"output {key} is requested without a ROI")
     vs = spec.voxel_size
     if vs is None:
         raise SpecError(f"output {key} has no voxel size: give it in the node's array_specs")

@@ -85,6 +85,7 @@ class Predict(BatchFilter):
         self.spawn_subprocess = spawn_subprocess
         self.predictor: Predictor | None = None
         self.model = None
+        self._fallback_params: dict[str, Any] | None = None
         if isinstance(model, FlaxUNetModel):
             arch = model.config if conv_impl is None else model.config.replace(conv_impl=conv_impl)
             self.predictor = Predictor(model.net_config or arch, None, conv_impl=arch.conv_impl)
@@ -93,7 +94,6 @@ class Predict(BatchFilter):
             self.model = model
         else:
             self.predictor = Predictor(model, None, conv_impl=conv_impl)
-            self._fallback_params = None
         if self.predictor is not None and (len(self.inputs) != 1 or len(self.outputs) != 1):
             raise TypeError(
                 f"the Flax U-Net has one input (raw) and one output (affinities); got inputs {sorted(self.inputs)} "
@@ -152,7 +152,8 @@ class Predict(BatchFilter):
             self.params = jax.device_put(loaded.state)
 
     def _output_roi(self, request: BatchRequest) -> Roi | None:
-        rois = [request[key].roi for key in self.outputs.values() if key in request and request[key].roi is not None]
+        asked = (request[key].roi for key in self.outputs.values() if key in request)
+        rois = [roi for roi in asked if roi is not None]
         if not rois:
             return None
         total = rois[0]
@@ -161,7 +162,10 @@ class Predict(BatchFilter):
         return total
 
     def _needed_input_roi(self, out_roi: Roi) -> Roi:
-        before, after = self._context_world()
+        context = self._context_world()
+        if context is None or self.predictor is None:
+            raise RuntimeError("Predict: the input ROI a model needs is known only for the Flax U-Net")
+        before, after = context
         need = out_roi.grow(before, after)
         vs = self.spec[self._input_key].voxel_size
         shape = tuple(need.shape / vs)
@@ -185,8 +189,9 @@ class Predict(BatchFilter):
         if self.predictor is not None:
             key = self._input_key
             need = self._needed_input_roi(out_roi)
-            if key in request and request[key].roi is not None:
-                need = need.union(request[key].roi)
+            asked_input = request[key].roi if key in request else None
+            if asked_input is not None:
+                need = need.union(asked_input)
             spec = request[key].copy() if key in request else ArraySpec()
             spec.roi = need
             deps[key] = spec
@@ -205,6 +210,7 @@ class Predict(BatchFilter):
         out_roi = self._output_roi(request)
         if out_roi is None:
             return None
+        centre: Roi | None
         if self.predictor is not None:
             raw = batch[self._input_key]
             need = self._needed_input_roi(out_roi)
@@ -213,7 +219,7 @@ class Predict(BatchFilter):
             # the U-Net has one output, whatever it is called in ``outputs``
             outputs = {next(iter(self.outputs)): self.predictor(raw.data)}
             centre = need
-        else:
+        elif self.model is not None:
             inputs = {name: jax.device_put(batch[key].data) for name, key in self.inputs.items()}
             if self.params is None:
                 seed = request.random_seed if request.random_seed is not None else 0
@@ -223,6 +229,8 @@ class Predict(BatchFilter):
                 self._forward = jax.jit(self.model.forward)
             outputs = self._forward(self.params, inputs)
             centre = batch[self._input_key].spec.roi
+        else:
+            raise RuntimeError("Predict has neither a Flax U-Net nor a protocol model")
         for name, key in self.outputs.items():
             if key not in request:
                 continue

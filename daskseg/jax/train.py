@@ -32,7 +32,7 @@ LOG_FIELDS = ("iteration", "loss", "time_s", "timestamp")
 
 Inputs = Mapping[str, ArrayKey | np.ndarray]
 Outputs = Mapping[str | int, ArrayKey]
-LossArg = str | Callable[..., Any] | Mapping[str, Any]
+LossArg = str | Callable[..., Any]
 ValidationFn = Callable[[Any, Any], "float | Mapping[str, float]"]
 
 # gunpowder.tensorflow.Train's leading arguments, as the tutorial's train.py passes them
@@ -251,7 +251,7 @@ class Train(BatchFilter):
         self.validation_every = validation_every if validation_every is not None else validate_every
         self.iteration = 0
         self.state: Any = None
-        self._step = None
+        self._step: Callable[..., Any] | None = None
         self._locked = False
         self._log_file: IO[str] | None = None
 
@@ -441,6 +441,8 @@ class Train(BatchFilter):
             else:
                 state = self.model.initialize(rng, first)
             self.state = self._place_state(state)
+        if self._step is None:
+            raise RuntimeError("Train: train_step before start() (the pipeline is not set up)")
         result = self._step(self.state, inputs, self._n > 1)
         if len(result) == 4:
             self.state, outputs, loss, grads = result
@@ -451,7 +453,9 @@ class Train(BatchFilter):
             loss = jax.tree.map(lambda x: x[0], loss)
         self.iteration += 1
         batch.iteration = self.iteration
-        batch.loss = float(loss) if not isinstance(loss, Mapping) else {k: float(v) for k, v in loss.items()}
+        # a protocol model may return several named losses: Batch.loss is then a dict (typed as the float
+        # every daskseg model gives, which Snapshot and run_training rely on)
+        batch.loss = float(loss) if not isinstance(loss, Mapping) else {k: float(v) for k, v in loss.items()}  # type: ignore[assignment]
         elapsed = time.perf_counter() - start
         logger.info("Train: iteration=%d loss=%s time=%.3f", batch.iteration, batch.loss, elapsed)
         if self.iteration % self.log_every == 0:
