@@ -173,3 +173,36 @@ def test_daskseg_train_multitask_lsd_network_then_predict_affinities(tmp_path):
     assert affs.channel_shape == (3,)
     assert affs.read().shape == (3, 20, 120, 120)
     assert 0 < affs.read().min() and affs.read().max() < 1
+
+
+@pytest.mark.slow
+def test_daskseg_train_resumes_from_a_pickled_checkpoint_only_with_trust_pickle(tmp_path):
+    """gunpowder's JAX checkpoints are pickles, which run code when loaded: `daskseg train` refuses
+    to resume from one in one line, and resumes with --trust-pickle, writing daskseg's own format on
+    (issue 11 item 4)."""
+    import pickle
+
+    from daskseg.jax import checkpoint as ckpt
+    from daskseg.jax.model import FlaxUNetModel
+
+    write_cremi_samples(tmp_path / "data", (40, 200, 200), names=("A",), extension=".zarr")
+    create_networks(tmp_path / "nets", train_input_shape=(28, 84, 84), predict_input_shape=(28, 84, 84),
+                    num_fmaps=2, fmap_inc_factor=2, downsample_factors=((1, 2, 2), (1, 2, 2)))
+    state = FlaxUNetModel(str(tmp_path / "nets" / "train_net_config.json"), seed=1).initialize()
+    os.makedirs(tmp_path / "checkpoints")
+    with open(ckpt.checkpoint_name(tmp_path / "checkpoints" / "train_net", 1), "wb") as f:
+        pickle.dump(state, f)  # gunpowder's JAX format
+    config = write_yaml(tmp_path / "train.yaml", {
+        "samples": ["data/sample_A.zarr"], "network": "nets/train_net_config.json", "iterations": 2,
+        "snapshot_every": 0, "num_workers": 1, "cache_size": 2,
+    })
+    refused = CliRunner().invoke(main, ["train", "--config", config])
+    assert refused.exit_code == 1
+    assert "CheckpointPickleError" in refused.output and "--trust-pickle" in refused.output
+    assert not os.path.exists(ckpt.checkpoint_name(tmp_path / "checkpoints" / "train_net", 2))
+    trusted = CliRunner().invoke(main, ["train", "--config", config, "--trust-pickle"])
+    assert trusted.exit_code == 0, trusted.output
+    assert "trained to iteration 2" in trusted.output
+    assert ckpt.load_checkpoint(ckpt.checkpoint_name(tmp_path / "checkpoints" / "train_net", 2)).iteration == 2
+    assert [row.split(",")[0] for row in (tmp_path / "checkpoints" / "train_net_log.csv").read_text().split()[1:]] \
+        == ["2"]  # one step, from the pickled iteration 1
