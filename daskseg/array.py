@@ -64,6 +64,19 @@ class ArraySpec:
             out.roi = self.roi.copy()
         return out
 
+    def checked_roi(self, what: str) -> Roi:
+        """The ROI, for code that needs one; a ``SpecError`` naming ``what`` (e.g. "Resample's source RAW") if
+        there is none."""
+        if self.roi is None:
+            raise SpecError(f"{what} has no ROI")
+        return self.roi
+
+    def checked_voxel_size(self, what: str) -> Coordinate:
+        """The voxel size, for code that needs one; a ``SpecError`` naming ``what`` if there is none."""
+        if self.voxel_size is None:
+            raise SpecError(f"{what} has no voxel size")
+        return self.voxel_size
+
     def update_with(self, other: ArraySpec) -> ArraySpec:
         """A copy with every field that ``other`` sets (not None) taken from ``other``."""
         out = self.copy()

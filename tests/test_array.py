@@ -126,3 +126,12 @@ def test_array_copy_is_deep():
     b.data[0, 0, 0] = 99
     assert a.data[0, 0, 0] == 0
     assert b.spec == a.spec
+
+
+def test_checked_roi_and_voxel_size_name_what_lacks_them():
+    spec = ArraySpec(roi=Roi((0, 0), (4, 4)), voxel_size=(2, 2))
+    assert spec.checked_roi("RAW") == Roi((0, 0), (4, 4)) and spec.checked_voxel_size("RAW") == Coordinate((2, 2))
+    with pytest.raises(SpecError, match="^Resample's source RAW has no ROI$"):
+        ArraySpec(voxel_size=(2, 2)).checked_roi("Resample's source RAW")
+    with pytest.raises(SpecError, match="^the request for PRED has no voxel size$"):
+        ArraySpec(roi=Roi((0,), (4,))).checked_voxel_size("the request for PRED")

@@ -79,6 +79,9 @@ class DeformAugment(ElasticAugment):
             ``[1, 2]`` for y and x of z, y, x). The default is to rotate in all spatial dimensions.
     """
 
+    control_point_spacing: Coordinate
+    jitter_sigma: tuple[float, ...]
+
     def __init__(
         self,
         control_point_spacing: Sequence[int],
@@ -131,7 +134,7 @@ class DeformAugment(ElasticAugment):
             p=p,
         )
         self.control_point_spacing = spacing
-        self.jitter_sigma = sigma
+        self.jitter_sigma = tuple(float(s) for s in sigma)
         self.rotate = rotate
         self.rotation_axes = rotation_axes
         self.transform_key = transform_key
@@ -166,7 +169,7 @@ class DeformAugment(ElasticAugment):
         matrix[first:, first:] /= scale
 
         elastic = None
-        if np.any(self.jitter_sigma > 0):
+        if any(s > 0 for s in self.jitter_sigma):
             step = np.ones(dims)
             step[first:] = np.asarray(self.control_point_spacing, dtype=np.float64)
             # control points on the spacing's grid, one beyond the request on either side

@@ -72,27 +72,28 @@ class Resample(BatchFilter):
         self.interp_order = interp_order
 
     def _lcm(self) -> Coordinate:
-        source = self.spec[self.source].voxel_size
+        source = self.spec[self.source].checked_voxel_size(f"Resample's source {self.source}")
         return Coordinate(math.lcm(a, b) for a, b in zip(source, self.target_voxel_size))
 
     def setup(self) -> None:
         if self.source not in self.spec:
             raise SpecError(f"Resample: {self.source} is not provided upstream; provided: {sorted(self.spec)}")
-        source_vs = self.spec[self.source].voxel_size
+        source_vs = self.spec[self.source].checked_voxel_size(f"Resample's source {self.source}")
         if len(source_vs) != len(self.target_voxel_size):
             raise SpecError(f"Resample: target voxel size {self.target_voxel_size} and {self.source}'s {source_vs} differ in dims")
         self.pad = Coordinate((0,) * (len(source_vs) - self.ndim) + tuple(source_vs[-self.ndim :]))
         spec = self.spec[self.source].copy()
         spec.voxel_size = self.target_voxel_size
-        spec.roi = spec.roi.snap_to_grid(self._lcm(), mode="shrink")
+        spec.roi = spec.checked_roi(f"Resample's source {self.source}").snap_to_grid(self._lcm(), mode="shrink")
         self.provides(self.target, spec)
         self.enable_autoskip()
 
     def prepare(self, request: BatchRequest) -> BatchRequest:
         lcm = self._lcm()
         spec = self.spec[self.source].copy()
-        roi = request[self.target].roi.grow(self.pad, self.pad).snap_to_grid(lcm, mode="grow")
-        spec.roi = roi.intersect(self.spec[self.source].roi).snap_to_grid(lcm, mode="shrink")
+        requested = request[self.target].checked_roi(f"the request for Resample's target {self.target}")
+        roi = requested.grow(self.pad, self.pad).snap_to_grid(lcm, mode="grow")
+        spec.roi = roi.intersect(spec.checked_roi(f"Resample's source {self.source}")).snap_to_grid(lcm, mode="shrink")
         deps = BatchRequest()
         deps[self.source] = spec
         return deps
@@ -100,8 +101,10 @@ class Resample(BatchFilter):
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
         source = batch[self.source]
         source_spec = self.spec[self.source]
-        dims = source.spec.roi.dims
-        scales = tuple(s / t for s, t in zip(source_spec.voxel_size, self.target_voxel_size))
+        source_roi = source.spec.checked_roi(f"Resample's source {self.source}")
+        dims = source_roi.dims
+        source_vs = source_spec.checked_voxel_size(f"Resample's source {self.source}")
+        scales = tuple(s / t for s, t in zip(source_vs, self.target_voxel_size))
         zoom = (1.0,) * (source.data.ndim - dims) + scales
         order = 1 if self.interp_order is None else self.interp_order
         if source_spec.interpolatable is False and order != 0:
@@ -116,8 +119,10 @@ class Resample(BatchFilter):
             ).astype(source.data.dtype)
         spec = source.spec.copy()
         spec.voxel_size = self.target_voxel_size
-        spec.roi = Roi(source.spec.roi.begin, self.target_voxel_size * Coordinate(data.shape[-dims:]))
+        spec.roi = Roi(source_roi.begin, self.target_voxel_size * Coordinate(data.shape[-dims:]))
         spec.dtype = data.dtype
         outputs = Batch()
-        outputs[self.target] = Array(data, spec, source.attrs).crop(request[self.target].roi)
+        outputs[self.target] = Array(data, spec, source.attrs).crop(
+            request[self.target].checked_roi(f"the request for Resample's target {self.target}")
+        )
         return outputs
