@@ -12,7 +12,7 @@ from ..batch import Batch, BatchRequest, ProviderSpec
 from ..errors import ArgumentError, RequestError, SpecError
 from ..geometry import Coordinate, Roi
 from ..graph import GraphKey, GraphSpec
-from ..pipeline import BatchFilter
+from ..pipeline import BatchFilter, BatchProvider
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class RandomLocation(BatchFilter):
         self,
         min_masked: float = 0,
         mask: ArrayKey | None = None,
-        ensure_nonempty=None,
+        ensure_nonempty: GraphKey | None = None,
         p_nonempty: float = 1.0,
         ensure_centered: bool | None = None,
         point_balance_radius: int = 1,
@@ -123,9 +123,9 @@ class RandomLocation(BatchFilter):
         self.upstream_spec = upstream.spec.copy()
 
         if self.mask is not None and self.min_masked > 0:
-            self._read_mask(upstream)
+            self._read_mask(upstream, self.mask)
         if self.ensure_nonempty is not None:
-            self._read_points(upstream)
+            self._read_points(upstream, self.ensure_nonempty)
 
         # RandomLocation has no limits downstream: any request is served from somewhere
         for key, spec in list(self.spec.items()):
@@ -137,18 +137,22 @@ class RandomLocation(BatchFilter):
         if self.random_shift_key is not None:
             self.provides(self.random_shift_key, ArraySpec(nonspatial=True))
 
-    def _read_mask(self, upstream) -> None:
-        if self.mask not in self.upstream_spec:
-            raise SpecError(
-                f"RandomLocation: mask {self.mask} is not provided upstream; provided: {sorted(self.upstream_spec)}"
-            )
-        self.mask_spec = self.upstream_spec[self.mask].copy()
+    def _provided_upstream(self) -> ProviderSpec:
+        if self.upstream_spec is None:
+            raise RuntimeError("RandomLocation is not set up (setup() reads what upstream provides)")
+        return self.upstream_spec
+
+    def _read_mask(self, upstream: BatchProvider, mask: ArrayKey) -> None:
+        provided = self._provided_upstream()
+        if mask not in provided:
+            raise SpecError(f"RandomLocation: mask {mask} is not provided upstream; provided: {sorted(provided)}")
+        self.mask_spec = provided[mask].copy()
         roi = self.mask_spec.roi
         if roi is None or roi.unbounded:
-            raise SpecError(f"RandomLocation: mask {self.mask} needs a bounded ROI upstream, it has {roi}")
-        logger.info("RandomLocation: reading the complete mask %s in %s", self.mask, roi)
-        batch = upstream.request_batch(BatchRequest({self.mask: ArraySpec(roi=roi)}, random_seed=0))
-        masked_in = batch[self.mask].data > 0
+            raise SpecError(f"RandomLocation: mask {mask} needs a bounded ROI upstream, it has {roi}")
+        logger.info("RandomLocation: reading the complete mask %s in %s", mask, roi)
+        batch = upstream.request_batch(BatchRequest({mask: ArraySpec(roi=roi)}, random_seed=0))
+        masked_in = batch[mask].data > 0
         if masked_in.ndim > roi.dims:  # a voxel is masked in if any of its channels is
             masked_in = masked_in.any(axis=tuple(range(masked_in.ndim - roi.dims)))
         dtype = np.uint32 if masked_in.size < 2**32 else np.uint64
@@ -160,13 +164,13 @@ class RandomLocation(BatchFilter):
         integral[(slice(1, None),) * inner.ndim] = inner
         self.mask_integral = integral
 
-    def _read_points(self, upstream) -> None:
+    def _read_points(self, upstream: BatchProvider, key: GraphKey) -> None:
         from scipy.spatial import cKDTree
 
-        key = self.ensure_nonempty
-        if key not in self.upstream_spec:
-            raise SpecError(f"RandomLocation: ensure_nonempty {key} is not provided upstream; provided: {sorted(self.upstream_spec)}")
-        spec = self.upstream_spec[key].copy()
+        provided = self._provided_upstream()
+        if key not in provided:
+            raise SpecError(f"RandomLocation: ensure_nonempty {key} is not provided upstream; provided: {sorted(provided)}")
+        spec = provided[key].copy()
         logger.info("RandomLocation: reading all nodes of %s in %s", key, spec.roi)
         graph = upstream.request_batch(BatchRequest({}, {key: GraphSpec(roi=spec.roi)}, random_seed=0))[key]
         points = np.array([n.location for n in graph.nodes], dtype=np.float64)
@@ -188,9 +192,8 @@ class RandomLocation(BatchFilter):
     # --- requests ----------------------------------------------------------------------------
     def prepare(self, request: BatchRequest) -> None:
         # the request is moved in place: as a dependency it would be united with the original
-        spatial = [
-            k for k, s in request.items() if s.roi is not None and k != self.random_shift_key and k in self.upstream_spec
-        ]
+        provided = self._provided_upstream()
+        spatial = [k for k, s in request.items() if s.roi is not None and k != self.random_shift_key and k in provided]
         if not spatial:
             return
 
@@ -233,12 +236,17 @@ class RandomLocation(BatchFilter):
             f"requested ROIs: { {k: request[k].roi for k in spatial} }"
         )
 
-    def _shift_to_a_point(self, request: BatchRequest, keys: list, lo: list, hi: list, lcm: Coordinate, rng) -> Coordinate | None:
+    def _shift_to_a_point(
+        self, request: BatchRequest, keys: list, lo: list[int], hi: list[int], lcm: Coordinate, rng: np.random.Generator
+    ) -> Coordinate | None:
         """A random shift (within ``lo``..``hi`` multiples of ``lcm``) that brings a randomly drawn node of
         ``ensure_nonempty`` into its requested ROI; None if the drawn node cannot be reached."""
-        key = self.ensure_nonempty
-        roi = request[key].roi if key in request and request[key].roi is not None else _total(request, keys)
-        point = self.points[rng.choice(len(self.points), p=self.point_weights)]
+        key, points = self.ensure_nonempty, self.points
+        if key is None or points is None:
+            raise RuntimeError("RandomLocation: the nodes of ensure_nonempty are read at setup()")
+        asked = request[key].roi if key in request else None
+        roi = asked if asked is not None else _total(request, keys)
+        point = points[rng.choice(len(points), p=self.point_weights)]
         step = np.asarray(lcm, dtype=np.float64)
         if self.ensure_centered:
             # the node ends in the middle voxel (of the lcm grid; the one after the centre for even sizes)
@@ -264,14 +272,15 @@ class RandomLocation(BatchFilter):
         """
         return True
 
-    def _possible_shifts(self, request: BatchRequest, keys: list, lcm: Coordinate) -> tuple[list, list]:
+    def _possible_shifts(self, request: BatchRequest, keys: list, lcm: Coordinate) -> tuple[list[int], list[int]]:
         """Inclusive bounds, in multiples of ``lcm``, of shifts that keep every ROI inside upstream's."""
         dims = request[keys[0]].roi.dims
         lo: list[int | None] = [None] * dims
         hi: list[int | None] = [None] * dims
+        upstream = self._provided_upstream()
         for key in keys:
             req = request[key].roi
-            provided = self.upstream_spec[key].roi
+            provided = upstream[key].roi
             if provided is None:
                 continue
             for d in range(dims):
@@ -283,19 +292,21 @@ class RandomLocation(BatchFilter):
                 lo[d] = a if lo[d] is None else max(lo[d], a)
                 hi[d] = b if hi[d] is None else min(hi[d], b)
         rois = {k: request[k].roi for k in keys}
-        provided = {k: self.upstream_spec[k].roi for k in keys}
-        if any(v is None for v in lo):
+        provided = {k: upstream[k].roi for k in keys}
+        lo_bounds = [v for v in lo if v is not None]
+        hi_bounds = [v for v in hi if v is not None]  # set where lo is
+        if len(lo_bounds) < dims:
             raise RequestError(
                 "RandomLocation: cannot choose a random location, the upstream ROIs are unbounded (is there an "
                 f"unbounded Pad upstream?); requested {rois}, upstream provides {provided}"
             )
-        if any(a > b for a, b in zip(lo, hi)):
+        if any(a > b for a, b in zip(lo_bounds, hi_bounds)):
             raise RequestError(
                 f"RandomLocation: the requested ROIs {rois} do not fit inside the upstream ROIs {provided}"
                 f"{self._upstream_files()} at any location (shifts are multiples of {lcm}); augmentations "
                 "downstream (a rotation, section misalignment) grow the request beyond what was asked"
             )
-        return lo, hi
+        return lo_bounds, hi_bounds
 
     def _upstream_files(self) -> str:
         """`` of FILE`` naming the file(s) of the sources upstream, if they have one."""
@@ -321,22 +332,27 @@ class RandomLocation(BatchFilter):
         return shifted
 
     def _mask_ratio(self, request: BatchRequest, keys: list, shift: Coordinate) -> float:
-        vs = self.mask_spec.voxel_size
-        if self.mask in request and request[self.mask].roi is not None:
-            roi = request[self.mask].roi.shift(shift)
+        mask, spec, integral = self.mask, self.mask_spec, self.mask_integral
+        if mask is None or spec is None or integral is None:
+            raise RuntimeError("RandomLocation: the mask is read at setup()")
+        vs = spec.checked_voxel_size(f"RandomLocation's mask {mask}")
+        mask_roi = spec.checked_roi(f"RandomLocation's mask {mask}")
+        asked = request[mask].roi if mask in request else None
+        if asked is not None:
+            roi = asked.shift(shift)
         else:
             roi = _total(request, keys).shift(shift).snap_to_grid(vs, mode="grow")
         size = int(np.prod(roi.shape / vs))
-        inside = roi.intersect(self.mask_spec.roi)
+        inside = roi.intersect(mask_roi)
         if inside.empty or size == 0:
             return 0.0
-        begin = (inside.begin - self.mask_spec.roi.begin) / vs
-        end = (inside.end - self.mask_spec.roi.begin) / vs
+        begin = (inside.begin - mask_roi.begin) / vs
+        end = (inside.end - mask_roi.begin) / vs
         total = 0
         for corner in itertools.product((0, 1), repeat=len(begin)):
             index = tuple(e if c else b for b, e, c in zip(begin, end, corner))
             sign = -1 if (len(begin) - sum(corner)) % 2 else 1
-            total += sign * int(self.mask_integral[index])
+            total += sign * int(integral[index])
         return total / size
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
@@ -357,7 +373,7 @@ class RandomLocation(BatchFilter):
             out[key] = array
         if self.random_shift_key is not None and self.random_shift_key in request:
             if shift is None:
-                dims = next((s.roi.dims for s in self.upstream_spec.values() if s.roi is not None), 0)
+                dims = next((s.roi.dims for s in self._provided_upstream().values() if s.roi is not None), 0)
                 shift = Coordinate((0,) * dims)
             out[self.random_shift_key] = Array(np.array(shift, dtype=np.int64), ArraySpec(nonspatial=True))
         return out
