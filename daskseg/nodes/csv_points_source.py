@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..batch import Batch, BatchRequest
-from ..errors import ArgumentError, DatasetError
+from ..errors import ArgumentError, DatasetError, RequestError
 from ..geometry import Coordinate, Roi
 from ..graph import Graph, GraphKey, GraphSpec, Node
 from ..pipeline import BatchProvider
@@ -85,27 +85,37 @@ class CsvPointsSource(BatchProvider):
         self.data: np.ndarray | None = None
         self.ids: np.ndarray | None = None
 
+    def _parsed(self) -> tuple[np.ndarray, np.ndarray]:
+        """The points' locations ``(n, dims)`` and ids ``(n,)``, read at setup."""
+        if self.data is None or self.ids is None:
+            raise RuntimeError(f"CsvPointsSource: {self.filename} is read at setup()")
+        return self.data, self.ids
+
     def setup(self) -> None:
         self._parse_csv()
         if self.points_spec is not None:
             self.provides(self.points, self.points_spec)
             return
-        if len(self.data) == 0:
+        data, _ = self._parsed()
+        if len(data) == 0:
             raise DatasetError(f"CsvPointsSource: {self.filename} holds no points; give points_spec with a ROI")
-        lo = Coordinate(np.floor(self.data.min(axis=0)).astype(int))
-        hi = Coordinate(np.ceil(self.data.max(axis=0)).astype(int) + 1)
+        lo = Coordinate(np.floor(data.min(axis=0)).astype(int))
+        hi = Coordinate(np.ceil(data.max(axis=0)).astype(int) + 1)
         self.provides(self.points, GraphSpec(roi=Roi(lo, hi - lo)))
 
     def provide(self, request: BatchRequest) -> Batch:
         roi = request[self.points].roi
-        inside = np.ones(len(self.data), dtype=bool)
+        if roi is None:
+            raise RequestError(f"CsvPointsSource: the request for {self.points} has no ROI")
+        data, ids = self._parsed()
+        inside = np.ones(len(data), dtype=np.bool_)
         for d, (b, e) in enumerate(zip(roi.begin, roi.end)):
             if b is not None:
-                inside &= self.data[:, d] >= b
+                inside &= data[:, d] >= b
             if e is not None:
-                inside &= self.data[:, d] < e
-        nodes = [Node(id=i, location=p) for i, p in zip(self.ids[inside], self.data[inside])]
-        logger.debug("CsvPointsSource: %d of %d points in %s", len(nodes), len(self.data), roi)
+                inside &= data[:, d] < e
+        nodes = [Node(id=i, location=p) for i, p in zip(ids[inside], data[inside])]
+        logger.debug("CsvPointsSource: %d of %d points in %s", len(nodes), len(data), roi)
         batch = Batch()
         batch[self.points] = Graph(nodes, [], GraphSpec(roi=roi.copy()))
         return batch

@@ -79,16 +79,16 @@ class RasterizationSettings:
         edges: bool = True,
         color_attr: str | None = None,
     ):
-        radius = np.array([radius], dtype=np.float64).flatten()
-        if np.any(radius <= 0):
-            raise ArgumentError(f"RasterizationSettings: radius must be positive, got {radius.tolist()}")
+        radii = np.array([radius], dtype=np.float64).flatten()
+        if np.any(radii <= 0):
+            raise ArgumentError(f"RasterizationSettings: radius must be positive, got {radii.tolist()}")
         if mode not in ("ball", "peak"):
             raise ArgumentError(f"RasterizationSettings: mode must be 'ball' or 'peak', got {mode!r}")
         if inner_radius_fraction is not None and not 0.0 < inner_radius_fraction < 1.0:
             raise ArgumentError(
                 f"RasterizationSettings: inner_radius_fraction has to be between (excluding) 0 and 1, got {inner_radius_fraction}"
             )
-        self.radius = radius
+        self.radius = radii
         self.mode = mode
         self.mask = mask
         self.inner_radius_fraction = inner_radius_fraction
@@ -180,14 +180,14 @@ class RasterizeGraph(BatchFilter):
         self.enable_autoskip()
 
     def prepare(self, request: BatchRequest) -> BatchRequest:
-        roi = request[self.array].roi
+        roi = request[self.array].checked_roi(f"the request for RasterizeGraph's {self.array}")
         context = self.settings.context(roi.dims)
-        graph_roi = roi.grow(context, context).intersect(self.spec[self.graph].roi)
+        graph_roi = roi.grow(context, context).intersect(self._graph_roi(self.spec[self.graph].roi))
         deps = BatchRequest()
         deps[self.graph] = GraphSpec(roi=graph_roi)
         mask = self.settings.mask
         if mask is not None:
-            vs = self.spec[mask].voxel_size
+            vs = self.spec[mask].checked_voxel_size(f"RasterizeGraph's mask {mask}")
             mask_roi = graph_roi.snap_to_grid(vs, mode="grow")
             provided = self.spec[mask].roi
             if provided is not None:
@@ -198,20 +198,26 @@ class RasterizeGraph(BatchFilter):
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
         graph = batch[self.graph]
         spec = self.spec[self.array].copy()
-        vs = spec.voxel_size
-        work = graph.spec.roi.snap_to_grid(vs, mode="grow").union(request[self.array].roi)
+        vs = spec.checked_voxel_size(f"RasterizeGraph's {self.array}")
+        requested = request[self.array].checked_roi(f"the request for RasterizeGraph's {self.array}")
+        work = self._graph_roi(graph.spec.roi).snap_to_grid(vs, mode="grow").union(requested)
         labels = None
         if self.settings.mask is not None:
             mask = batch[self.settings.mask]
             labels = np.zeros(work.shape / vs, dtype=mask.data.dtype)
-            inside = mask.spec.roi.intersect(work)
+            inside = mask.spec.checked_roi(f"RasterizeGraph's mask {self.settings.mask}").intersect(work)
             if not inside.empty:
                 labels[_slices(inside, work, vs)] = mask.crop(inside).data
         data = rasterize(graph, work, vs, spec.dtype, self.settings, labels)
         spec.roi = work
         batch = Batch()
-        batch[self.array] = Array(data, spec).crop(request[self.array].roi)
+        batch[self.array] = Array(data, spec).crop(requested)
         return batch
+
+    def _graph_roi(self, roi: Roi | None) -> Roi:
+        if roi is None:
+            raise SpecError(f"RasterizeGraph: {self.graph} has no ROI")
+        return roi
 
 
 def _slices(roi: Roi, within: Roi, voxel_size: Coordinate) -> tuple[slice, ...]:
