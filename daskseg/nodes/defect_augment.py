@@ -154,8 +154,9 @@ class DefectAugment(BatchFilter):
         deps[self.intensities] = spec
         if self.p < 1 and rng.random() >= self.p:
             return deps
-        vs = self.spec[self.intensities].voxel_size
-        shape = spec.roi.shape / vs
+        vs = self.spec[self.intensities].checked_voxel_size(f"DefectAugment's {self.intensities}")
+        roi = spec.checked_roi(f"the request for DefectAugment's {self.intensities}")
+        shape = roi.shape / vs
         thresholds = np.cumsum([self.prob_missing, self.prob_low_contrast, self.prob_artifact, self.prob_deform])
         kinds = ("zero_out", "lower_contrast", "artifact", "deformed_slice")
         plan = _DefectPlan(rng)
@@ -170,8 +171,8 @@ class DefectAugment(BatchFilter):
             for c, kind in plan.sections.items():
                 if kind == "deformed_slice":
                     plan.deformations[c] = self._deformation(section_shape, rng)
-            grow = Coordinate(0 if d == self.axis else vs[d] * self.deformation_strength for d in range(spec.roi.dims))
-            spec.roi = spec.roi.grow(grow, grow)
+            grow = Coordinate(0 if d == self.axis else vs[d] * self.deformation_strength for d in range(roi.dims))
+            spec.roi = roi.grow(grow, grow)
             request[self.intensities] = spec
             deps[self.intensities] = spec
         logger.debug("DefectAugment: %s", plan.sections)
@@ -184,9 +185,9 @@ class DefectAugment(BatchFilter):
             return batch
         array = batch[self.intensities]
         data = array.data if array.data.flags.writeable else array.data.copy()
-        dims = array.spec.roi.dims
+        dims = array.spec.checked_roi(f"DefectAugment's {self.intensities}").dims
         axis = data.ndim - dims + self.axis
-        vs = array.spec.voxel_size
+        vs = array.spec.checked_voxel_size(f"DefectAugment's {self.intensities}")
         strength = self.deformation_strength if plan.deformations else 0
         for c, kind in sorted(plan.sections.items()):
             section = np.take(data, c, axis=axis)  # a copy
@@ -196,10 +197,10 @@ class DefectAugment(BatchFilter):
                 mean = section.mean(dtype=np.float64)
                 section = _cast((section - mean) * self.contrast_scale + mean, data.dtype)
             elif kind == "artifact":
-                section = _cast(self._blend_artifact(section, array.spec.roi.dims, vs, plan.rng), data.dtype)
+                section = _cast(self._blend_artifact(section, dims, vs, plan.rng), data.dtype)
             elif kind == "deformed_slice":
                 section = _cast(self._deform(section, plan.deformations[c]), data.dtype)
-            index = [slice(None)] * data.ndim
+            index: list[slice | int] = [slice(None)] * data.ndim
             index[axis] = c
             data[tuple(index)] = section
         if strength:
@@ -217,8 +218,10 @@ class DefectAugment(BatchFilter):
     def _blend_artifact(
         self, section: np.ndarray, dims: int, voxel_size: Coordinate, rng: np.random.Generator
     ) -> np.ndarray:
-        pipeline = self._artifact_pipeline
-        mask_vs = pipeline.spec[self.artifacts_mask].voxel_size
+        pipeline, artifacts, mask = self._artifact_pipeline, self.artifacts, self.artifacts_mask
+        if pipeline is None or artifacts is None or mask is None:
+            raise RuntimeError("DefectAugment: artifacts need artifact_source, artifacts and artifacts_mask (set up)")
+        mask_vs = pipeline.spec[mask].voxel_size
         if mask_vs != voxel_size:
             raise SpecError(
                 f"DefectAugment: can only alpha blend {self.intensities} with {self.artifacts_mask} if both have "
@@ -229,11 +232,11 @@ class DefectAugment(BatchFilter):
         shape.insert(self.axis, 1)
         size = Coordinate(shape) * voxel_size
         req = BatchRequest(random_seed=int(rng.integers(2**32)))
-        req.add(self.artifacts, size, voxel_size=voxel_size)
-        req.add(self.artifacts_mask, size, voxel_size=voxel_size)
+        req.add(artifacts, size, voxel_size=voxel_size)
+        req.add(mask, size, voxel_size=voxel_size)
         artifact_batch = pipeline.request_batch(req)
-        alpha = np.squeeze(artifact_batch[self.artifacts_mask].data, axis=-dims + self.axis)
-        raw = np.squeeze(artifact_batch[self.artifacts].data, axis=-dims + self.axis)
+        alpha = np.squeeze(artifact_batch[mask].data, axis=-dims + self.axis)
+        raw = np.squeeze(artifact_batch[artifacts].data, axis=-dims + self.axis)
         if alpha.dtype != np.float32 or (alpha.size and (alpha.min() < 0 or alpha.max() > 1)):
             raise SpecError(
                 f"DefectAugment: {self.artifacts_mask} must be float32 in [0, 1], got {alpha.dtype} in "
