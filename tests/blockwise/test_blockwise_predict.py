@@ -135,12 +135,13 @@ def test_time_limit_is_per_block_of_a_task(raw_path):
     container, _ = raw_path
     raw = open_input(f"{container}/volumes/raw")
     grid = BlockGrid(gp.Roi((14, 2, 2), (6, 2, 2)), (1, 2, 2), raw.voxel_size, (2, 1, 1), (2, 1, 1))
-    slow = FunctionProcessor(functools.partial(sleep_then_mean3, 0.3), context=1, name="slow")
+    slow = FunctionProcessor(functools.partial(sleep_then_mean3, 0.35), context=1, name="slow")
     out = create_dataset(container.parent / "slow.zarr", "p", grid.output_roi, raw.voxel_size, "float32", chunk_shape=(1, 2, 2))
-    times = run_task((0, 1, 2), grid, slow, raw, out, None, 0.5)  # 0.9 s for 3 blocks: within 3 x 0.5 s
+    # 1.05 s of sleep for 3 blocks: over one block's 1 s, within 3 x 1 s (room for a busy machine)
+    times = run_task((0, 1, 2), grid, slow, raw, out, None, 1.0)
     assert times["blocks"] == 3
     with pytest.raises(BlockTimeoutError):
-        run_task((0,), grid, FunctionProcessor(functools.partial(sleep_then_mean3, 0.8), context=1), raw, out, None, 0.5)
+        run_task((0,), grid, FunctionProcessor(functools.partial(sleep_then_mean3, 2.5), context=1), raw, out, None, 1.0)
 
 
 def sleep_then_mean3(seconds: float, x: np.ndarray) -> np.ndarray:
