@@ -88,6 +88,7 @@ class Upsample(nnx.Module):
         self.factors = tuple(factors)
         self.mode = mode
         self.impl = impl
+        self.layer: nnx.ConvTranspose | nnx.Conv
         if mode == "transposed_conv":
             self.layer = nnx.ConvTranspose(
                 cin,
@@ -106,7 +107,8 @@ class Upsample(nnx.Module):
             if convlib.resolve_conv_impl(self.impl) == "xla":
                 return self.layer(x)
             y = convlib.transposed_conv_as_matmul(x, self.layer.kernel[...])
-            return y + self.layer.bias[...]
+            bias = self.layer.bias
+            return y if bias is None else y + bias[...]
         for axis, f in enumerate(self.factors):
             if f > 1:
                 x = jnp.repeat(x, f, axis=axis + 1)
@@ -144,12 +146,15 @@ class UNet(nnx.Module):
         if overrides:
             config = config.replace(**overrides)
         self.config = config
+        kernels_down, kernels_up = config.kernel_size_down, config.kernel_size_up
+        if kernels_down is None or kernels_up is None:  # UNetConfig fills both in
+            raise ValueError(f"UNet: {config} has no kernel sizes")
         impl = config.conv_impl
         levels = len(config.downsample_factors)
         down = []
         cin = config.in_channels
         for level in range(levels + 1):
-            down.append(ConvPass(cin, config.fmaps(level), config.kernel_size_down[level], impl, rngs=rngs))
+            down.append(ConvPass(cin, config.fmaps(level), kernels_down[level], impl, rngs=rngs))
             cin = config.fmaps(level)
         self.down = nnx.List(down)
         ups, up_convs = [], []
@@ -165,7 +170,7 @@ class UNet(nnx.Module):
                 )
             )
             up_convs.append(
-                ConvPass(2 * config.fmaps(level), config.fmaps(level), config.kernel_size_up[level], impl, rngs=rngs)
+                ConvPass(2 * config.fmaps(level), config.fmaps(level), kernels_up[level], impl, rngs=rngs)
             )
         self.up = nnx.List(ups)
         self.up_convs = nnx.List(up_convs)

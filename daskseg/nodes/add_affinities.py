@@ -137,8 +137,8 @@ class AddAffinities(BatchFilter):
                         f"AddAffinities: requested ROI {request[key].roi} of {key} differs from the requested "
                         f"ROI {request[self.labels].roi} of {self.labels}; they must be the same"
                     )
-        reference = self.affinities if self.affinities in request else self.affinities_mask
-        context = self._context(request[reference].roi)
+        reference = self._reference(request)
+        context = self._context(request[reference].checked_roi(f"the request for AddAffinities' {reference}"))
 
         deps = BatchRequest()
         for key in (self.labels, self.labels_mask, self.unlabelled):
@@ -148,15 +148,16 @@ class AddAffinities(BatchFilter):
             spec.dtype = None
             spec.interpolatable = None
             spec.roi = context
-            if key in request and request[key].roi is not None:
+            asked = request[key].roi if key in request else None
+            if asked is not None:
                 # downstream asked for more than the context: deliver that too
-                spec.roi = context.union(request[key].roi)
+                spec.roi = context.union(asked)
             deps[key] = spec
         return deps
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:
-        reference = self.affinities if self.affinities in request else self.affinities_mask
-        affinities_roi = request[reference].roi
+        reference = self._reference(request)
+        affinities_roi = request[reference].checked_roi(f"the request for AddAffinities' {reference}")
         labels = batch[self.labels]
         voxel_size = labels.spec.voxel_size
         labels_data = self._spatial(labels, self.labels)
@@ -198,8 +199,16 @@ class AddAffinities(BatchFilter):
         outputs.affinity_neighborhood = self.affinity_neighborhood
         return outputs
 
-    def _crop(self, affinities_roi: Roi, array_roi: Roi, voxel_size: Coordinate) -> tuple[slice, ...]:
+    def _reference(self, request: BatchRequest) -> ArrayKey:
+        """The requested output whose ROI the affinities are computed in."""
+        if self.affinities in request or self.affinities_mask is None:
+            return self.affinities
+        return self.affinities_mask
+
+    def _crop(self, affinities_roi: Roi, array_roi: Roi | None, voxel_size: Coordinate | None) -> tuple[slice, ...]:
         """Voxel slices of ``affinities_roi`` inside an array covering ``array_roi``."""
+        if array_roi is None or voxel_size is None:
+            raise SpecError(f"AddAffinities: an input of the affinities in {affinities_roi} has no ROI or voxel size")
         if not array_roi.contains(self._context(affinities_roi)):
             raise RequestError(
                 f"AddAffinities: array ROI {array_roi} does not contain the context {self._context(affinities_roi)} "
@@ -212,7 +221,7 @@ class AddAffinities(BatchFilter):
     @staticmethod
     def _spatial(array: Array, key: ArrayKey) -> np.ndarray:
         """The purely spatial data of ``array`` (leading singleton channel axes removed)."""
-        return spatial_data(array.data, array.spec.roi.dims, f"AddAffinities: {key}")
+        return spatial_data(array.data, array.spec.checked_roi(f"AddAffinities' {key}").dims, f"AddAffinities: {key}")
 
 
 def _as_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
