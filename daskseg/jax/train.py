@@ -453,11 +453,13 @@ class Train(BatchFilter):
             loss = jax.tree.map(lambda x: x[0], loss)
         self.iteration += 1
         batch.iteration = self.iteration
-        # a protocol model may return several named losses: Batch.loss is then a dict (typed as the float
-        # every daskseg model gives, which Snapshot and run_training rely on)
-        batch.loss = float(loss) if not isinstance(loss, Mapping) else {k: float(v) for k, v in loss.items()}  # type: ignore[assignment]
+        # a protocol model may return several named losses: the batch's loss is their sum, as in gunpowder
+        # 1.5 (Snapshot, the log and run_training read one number); the parts go to the log line
+        parts = {k: float(v) for k, v in loss.items()} if isinstance(loss, Mapping) else None
+        batch.loss = sum(parts.values()) if parts is not None else float(loss)
         elapsed = time.perf_counter() - start
-        logger.info("Train: iteration=%d loss=%s time=%.3f", batch.iteration, batch.loss, elapsed)
+        logger.info("Train: iteration=%d loss=%s%s time=%.3f", batch.iteration, batch.loss,
+                    f" {parts}" if parts is not None else "", elapsed)
         if self.iteration % self.log_every == 0:
             self._log_row(self.iteration, batch.loss, elapsed)
 
@@ -511,7 +513,7 @@ class Train(BatchFilter):
         os.replace(tmp, path)
         logger.info("Train: dropped %d log rows after iteration %d from %s", len(rows) - len(keep), iteration, path)
 
-    def _log_row(self, iteration: int, loss: Any, elapsed: float) -> None:
+    def _log_row(self, iteration: int, loss: float, elapsed: float) -> None:
         """Append one row; flushed to the operating system at once (readable while training runs)."""
         if self._log_file is None:
             path = self.log_path
@@ -522,8 +524,7 @@ class Train(BatchFilter):
             self._log_file = open(path, "a", newline="")
             if new:
                 csv.writer(self._log_file).writerow(LOG_FIELDS)
-        value = loss if not isinstance(loss, Mapping) else sum(loss.values())
-        csv.writer(self._log_file).writerow([iteration, f"{value:.8g}", f"{elapsed:.4f}", f"{time.time():.3f}"])
+        csv.writer(self._log_file).writerow([iteration, f"{loss:.8g}", f"{elapsed:.4f}", f"{time.time():.3f}"])
         self._log_file.flush()
 
     def _sync_log(self) -> None:

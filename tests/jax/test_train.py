@@ -181,6 +181,31 @@ def test_gunpowder_jax_model_protocol_ports_unchanged(tmp_path):
         assert [line.split(",")[0] for line in f.read().splitlines()] == ["iteration", "5", "10", "15", "20"]
 
 
+class TwoLosses(PerVoxelLinear):
+    """PerVoxelLinear whose step returns its loss as two named parts, as a gunpowder-JAX model may."""
+
+    def train_step(self, params, inputs, pmapped):
+        new, outputs, loss = super().train_step(params, inputs, pmapped)
+        return new, outputs, {"half": loss / 2, "other_half": loss / 2, "extra": jnp.float32(1.0)}
+
+
+def test_named_losses_give_their_sum_as_gunpowder_and_snapshot_saves_it(tmp_path):
+    import zarr
+
+    snapshot = gp.Snapshot({RAW: "raw"}, output_dir=str(tmp_path), output_filename="s{iteration}.zarr", every=1)
+    train = gp.jax.Train(TwoLosses(), {"raw": RAW, "gt": GT}, {"affs": PRED},
+                         checkpoint_basename=str(tmp_path / "two"), save_every=100, log_every=1)
+    pipeline = _source() + train + snapshot
+    with gp.build(pipeline):
+        batches = [pipeline.request_batch(_request((PRED,))) for _ in range(2)]
+    losses = [b.loss for b in batches]
+    assert all(isinstance(value, float) and value > 1.0 for value in losses)  # the parts summed: "extra" is 1
+    assert float(zarr.open_group(str(tmp_path / "s2.zarr"), mode="r").attrs["loss"]) == pytest.approx(losses[1])
+    with open(tmp_path / "two_log.csv") as f:
+        rows = [line.split(",") for line in f.read().splitlines()[1:]]
+    assert [float(r[1]) for r in rows] == pytest.approx(losses, rel=1e-6)
+
+
 def test_gunpowder_validate_fn_and_validate_every_are_accepted(tmp_path):
     """gunpowder.jax.Train's validate_fn(model, params) / validate_every keywords port unchanged."""
     calls = []
