@@ -297,16 +297,26 @@ class FlaxUNetModel(GenericJaxModel):
         pred, vjp = jax.vjp(predict, params["params"])
         loss, dpred = jax.value_and_grad(total)(pred)
         (grads,) = vjp(dpred)
+        state, loss = self._apply_gradients(params, grads, loss, pmapped)
+        if not self._batched(inputs):
+            pred = {k: v[0] for k, v in pred.items()}
+            dpred = {k: v[0] for k, v in dpred.items()}
+        return state, pred, loss, dpred
+
+    def _apply_gradients(self, params: dict, grads: Any, loss: jax.Array, pmapped: bool) -> tuple[dict, jax.Array]:
+        """The optimizer's step on ``grads`` (averaged over devices first when ``pmapped``):
+        ``(new_state, loss)``, the loss averaged the same way."""
         if pmapped:
             grads = jax.lax.pmean(grads, PMAP_AXIS)
             loss = jax.lax.pmean(loss, PMAP_AXIS)
         updates, opt_state = self.optimizer.update(grads, params["opt_state"], params["params"])
         new_params = optax.apply_updates(params["params"], updates)
+        return {"params": new_params, "opt_state": opt_state}, loss
+
+    def _batched(self, inputs: dict[str, jax.Array]) -> bool:
+        """Whether the raw input came with a batch axis (else outputs drop theirs)."""
         _, batched = raw_to_model_layout(inputs[self.raw], self.config.dims, self.config.in_channels)
-        if not batched:
-            pred = {k: v[0] for k, v in pred.items()}
-            dpred = {k: v[0] for k, v in dpred.items()}
-        return {"params": new_params, "opt_state": opt_state}, pred, loss, dpred
+        return batched
 
     def train_step(self, params: dict, inputs: dict[str, jax.Array], pmapped: bool = False) -> tuple:
         """One step: ``(new_state, {pred_affs: p}, loss, {pred_affs: dloss/dp})`` (with the
@@ -329,15 +339,10 @@ class FlaxUNetModel(GenericJaxModel):
         pred, vjp = jax.vjp(predict, params["params"])
         loss, dpred = jax.value_and_grad(lambda y: self.loss_fn(y, target, weights))(pred)
         (grads,) = vjp(dpred)
-        if pmapped:
-            grads = jax.lax.pmean(grads, PMAP_AXIS)
-            loss = jax.lax.pmean(loss, PMAP_AXIS)
-        updates, opt_state = self.optimizer.update(grads, params["opt_state"], params["params"])
-        new_params = optax.apply_updates(params["params"], updates)
-        _, batched = raw_to_model_layout(inputs[self.raw], dims, self.config.in_channels)
-        if not batched:
+        state, loss = self._apply_gradients(params, grads, loss, pmapped)
+        if not self._batched(inputs):
             pred, dpred = pred[0], dpred[0]
-        return {"params": new_params, "opt_state": opt_state}, {self.pred_affs: pred}, loss, {self.pred_affs: dpred}
+        return state, {self.pred_affs: pred}, loss, {self.pred_affs: dpred}
 
     # --- helpers -----------------------------------------------------------------------------
     def module(self, params: dict | None = None) -> UNet:

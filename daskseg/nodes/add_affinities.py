@@ -13,6 +13,7 @@ from ..batch import Batch, BatchRequest
 from ..errors import RequestError, SpecError
 from ..geometry import Coordinate, Roi
 from ..pipeline import BatchFilter
+from ..pipeline.filter import dependency_spec
 from ._axis_op import spatial_data
 
 logger = logging.getLogger(__name__)
@@ -144,15 +145,7 @@ class AddAffinities(BatchFilter):
         for key in (self.labels, self.labels_mask, self.unlabelled):
             if key is None:
                 continue
-            spec = request[reference].copy()
-            spec.dtype = None
-            spec.interpolatable = None
-            spec.roi = context
-            asked = request[key].roi if key in request else None
-            if asked is not None:
-                # downstream asked for more than the context: deliver that too
-                spec.roi = context.union(asked)
-            deps[key] = spec
+            deps[key] = dependency_spec(request[reference], request, key, context)
         return deps
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:

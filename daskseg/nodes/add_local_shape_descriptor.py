@@ -20,6 +20,7 @@ from ..local_shape_descriptor import (
     parse_components,
 )
 from ..pipeline import BatchFilter
+from ..pipeline.filter import dependency_spec
 from ._axis_op import spatial_data
 
 logger = logging.getLogger(__name__)
@@ -186,14 +187,7 @@ class AddLocalShapeDescriptor(BatchFilter):
                 if key is not None:
                     needs[key] = roi
         for key, needed in needs.items():
-            spec = self._array_spec(key).copy()
-            spec.dtype = None
-            spec.interpolatable = None
-            spec.roi = needed
-            asked = request[key].roi if key in request else None
-            if asked is not None:
-                spec.roi = needed.union(asked)
-            deps[key] = spec
+            deps[key] = dependency_spec(self._array_spec(key), request, key, needed)
         return deps
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:

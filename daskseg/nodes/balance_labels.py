@@ -11,6 +11,7 @@ from ..array import Array, ArrayKey
 from ..batch import Batch, BatchRequest
 from ..errors import SpecError
 from ..pipeline import BatchFilter
+from ..pipeline.filter import dependency_spec
 from ._slabs import slab_slices
 
 logger = logging.getLogger(__name__)
@@ -107,13 +108,7 @@ class BalanceLabels(BatchFilter):
     def prepare(self, request: BatchRequest) -> BatchRequest:
         deps = BatchRequest()
         for key in [self.labels, *self.masks]:
-            spec = request[self.scales].copy()
-            spec.dtype = None
-            spec.interpolatable = None
-            asked = request[key].roi if key in request else None
-            if asked is not None and spec.roi is not None:
-                spec.roi = spec.roi.union(asked)
-            deps[key] = spec
+            deps[key] = dependency_spec(request[self.scales], request, key)
         return deps
 
     def process(self, batch: Batch, request: BatchRequest) -> Batch:

@@ -23,9 +23,32 @@ import copy
 from ..array import ArrayKey, ArraySpec
 from ..batch import Batch, BatchRequest
 from ..errors import PipelineError, SpecError
+from ..geometry import Roi
 from ..graph import GraphKey, GraphSpec
 from ..profiling import Timing
 from .provider import BatchProvider
+
+
+def dependency_spec(spec: ArraySpec, request: BatchRequest, key: ArrayKey, roi: Roi | None = None) -> ArraySpec:
+    """What a filter requests of ``key`` upstream: a copy of ``spec`` that accepts any dtype and
+    interpolatability, with ROI ``roi`` (default ``spec``'s), grown to cover what downstream asked
+    of ``key`` itself (so the batch can pass it on).
+
+    Args:
+        spec (ArraySpec): the geometry to start from (the filter's own output spec, or upstream's).
+        request (BatchRequest): the request the filter is preparing.
+        key (ArrayKey): the array to request upstream.
+        roi (Roi, optional): the ROI the filter needs of ``key``.
+    """
+    spec = spec.copy()
+    spec.dtype = None
+    spec.interpolatable = None
+    if roi is not None:
+        spec.roi = roi
+    asked = request[key].roi if key in request else None
+    if asked is not None and spec.roi is not None:
+        spec.roi = spec.roi.union(asked)
+    return spec
 
 
 class BatchFilter(BatchProvider):

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
+from .cytoplasm import cytoplasm
 from .membranes import boundary_mask
+from .organelles import ellipsoid_along
 from .shapes import Polylines, unit
 
 
@@ -34,12 +36,7 @@ def mitochondria(
     for j in rng.choice(len(points), n, replace=False):
         c = (points[j] // voxel_size).astype(int)
         semi_long, semi_short = radii[j] * rng.uniform(1.0, 2.5), radii[j] * rng.uniform(0.25, 0.45)
-        half = np.ceil(semi_long / voxel_size).astype(int)
-        box = tuple(slice(max(x - h, 0), min(x + h + 1, s)) for x, h, s in zip(c, half, labels.shape))
-        grids = np.ogrid[box]
-        offset = [(g - x) * v for g, x, v in zip(grids, points[j] / voxel_size - 0.5, voxel_size)]
-        along = sum(o * u for o, u in zip(offset, axes[j]))
-        dist2 = sum(o * o for o in offset)
+        box, along, dist2 = ellipsoid_along(points[j], axes[j], semi_long, voxel_size, labels.shape)
         inside = (along / semi_long) ** 2 + (dist2 - along**2) / semi_short**2 <= 1.0
         mito[box] |= inside & (labels[box] == labels[tuple(c)])
     return mito
@@ -53,13 +50,7 @@ def raw(
     blur: Sequence[float],
 ) -> np.ndarray:
     """EM-like uint8 raw: bright textured cytoplasm, dark membranes on label changes, blur and noise."""
-    n_objects = int(labels.max())
-    brightness = rng.uniform(0.62, 0.82, n_objects + 1).astype(np.float32)
-    raw = brightness[labels]
-    texture = rng.standard_normal(labels.shape, dtype=np.float32)
-    ndi.gaussian_filter(texture, sigma=(0.7, 2.5, 2.5), output=texture)
-    texture *= np.float32(0.06 / (texture.std() + 1e-6))
-    raw += texture
+    raw = cytoplasm(rng, labels, (0.62, 0.82), (0.7, 2.5, 2.5), 0.06)
     raw[mito] *= np.float32(0.55)
     # membranes: dark where labels change within a section; a membrane parallel to the section
     # (a label change between sections) shows as a fainter smear, as in anisotropic EM

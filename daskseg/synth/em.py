@@ -10,8 +10,8 @@ bad sections.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
 
+from .cytoplasm import cytoplasm
 from .imaging import image
 from .membranes import boundary_mask, membrane_ink
 from .organelles import mitochondria, vesicle_clouds
@@ -30,14 +30,7 @@ def em_raw(
     p: SynthParams,
 ) -> tuple[np.ndarray, dict[str, list[int]]]:
     """EM-like uint8 raw for ``labels`` under parameters ``p``; also the bad sections by kind."""
-    n_objects = int(labels.max())
-    brightness = rng.uniform(0.58, 0.82, n_objects + 1).astype(np.float32)
-    raw = brightness[labels]
-    texture = rng.standard_normal(labels.shape, dtype=np.float32)
-    ndi.gaussian_filter(texture, sigma=(0.5, 1.5, 1.5), output=texture)
-    texture *= np.float32(0.05 / (texture.std() + 1e-6))
-    raw += texture
-    del texture
+    raw = cytoplasm(rng, labels, (0.58, 0.82), (0.5, 1.5, 1.5), 0.05)
     mitochondria(rng, raw, labels, polylines, voxel_size, p.mitochondria)
     if p.vesicle_clouds > 0:
         vesicle_clouds(rng, raw, labels, polylines, voxel_size, p.vesicle_clouds)

@@ -23,6 +23,23 @@ def _skeleton_points(
     return points[ok], unit(axes[ok] + 1e-9), radii[ok]
 
 
+def ellipsoid_along(
+    point: np.ndarray, axis: np.ndarray, semi_long: float, voxel_size: np.ndarray, shape: tuple[int, ...]
+) -> tuple[tuple[slice, ...], np.ndarray, np.ndarray]:
+    """The box around an ellipsoid centred at ``point`` (nm) with its long axis along the unit
+    ``axis``: ``(box, along, dist2)``, per voxel of the box (broadcast) the distance along the axis
+    and the squared distance from the centre, in nm. ``semi_long`` sets the box's half size.
+    """
+    c = (point // voxel_size).astype(int)
+    half = np.ceil(semi_long / voxel_size).astype(int)
+    box = tuple(slice(max(x - h, 0), min(x + h + 1, s)) for x, h, s in zip(c, half, shape))
+    grids = np.ogrid[box]
+    offset = [(g - x) * v for g, x, v in zip(grids, point / voxel_size - 0.5, voxel_size)]
+    along = sum(o * u for o, u in zip(offset, axis))
+    dist2 = sum(o * o for o in offset)
+    return box, np.asarray(along), np.asarray(dist2)
+
+
 def mitochondria(
     rng: np.random.Generator,
     raw: np.ndarray,
@@ -52,12 +69,7 @@ def mitochondria(
         semi_short = min(radii[j] * rng.uniform(0.45, 0.75), 160.0)
         semi_long = semi_short * rng.uniform(1.5, 4.0)
         period = rng.uniform(28.0, 45.0)  # nm between cristae
-        half = np.ceil(semi_long / voxel_size).astype(int)
-        box = tuple(slice(max(x - h, 0), min(x + h + 1, s)) for x, h, s in zip(c, half, labels.shape))
-        grids = np.ogrid[box]
-        offset = [(g - x) * v for g, x, v in zip(grids, points[j] / voxel_size - 0.5, voxel_size)]
-        along = sum(o * u for o, u in zip(offset, axes[j]))
-        dist2 = sum(o * o for o in offset)
+        box, along, dist2 = ellipsoid_along(points[j], axes[j], semi_long, voxel_size, labels.shape)
         q = (along / semi_long) ** 2 + (dist2 - along**2) / semi_short**2
         inside = (q <= 1.0) & (labels[box] == labels[tuple(c)])
         if not inside.any():
