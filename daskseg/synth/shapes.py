@@ -3,13 +3,13 @@
 Objects are grown from skeletons (persistent random walks running mostly along z, some
 obliquely), thickened by a per-skeleton radius and then filled nearest-core so that neighbouring
 processes touch and fill the volume, as neurites do in neuropil. ``skeletons`` draws the ``easy``
-preset's processes (one radius distribution); ``neurite_skeletons`` draws the EM-like presets'
+preset's processes (one radius distribution); ``process_skeletons`` draws the EM-like presets'
 (many thin axons with varicosities, a few thick dendrites with spines).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -53,6 +53,72 @@ def smooth_profile(rng: np.random.Generator, n: int, length: int, scale: float) 
     return np.exp(scale * noise)
 
 
+WIGGLE = 0.08
+"""How much a skeleton's walk turns at each step (see :func:`walk`)."""
+
+
+def _trunks(
+    rng: np.random.Generator,
+    starts: np.ndarray,
+    dirs: np.ndarray,
+    half_steps: int,
+    step_nm: float,
+    min_keep: float,
+    radius: float,
+    radius_spread: float,
+    profile_scale: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Trunks walked both ways from ``starts`` along ``dirs``: ``(points (n, m, 3), radii (n, m),
+    first, last)``; each keeps the part ``first:last`` (a random contiguous part, at least
+    ``min_keep`` of it), its radius log-normal around ``radius`` (sd ``radius_spread``) and varying
+    along it by ``profile_scale``."""
+    n = len(starts)
+    fwd = walk(rng, starts, dirs, half_steps, step_nm, WIGGLE)
+    bwd = walk(rng, starts, -dirs, half_steps, step_nm, WIGGLE)
+    trunks = np.concatenate([bwd[:, :0:-1], fwd], axis=1)  # (n, 2 * half_steps + 1, 3)
+    # lengths vary: keep a random contiguous part of each trunk
+    length = trunks.shape[1]
+    keep = rng.uniform(min_keep, 1.0, n)
+    first = (rng.random(n) * (1 - keep) * length).astype(int)
+    last = np.minimum(length, first + np.maximum(2, (keep * length).astype(int)))
+    base_r = radius * np.exp(rng.normal(0.0, radius_spread, n))
+    trunk_r = base_r[:, None] * smooth_profile(rng, n, length, profile_scale)
+    return trunks, trunk_r, first, last
+
+
+def _branches(
+    rng: np.random.Generator,
+    trunks: np.ndarray,
+    trunk_r: np.ndarray,
+    first: np.ndarray,
+    last: np.ndarray,
+    half_steps: int,
+    step_nm: float,
+    branch_rate: float,
+    angle: Callable[[int], np.ndarray],
+    radius_factor: Callable[[int], np.ndarray | float],
+) -> Polylines:
+    """Branches off the kept parts of ``trunks`` (``branch_rate`` per µm), about half as long:
+    ``(trunk index, points, radii)`` each. ``angle(k)`` draws k angles (radians) to their trunk,
+    ``radius_factor(k)`` their radii as a fraction of the trunk's where they leave it."""
+    length = trunks.shape[1]
+    n_branches = rng.poisson(branch_rate * (last - first) * step_nm / 1000.0)
+    parent = np.repeat(np.arange(len(trunks)), n_branches)
+    if not len(parent):
+        return []
+    at = first[parent] + (rng.random(len(parent)) * (last[parent] - first[parent] - 1)).astype(int)
+    along = unit(trunks[parent, np.minimum(at + 1, length - 1)] - trunks[parent, at] + 1e-9)
+    side = unit(np.cross(along, rng.normal(size=(len(parent), 3))))
+    theta = angle(len(parent))
+    bdir = unit(np.cos(theta)[:, None] * along + np.sin(theta)[:, None] * side)
+    bsteps = max(1, half_steps // 2)
+    branches = walk(rng, trunks[parent, at], bdir, bsteps, step_nm, WIGGLE)
+    blen = np.maximum(2, (rng.uniform(0.3, 1.0, len(parent)) * (bsteps + 1)).astype(int))
+    factor = radius_factor(len(parent))
+    branch_r = (factor * trunk_r[parent, at])[:, None] * smooth_profile(rng, len(parent), bsteps + 1, 0.2)
+    return [(int(p), branches[j, : blen[j]], branch_r[j, : blen[j]]) for j, p in enumerate(parent)]
+
+
 def skeletons(
     rng: np.random.Generator,
     world_shape: np.ndarray,
@@ -74,37 +140,21 @@ def skeletons(
     half_steps = max(1, int(round(mean_length / step_nm / 2)))
     starts = rng.uniform(-pad, world_shape + pad, size=(n, 3))
     dirs = random_directions(rng, n, oblique_fraction)
-    wiggle = 0.08
-    fwd = walk(rng, starts, dirs, half_steps, step_nm, wiggle)
-    bwd = walk(rng, starts, -dirs, half_steps, step_nm, wiggle)
-    trunks = np.concatenate([bwd[:, :0:-1], fwd], axis=1)  # (n, 2 * half_steps + 1, 3)
-    # lengths vary: keep a random contiguous part of each trunk
-    length = trunks.shape[1]
-    keep = rng.uniform(0.4, 1.0, n)
-    first = (rng.random(n) * (1 - keep) * length).astype(int)
-    last = np.minimum(length, first + np.maximum(2, (keep * length).astype(int)))
-    base_r = radius * np.exp(rng.normal(0.0, 0.35, n))
-    trunk_r = base_r[:, None] * smooth_profile(rng, n, length, 0.25)
-
-    polylines: Polylines = []
-    for i in range(n):
-        polylines.append((i, trunks[i, first[i] : last[i]], trunk_r[i, first[i] : last[i]]))
-
+    trunks, trunk_r, first, last = _trunks(rng, starts, dirs, half_steps, step_nm, 0.4, radius, 0.35, 0.25)
+    polylines: Polylines = [(i, trunks[i, first[i] : last[i]], trunk_r[i, first[i] : last[i]]) for i in range(n)]
     # branches: leave a trunk point at 25-70 degrees, thinner, shorter
-    n_branches = rng.poisson(branch_rate * (last - first) * step_nm / 1000.0)
-    parent = np.repeat(np.arange(n), n_branches)
-    if len(parent):
-        at = first[parent] + (rng.random(len(parent)) * (last[parent] - first[parent] - 1)).astype(int)
-        along = unit(trunks[parent, np.minimum(at + 1, length - 1)] - trunks[parent, at] + 1e-9)
-        side = unit(np.cross(along, rng.normal(size=(len(parent), 3))))
-        angle = rng.uniform(np.radians(25), np.radians(70), len(parent))
-        bdir = unit(np.cos(angle)[:, None] * along + np.sin(angle)[:, None] * side)
-        bsteps = max(1, half_steps // 2)
-        branches = walk(rng, trunks[parent, at], bdir, bsteps, step_nm, wiggle)
-        blen = np.maximum(2, (rng.uniform(0.3, 1.0, len(parent)) * (bsteps + 1)).astype(int))
-        branch_r = (0.7 * trunk_r[parent, at])[:, None] * smooth_profile(rng, len(parent), bsteps + 1, 0.2)
-        for j, p in enumerate(parent):
-            polylines.append((int(p), branches[j, : blen[j]], branch_r[j, : blen[j]]))
+    polylines += _branches(
+        rng,
+        trunks,
+        trunk_r,
+        first,
+        last,
+        half_steps,
+        step_nm,
+        branch_rate,
+        angle=lambda k: rng.uniform(np.radians(25), np.radians(70), k),
+        radius_factor=lambda k: 0.7,
+    )
     return polylines
 
 
@@ -177,9 +227,7 @@ def nearest(mask_free: np.ndarray, voxel_size: np.ndarray) -> tuple[np.ndarray, 
     return flat, d2
 
 
-def fill_labels(
-    skel: np.ndarray, radius: np.ndarray, voxel_size: np.ndarray, core_fraction: float
-) -> np.ndarray:
+def fill_labels(skel: np.ndarray, radius: np.ndarray, voxel_size: np.ndarray, core_fraction: float) -> np.ndarray:
     """Fill the volume: cores (within ``core_fraction`` × radius of a skeleton) grow to the nearest core."""
     if not skel.any():
         return np.ones(skel.shape, np.int32)
@@ -242,8 +290,6 @@ def upsample(a: np.ndarray, factor: Sequence[int], shape: Sequence[int]) -> np.n
     return a[tuple(slice(0, s) for s in shape)]
 
 
-
-
 def process_skeletons(
     rng: np.random.Generator,
     world_shape: np.ndarray,
@@ -275,29 +321,23 @@ def process_skeletons(
     half_steps = max(1, int(round(mean_length / step_nm / 2)))
     starts = rng.uniform(-pad, world_shape + pad, size=(n, 3))
     dirs = random_directions(rng, n, oblique_fraction)
-    fwd = walk(rng, starts, dirs, half_steps, step_nm, 0.08)
-    bwd = walk(rng, starts, -dirs, half_steps, step_nm, 0.08)
-    trunks = np.concatenate([bwd[:, :0:-1], fwd], axis=1)
-    length = trunks.shape[1]
-    keep = rng.uniform(0.5, 1.0, n)
-    first = (rng.random(n) * (1 - keep) * length).astype(int)
-    last = np.minimum(length, first + np.maximum(2, (keep * length).astype(int)))
-    base_r = radius * np.exp(rng.normal(0.0, radius_spread, n))
-    trunk_r = base_r[:, None] * smooth_profile(rng, n, length, profile_scale)
-    polylines: Polylines = [(first_object + i, trunks[i, first[i] : last[i]], trunk_r[i, first[i] : last[i]]) for i in range(n)]
-    n_branches = rng.poisson(branch_rate * (last - first) * step_nm / 1000.0)
-    parent = np.repeat(np.arange(n), n_branches)
-    if len(parent):
-        at = first[parent] + (rng.random(len(parent)) * (last[parent] - first[parent] - 1)).astype(int)
-        along = unit(trunks[parent, np.minimum(at + 1, length - 1)] - trunks[parent, at] + 1e-9)
-        side = unit(np.cross(along, rng.normal(size=(len(parent), 3))))
-        angle = np.radians(rng.uniform(*branch_angle, len(parent)))
-        bdir = unit(np.cos(angle)[:, None] * along + np.sin(angle)[:, None] * side)
-        bsteps = max(1, half_steps // 2)
-        branches = walk(rng, trunks[parent, at], bdir, bsteps, step_nm, 0.08)
-        blen = np.maximum(2, (rng.uniform(0.3, 1.0, len(parent)) * (bsteps + 1)).astype(int))
-        factor = rng.uniform(*branch_radius, len(parent))
-        branch_r = (factor * trunk_r[parent, at])[:, None] * smooth_profile(rng, len(parent), bsteps + 1, 0.2)
-        for j, p in enumerate(parent):
-            polylines.append((first_object + int(p), branches[j, : blen[j]], branch_r[j, : blen[j]]))
+    trunks, trunk_r, first, last = _trunks(
+        rng, starts, dirs, half_steps, step_nm, 0.5, radius, radius_spread, profile_scale
+    )
+    polylines: Polylines = [
+        (first_object + i, trunks[i, first[i] : last[i]], trunk_r[i, first[i] : last[i]]) for i in range(n)
+    ]
+    branches = _branches(
+        rng,
+        trunks,
+        trunk_r,
+        first,
+        last,
+        half_steps,
+        step_nm,
+        branch_rate,
+        angle=lambda k: np.radians(rng.uniform(*branch_angle, k)),
+        radius_factor=lambda k: rng.uniform(*branch_radius, k),
+    )
+    polylines += [(first_object + obj, points, radii) for obj, points, radii in branches]
     return polylines
