@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from dask_fixtures import local_client
-from scipy import ndimage as ndi
+from segment_checks import read, same_partition, voronoi_labels
 
 import daskseg.blockwise as bw
-from daskseg.io import open_dataset, set_attrs, write_array
+from daskseg.io import set_attrs, write_array
 from daskseg.report import gt_affinities
 from daskseg.segment import SegmentError, mutex_watershed
 from daskseg.segment.evaluate import voi
@@ -19,18 +19,10 @@ VS = (4, 4, 4)
 LONG_RANGE = [[-1, 0, 0], [0, -1, 0], [0, 0, -1], [-2, 0, 0], [0, -4, 0], [0, 0, -4]]
 
 
-def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    pairs = np.unique(np.stack([a.ravel(), b.ravel()]), axis=1)
-    return pairs.shape[1] == len(np.unique(a)) == len(np.unique(b))
-
-
 def noisy_long_range(shape=(12, 48, 40), cells=30, seed=0) -> tuple[np.ndarray, np.ndarray]:
     """Long-range affinities of a random Voronoi labelling, noisy enough that some boundary edges leak."""
     rng = np.random.default_rng(seed)
-    seeds = np.zeros(shape, np.int64)
-    seeds[tuple(rng.integers(0, shape, (cells, 3)).T)] = np.arange(1, cells + 1)
-    _, index = ndi.distance_transform_edt(seeds == 0, return_indices=True)
-    labels = seeds[tuple(index)].astype(np.uint64)
+    labels = voronoi_labels(rng, shape, cells)
     affs = gt_affinities(labels, LONG_RANGE).astype(np.float32) * 0.5
     affs += rng.random(affs.shape, dtype=np.float32) * 0.6
     return np.clip(affs, 0, 1), labels
@@ -50,11 +42,6 @@ def affs_path(tmp_path_factory):
     set_attrs(path, "volumes/pred_affs", {"daskseg": {"affinity_neighborhood": LONG_RANGE}})
     write_array(path, "volumes/labels", labels, VS)
     return str(path)
-
-
-def read(path: str) -> np.ndarray:
-    container, _, name = path.partition(".zarr/")
-    return open_dataset(container + ".zarr", name).read()
 
 
 def test_one_block_is_the_in_memory_mutex_watershed(affs_path, tmp_path, client):

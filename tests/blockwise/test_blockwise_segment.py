@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from dask_fixtures import local_client
 from ome_checks import check_output
-from scipy import ndimage as ndi
+from segment_checks import read, same_partition, voronoi_labels
 
 import daskseg.blockwise as bw
 from daskseg.errors import GeometryError, InputDataError, LayoutMismatchError
@@ -22,19 +22,10 @@ from daskseg.segment.evaluate import cremi_scores, voi
 VS = (4, 4, 4)
 
 
-def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two label arrays split the voxels the same way (ids may differ)."""
-    pairs = np.unique(np.stack([a.ravel(), b.ravel()]), axis=1)
-    return pairs.shape[1] == len(np.unique(a)) == len(np.unique(b))
-
-
 def noisy_affinities(shape=(12, 48, 40), cells=30, seed=0) -> tuple[np.ndarray, np.ndarray]:
     """Affinities of a random Voronoi labelling, with noise that both breaks and leaks edges."""
     rng = np.random.default_rng(seed)
-    seeds = np.zeros(shape, np.int64)
-    seeds[tuple(rng.integers(0, shape, (cells, 3)).T)] = np.arange(1, cells + 1)
-    _, index = ndi.distance_transform_edt(seeds == 0, return_indices=True)
-    labels = seeds[tuple(index)].astype(np.uint64)
+    labels = voronoi_labels(rng, shape, cells)
     affs = gt_affinities(labels).astype(np.float32) * 0.7 + rng.random((3, *shape), dtype=np.float32) * 0.45
     return np.clip(affs, 0, 1), labels
 
@@ -52,11 +43,6 @@ def affs_path(tmp_path_factory):
     write_array(path, "volumes/pred_affs", affs, VS, chunk_shape=(4, 16, 8))
     write_array(path, "volumes/labels", labels, VS)
     return str(path)
-
-
-def read(path: str) -> np.ndarray:
-    container, _, name = path.partition(".zarr/")
-    return open_dataset(container + ".zarr", name).read()
 
 
 @pytest.mark.parametrize("block_shape", [(4, 16, 8), (5, 17, 23), (12, 48, 40)])
