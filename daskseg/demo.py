@@ -283,7 +283,9 @@ def run_demo(
     timings["evaluate"] = time.perf_counter() - t0
 
     loss_png = plot_loss(log_name(job.checkpoint_basename), os.path.join(out_dir, "loss.png"))
-    section_png = plot_section(raw, gt, pred, os.path.join(out_dir, "section.png"),
+    seg_container, _, seg_name = seg_path.partition(".zarr/")
+    section_png = plot_section(raw, gt, pred, os.path.join(out_dir, "section.png"), labels=labels,
+                               segmentation=open_dataset(seg_container + ".zarr", seg_name).read(roi),
                                title=f"held-out sample, iteration {iteration}")
     numbers = {
         "iterations": iteration,
@@ -396,7 +398,7 @@ nearest component (`daskseg.segment.baseline`).
 {compare}
 ![loss curve](loss.png)
 
-![raw, ground truth and predicted affinities](section.png)
+![raw, ground-truth and predicted affinities, ground truth and segmentation](section.png)
 
 Time: synthesise {t['synthesise']:.0f} s, train {t['train']:.0f} s, predict {t['predict']:.0f} s,
 segment {t['segment']:.0f} s, evaluate {t['evaluate']:.0f} s.

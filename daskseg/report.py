@@ -93,8 +93,11 @@ def plot_section(
     png_path: str | os.PathLike,
     z: int | None = None,
     title: str = "",
+    labels: np.ndarray | None = None,
+    segmentation: np.ndarray | None = None,
 ) -> str:
-    """Save a PNG of section ``z`` (default: the middle): raw | ground-truth affinities | predicted.
+    """Save a PNG of section ``z`` (default: the middle): raw | ground-truth affinities | predicted,
+    then, when given, the ground-truth ``labels`` and the ``segmentation`` (random colours per id, 0 black).
 
     Affinities are shown as RGB, one colour per neighbour direction (z, y, x).
     """
@@ -108,10 +111,21 @@ def plot_section(
     def rgb(affs: np.ndarray) -> np.ndarray:
         return np.clip(np.moveaxis(affs[:3, z].astype(np.float32), 0, -1), 0, 1)
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5.4))
-    for ax, image, name in zip(
-        axes, [raw[z], rgb(gt_affs), rgb(pred_affs)], ["raw", "ground-truth affinities", "predicted affinities"]
-    ):
+    def colours(ids: np.ndarray) -> np.ndarray:
+        _, index = np.unique(ids[z], return_inverse=True)
+        palette = np.random.default_rng(0).random((int(index.max()) + 1, 3)) * 0.8 + 0.2
+        image = palette[index.reshape(ids[z].shape)]
+        image[ids[z] == 0] = 0
+        return image
+
+    images = [raw[z], rgb(gt_affs), rgb(pred_affs)]
+    names = ["raw", "ground-truth affinities", "predicted affinities"]
+    for ids, name in ((labels, "ground truth"), (segmentation, "segmentation")):
+        if ids is not None:
+            images.append(colours(np.asarray(ids)))
+            names.append(name)
+    fig, axes = plt.subplots(1, len(images), figsize=(5 * len(images), 5.4))
+    for ax, image, name in zip(axes, images, names):
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
         ax.set_title(name)
         ax.axis("off")

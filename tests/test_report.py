@@ -57,3 +57,9 @@ def test_plot_section_writes_a_png(tmp_path):
     path = plot_section(raw, affs, affs, tmp_path / "s.png")
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # with labels and a segmentation: two more panels, so a wider image
+    labels = np.repeat(np.arange(4), 256).reshape(4, 16, 16)
+    wide = plot_section(raw, affs, affs, tmp_path / "w.png", labels=labels, segmentation=labels + 1)
+    import matplotlib.image
+
+    assert matplotlib.image.imread(wide).shape[1] > matplotlib.image.imread(path).shape[1] * 1.5
