@@ -9,9 +9,11 @@ import click
 @click.option("--out", "out_dir", default="demo_output", show_default=True, type=click.Path(file_okay=False))
 @click.option("--iterations", type=int, default=None, help="Training iterations (default 300: a few minutes on a laptop CPU).")
 @click.option("--workers", type=int, default=None, help="LocalCluster workers producing batches and predicting (default 2).")
-@click.option("--recipe", type=click.Choice(["tutorial", "long-range", "mtlsd"]), default="tutorial", show_default=True,
-              help="Network recipe: the tutorial's nearest-neighbour affinities (watershed), long-range affinities "
-              "(mutex watershed) or affinities + local shape descriptors (needs `daskseg net create --lsds`).")
+@click.option("--recipe", type=click.Choice(["tutorial", "long-range", "mtlsd"]), default="long-range",
+              show_default=True,
+              help="Network recipe: long-range affinities segmented by mutex watershed (the winner of "
+              "benchmarks/train_quality.py), the tutorial's nearest-neighbour affinities (watershed), or affinities "
+              "+ local shape descriptors.")
 @click.option("--compare-tutorial", is_flag=True,
               help="With another recipe, also train the tutorial's with the same settings and report both.")
 def demo(out_dir: str, iterations: int | None, workers: int | None, recipe: str, compare_tutorial: bool) -> None:
