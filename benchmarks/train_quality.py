@@ -97,18 +97,21 @@ def main() -> int:
     args = parser.parse_args()
 
     from daskseg.cluster import client_session
-    from daskseg.demo import DemoSettings, recipe_problem, with_recipe
+    from daskseg.demo import RECIPES, DemoSettings, recipe_problem, with_recipe
     from daskseg.synth import write_cremi_samples, write_sample
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
-    # training samples a little wider than the demo's: MtLSD's descriptors need context around a batch
-    settings = DemoSettings(seed=args.seed, iterations=10**9, train_seconds=args.seconds, train_shape=(48, 288, 288))
+    settings = DemoSettings(seed=args.seed, iterations=10**9, train_seconds=args.seconds)
     preset = settings.preset = args.preset or settings.preset
     if args.quick:
         settings = dataclasses.replace(quick_settings(settings), train_seconds=10.0)
     if args.workers:
         settings.workers = args.workers
     skipped = {name: why for name in args.recipes if (why := recipe_problem(name))}
+    # every recipe trains on the same samples: as wide as the widest recipe needs (MtLSD's descriptors
+    # need the labels around a batch)
+    settings.train_shape = tuple(max(sizes) for sizes in zip(settings.train_shape, *(
+        RECIPES[name]["train_shape"] for name in args.recipes if name not in skipped and "train_shape" in RECIPES[name])))
     with tempfile.TemporaryDirectory(prefix="daskseg-train-quality-") as tmp:
         out_dir = os.path.abspath(args.out or tmp)
         data_dir = os.path.join(out_dir, "data")

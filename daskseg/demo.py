@@ -67,11 +67,13 @@ class DemoSettings:
 
 #: Network recipes: ``DemoSettings`` fields per name. ``tutorial``: nearest-neighbour affinities,
 #: watershed + agglomeration; ``long-range``: 8 affinity channels (``NEIGHBORHOODS['long-range']``),
-#: mutex watershed; ``mtlsd``: affinities and local shape descriptors (``create_networks(lsds=True)``).
+#: mutex watershed; ``mtlsd``: affinities and local shape descriptors (``create_networks(lsds=True)``),
+#: on wider training samples: the descriptors of a batch's output need the labels 3 sigma (240 nm,
+#: 60 voxels) around it, and a rotated batch of those labels needs up to 420 voxels in-plane.
 RECIPES: dict[str, dict[str, Any]] = {
     "tutorial": {"network_options": {}, "segment_method": "watershed"},
     "long-range": {"network_options": {"affinity_neighborhood": "long-range"}, "segment_method": "mws"},
-    "mtlsd": {"network_options": {"lsds": True}, "segment_method": "watershed"},
+    "mtlsd": {"network_options": {"lsds": True}, "segment_method": "watershed", "train_shape": (48, 448, 448)},
 }
 
 
