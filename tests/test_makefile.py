@@ -13,8 +13,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def make(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", *args], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+    # a make of its own: under `make test` (as in CI) the outer make's MAKELEVEL/MAKEFLAGS would add
+    # "Entering/Leaving directory" lines to the output
+    outer = {"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"}
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, env={**{k: v for k, v in os.environ.items() if k not in outer}, **(env or {})})
 
 
 def test_bench_torch_installs_torch_and_daskseg_into_its_venv_then_runs_the_benchmark(tmp_path):

@@ -97,6 +97,8 @@ def test_same_affinities_as_the_tutorial_pipeline(network, sample, tmp_path):
             "--network", config_path, "--checkpoint", checkpoint, "--raw", f"{sample}/volumes/raw",
             "--out", f"{tmp_path}/cli.zarr/volumes/pred_affs", "--scheduler", client.scheduler.address,
             "--block-shape", "2,24,24", "--no-progress",
+            # the tutorial's ROI (the CLI's default is the largest ROI the network can fill)
+            "--roi", ",".join(f"{b}:{e}" for b, e in zip(expected.roi.begin, expected.roi.end)),
         ])
         assert cli.exit_code == 0, cli.output
         np.testing.assert_array_equal(open_dataset(tmp_path / "cli.zarr", "volumes/pred_affs").read(), expected.read())
