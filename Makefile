@@ -27,7 +27,7 @@ lint: $(STAMP)
 
 ## make test: install and run the whole suite (slow end-to-end tests included)
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 ## make test-fast: skip the slow end-to-end tests
 test-fast: $(STAMP)
