@@ -190,6 +190,15 @@ def block_task(item, grid, function, args, run, time_limit):
 # --------------------------------------------------------------------------------------------
 # the client side
 # --------------------------------------------------------------------------------------------
+
+#: The settings (daskseg.yaml) that bound the runs of blockwise jobs: ``(max-in-flight, retries,
+#: block-timeout)`` per section. ``predict`` for ``daskseg predict``; ``segment`` for every stage of
+#: ``daskseg segment``, ``daskseg evaluate`` and ``daskseg pyramid``.
+RUN_SETTINGS: dict[str, tuple[str, str, str]] = {
+    "predict": ("predict.max-in-flight", "predict.retries", "predict.block-timeout"),
+    "segment": ("segment.max-in-flight", "segment.retries", "segment.block-timeout"),
+}
+
 class Runner:
     """Runs ``BlockwiseTask``s on one Dask cluster, one after the other.
 
@@ -284,14 +293,17 @@ class Runner:
     # --- settings ------------------------------------------------------------------------------
     def settings(self, section: str) -> tuple[int | str, int, float | None]:
         """``(max_in_flight, retries, block time limit in seconds)``: given values, else the
-        settings of ``daskseg.<section>``."""
+        settings of ``daskseg.<section>`` (``RUN_SETTINGS``)."""
         from .. import config as dsconfig
 
-        window = self.max_in_flight if self.max_in_flight is not None else dsconfig.get(f"{section}.max-in-flight", "2x")
-        retries = self.retries if self.retries is not None else int(dsconfig.get(f"{section}.retries", 2))
+        if section not in RUN_SETTINGS:
+            raise ValueError(f"no run settings {section!r} in daskseg.yaml; sections are {sorted(RUN_SETTINGS)}")
+        window_key, retries_key, timeout_key = RUN_SETTINGS[section]
+        window = self.max_in_flight if self.max_in_flight is not None else dsconfig.get(window_key, "2x")
+        retries = self.retries if self.retries is not None else int(dsconfig.get(retries_key, 2))
         timeout = self.block_timeout
         if timeout == "config":
-            timeout = dsconfig.get(f"{section}.block-timeout", None)
+            timeout = dsconfig.get(timeout_key, None)
         return window, retries, seconds(timeout)
 
     # --- running -------------------------------------------------------------------------------

@@ -101,6 +101,8 @@ def test_settings_come_from_the_tasks_section(tmp_path):
                           "daskseg.segment.block-timeout": "2 minutes"}):
         assert runner.settings("segment") == (3, 7, 120.0)
     assert Runner(retries=1, max_in_flight="4x", block_timeout=None).settings("segment") == ("4x", 1, None)
+    with pytest.raises(ValueError, match="'segmnt'"):  # a misspelt section is refused, not read as the defaults
+        runner.settings("segmnt")
 
 
 def test_the_retries_setting_takes_effect(client, tmp_path):
